@@ -1,0 +1,223 @@
+// Package stacks holds the stack's typed configuration, the composition function that both
+// main.go and the Automation API run, and the Automation API manager a platform portal uses.
+package stacks
+
+// Project is the Pulumi project name and the namespace of every project config key.
+const Project = "kong-alb-eks"
+
+// Config is the whole stack's configuration, one typed tree. Every leaf field carries a `key`
+// tag naming its Pulumi config key: keys without a namespace belong to the project
+// (`kong-alb-eks:<key>`), `aws:region` is the AWS provider's own key. Fields tagged
+// `secret:"true"` are written to stack config as secrets and are never printed.
+//
+// The same tree is built from Pulumi config (LoadConfig), from a portal's JSON spec
+// (ConfigFromMap), or in Go (DefaultConfig and assignments); Validate checks it in all cases.
+type Config struct {
+	// Region is the AWS region of every resource, including the ACM certificate the ALB serves.
+	Region string `key:"aws:region"`
+	// Domain is the base DNS name: the proxy answers *.Domain, Kong Manager kong.Domain.
+	Domain string `key:"domain"`
+	// HostedZone is the public Route53 zone Domain lives in. It is looked up, never created.
+	HostedZone string `key:"hostedZone"`
+
+	Network     NetworkConfig
+	Cluster     ClusterConfig
+	Certificate CertificateConfig
+	Kong        KongConfig
+	ALB         ALBConfig
+	Charts      ChartsConfig
+	Demo        DemoConfig
+}
+
+// NAT gateway layouts.
+const (
+	NATOnePerAZ = "one-per-az"
+	NATSingle   = "single"
+)
+
+// NetworkConfig describes a new VPC, or names an existing one (ExistingVPCID set).
+type NetworkConfig struct {
+	VPCCIDR            string   `key:"vpcCidr"`
+	PublicSubnetCIDRs  []string `key:"publicSubnetCidrs"`
+	PrivateSubnetCIDRs []string `key:"privateSubnetCidrs"`
+	// AvailabilityZones pins the zones of the subnets, in order; empty means the region's
+	// first available zones, one per subnet pair.
+	AvailabilityZones []string `key:"availabilityZones"`
+	NATGateways       string   `key:"natGateways"`
+
+	ExistingVPCID            string   `key:"existingVpcId"`
+	ExistingPublicSubnetIDs  []string `key:"existingPublicSubnetIds"`
+	ExistingPrivateSubnetIDs []string `key:"existingPrivateSubnetIds"`
+}
+
+// UsesExistingVPC reports whether the stack runs in a VPC it does not own.
+func (n NetworkConfig) UsesExistingVPC() bool { return n.ExistingVPCID != "" }
+
+// ClusterConfig describes the EKS cluster and its managed node group.
+type ClusterConfig struct {
+	// Name is the EKS cluster name; empty means "kong-alb-eks-<stack>".
+	Name                  string   `key:"clusterName"`
+	KubernetesVersion     string   `key:"kubernetesVersion"`
+	NodeInstanceType      string   `key:"nodeInstanceType"`
+	NodeAMIType           string   `key:"nodeAmiType"`
+	NodeMinSize           int      `key:"nodeMinSize"`
+	NodeDesiredSize       int      `key:"nodeDesiredSize"`
+	NodeMaxSize           int      `key:"nodeMaxSize"`
+	EndpointPublicAccess  bool     `key:"endpointPublicAccess"`
+	EndpointPrivateAccess bool     `key:"endpointPrivateAccess"`
+	PublicAccessCIDRs     []string `key:"publicAccessCidrs"`
+}
+
+// Certificate modes.
+const (
+	CertificateACM    = "acm"
+	CertificateImport = "import"
+	CertificateARN    = "arn"
+)
+
+// CertificateConfig chooses the certificate the ALB serves for *.Domain and Domain.
+type CertificateConfig struct {
+	Mode       string `key:"certificateMode"`
+	ARN        string `key:"certificateArn"`
+	Body       string `key:"certificateBody"`
+	Chain      string `key:"certificateChain"`
+	PrivateKey Secret `key:"certificatePrivateKey" secret:"true"`
+}
+
+// KongConfig describes the two Kong releases (hybrid mode) and the Admin API exposure.
+type KongConfig struct {
+	// Version is the kong/kong-gateway image tag of the control plane, and of the data plane
+	// unless DataPlaneVersion is set (for a staged upgrade: control plane first).
+	Version             string   `key:"kongVersion"`
+	DataPlaneVersion    string   `key:"kongDataPlaneVersion"`
+	Namespace           string   `key:"kongNamespace"`
+	ControlPlaneRelease string   `key:"controlPlaneRelease"`
+	DataPlaneRelease    string   `key:"dataPlaneRelease"`
+	DataPlaneReplicas   int      `key:"dataPlaneReplicas"`
+	IssuerName          string   `key:"caIssuerName"`
+	AdminAllowedCIDRs   []string `key:"adminAllowedCidrs"`
+
+	// Postgres: the chart's bundled PostgreSQL unless PostgresHost names an external one.
+	PostgresImageRepository string `key:"postgresImageRepository"`
+	PostgresImageTag        string `key:"postgresImageTag"`
+	PostgresHost            string `key:"postgresHost"`
+	PostgresPort            int    `key:"postgresPort"`
+	PostgresDatabase        string `key:"postgresDatabase"`
+	PostgresUser            string `key:"postgresUser"`
+	PostgresPassword        Secret `key:"postgresPassword" secret:"true"`
+	PostgresSSL             bool   `key:"postgresSsl"`
+}
+
+// EffectiveDataPlaneVersion is the data plane's image tag.
+func (k KongConfig) EffectiveDataPlaneVersion() string {
+	if k.DataPlaneVersion != "" {
+		return k.DataPlaneVersion
+	}
+	return k.Version
+}
+
+// UsesExternalPostgres reports whether the control plane uses a Postgres outside the chart.
+func (k KongConfig) UsesExternalPostgres() bool { return k.PostgresHost != "" }
+
+// ALB IP address types.
+const (
+	IPv4      = "ipv4"
+	DualStack = "dualstack"
+)
+
+// ALBConfig describes the internet-facing ALB in front of the data plane.
+type ALBConfig struct {
+	AllowPlainHTTP bool     `key:"allowPlainHttp"`
+	SSLPolicy      string   `key:"sslPolicy"`
+	InboundCIDRs   []string `key:"albInboundCidrs"`
+	WAFv2ACLARN    string   `key:"wafv2AclArn"`
+	IPAddressType  string   `key:"ipAddressType"`
+}
+
+// ChartSource says where a Helm chart comes from: a chart name in an HTTP(S) repository,
+// or (with Repository empty) an oci:// reference or a local chart path in Chart.
+type ChartSource struct {
+	Chart      string
+	Repository string
+	Version    string
+}
+
+// ChartsConfig pins the three charts and where to fetch them.
+type ChartsConfig struct {
+	Kong                   ChartSource `key:"kongChart"`
+	LoadBalancerController ChartSource `key:"loadBalancerControllerChart"`
+	CertManager            ChartSource `key:"certManagerChart"`
+}
+
+// DemoConfig describes the optional demo workload published through Kong.
+type DemoConfig struct {
+	Enabled bool   `key:"demoEnabled"`
+	Name    string `key:"demoName"`
+	Image   string `key:"demoImage"`
+}
+
+// DefaultConfig returns the configuration every stack starts from. Region, Domain and
+// HostedZone have no default.
+func DefaultConfig() Config {
+	return Config{
+		Network: NetworkConfig{
+			VPCCIDR:            "10.0.0.0/16",
+			PublicSubnetCIDRs:  []string{"10.0.0.0/22", "10.0.4.0/22", "10.0.8.0/22"},
+			PrivateSubnetCIDRs: []string{"10.0.64.0/19", "10.0.96.0/19", "10.0.128.0/19"},
+			AvailabilityZones:  []string{},
+			NATGateways:        NATOnePerAZ,
+			// Existing-VPC fields stay empty.
+			ExistingPublicSubnetIDs:  []string{},
+			ExistingPrivateSubnetIDs: []string{},
+		},
+		Cluster: ClusterConfig{
+			KubernetesVersion:     "1.34",
+			NodeInstanceType:      "m6i.large",
+			NodeAMIType:           "AL2023_x86_64_STANDARD",
+			NodeMinSize:           2,
+			NodeDesiredSize:       2,
+			NodeMaxSize:           4,
+			EndpointPublicAccess:  true,
+			EndpointPrivateAccess: true,
+			PublicAccessCIDRs:     []string{"0.0.0.0/0"},
+		},
+		Certificate: CertificateConfig{Mode: CertificateACM},
+		Kong: KongConfig{
+			Version:                 "3.10.0.4",
+			Namespace:               "kong",
+			ControlPlaneRelease:     "kong-aws-cp",
+			DataPlaneRelease:        "kong-aws-dp",
+			DataPlaneReplicas:       2,
+			IssuerName:              "my-ca-issuer",
+			AdminAllowedCIDRs:       []string{},
+			PostgresImageRepository: "bitnamilegacy/postgresql",
+			PostgresImageTag:        "17.6.0-debian-12-r4",
+			PostgresPort:            5432,
+			PostgresDatabase:        "kong",
+			PostgresUser:            "kong",
+			PostgresSSL:             true,
+		},
+		ALB: ALBConfig{
+			SSLPolicy:     "ELBSecurityPolicy-TLS13-1-2-2021-06",
+			InboundCIDRs:  []string{},
+			IPAddressType: IPv4,
+		},
+		Charts: ChartsConfig{
+			Kong:                   ChartSource{Chart: "kong", Repository: "https://charts.konghq.com", Version: "3.4.1"},
+			LoadBalancerController: ChartSource{Chart: "aws-load-balancer-controller", Repository: "https://aws.github.io/eks-charts", Version: "3.5.0"},
+			CertManager:            ChartSource{Chart: "cert-manager", Repository: "https://charts.jetstack.io", Version: "v1.21.1"},
+		},
+		Demo: DemoConfig{
+			Name:  "kuard",
+			Image: "gcr.io/kuar-demo/kuard-amd64:1",
+		},
+	}
+}
+
+// ClusterName is the EKS cluster's name: the configured one, or kong-alb-eks-<stack>.
+func (c Config) ClusterName(stack string) string {
+	if c.Cluster.Name != "" {
+		return c.Cluster.Name
+	}
+	return Project + "-" + stack
+}

@@ -1,0 +1,279 @@
+package stacks
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Secret is a configuration value that must never be printed: it formats and marshals as
+// "[secret]" and is written to stack config encrypted. Reveal returns the plaintext.
+type Secret string
+
+const redacted = "[secret]"
+
+// Reveal returns the plaintext.
+func (s Secret) Reveal() string { return string(s) }
+
+// String redacts the value, so that %v and %s never print it.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
+
+// GoString redacts the value for %#v too.
+func (s Secret) GoString() string { return strconv.Quote(s.String()) }
+
+// MarshalJSON redacts the value.
+func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+
+// ValueKind is the type of a config key as Pulumi.yaml declares it.
+type ValueKind string
+
+// The kinds Pulumi.yaml can declare.
+const (
+	KindString  ValueKind = "string"
+	KindInteger ValueKind = "integer"
+	KindBoolean ValueKind = "boolean"
+	KindArray   ValueKind = "array"
+)
+
+// KeyInfo describes one config key.
+type KeyInfo struct {
+	// Name is the key as written in the project namespace ("domain"), or fully qualified for
+	// another namespace ("aws:region").
+	Name   string
+	Kind   ValueKind
+	Secret bool
+	// field locates the value in Config.
+	field []int
+}
+
+// FullKey is the fully qualified config key ("kong-alb-eks:domain", "aws:region").
+func (k KeyInfo) FullKey() string {
+	if strings.Contains(k.Name, ":") {
+		return k.Name
+	}
+	return Project + ":" + k.Name
+}
+
+// Keys lists every config key of Config, in declaration order.
+func Keys() []KeyInfo { return configKeys }
+
+var configKeys = collectKeys(reflect.TypeOf(Config{}), nil, "")
+
+// collectKeys walks Config's fields. A struct-valued field tagged `key:"p"` (ChartSource)
+// contributes keys p, pRepository and pVersion: its own fields' names are the suffixes.
+func collectKeys(t reflect.Type, index []int, prefix string) []KeyInfo {
+	var keys []KeyInfo
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		path := append(append([]int{}, index...), i)
+		tag, tagged := f.Tag.Lookup("key")
+		if f.Type.Kind() == reflect.Struct {
+			p := prefix
+			if tagged {
+				p = tag
+			}
+			keys = append(keys, collectKeys(f.Type, path, p)...)
+			continue
+		}
+		name := tag
+		if !tagged { // a field of a tagged struct: ChartSource
+			name = prefix
+			if f.Name != "Chart" {
+				name = prefix + f.Name
+			}
+		}
+		keys = append(keys, KeyInfo{Name: name, Kind: kindOf(f.Type), Secret: f.Tag.Get("secret") == "true", field: path})
+	}
+	return keys
+}
+
+func kindOf(t reflect.Type) ValueKind {
+	switch t.Kind() {
+	case reflect.Int:
+		return KindInteger
+	case reflect.Bool:
+		return KindBoolean
+	case reflect.Slice:
+		return KindArray
+	default:
+		return KindString
+	}
+}
+
+// LookupKey finds a key by its short or fully qualified name.
+func LookupKey(name string) (KeyInfo, bool) {
+	for _, k := range configKeys {
+		if k.Name == name || k.FullKey() == name {
+			return k, true
+		}
+	}
+	return KeyInfo{}, false
+}
+
+// ConfigValue is one key's value as Pulumi stack config holds it: a string (arrays as JSON).
+type ConfigValue struct {
+	Value  string
+	Secret bool
+}
+
+// LoadConfig builds a Config from Pulumi config: get returns a key's raw value by its fully
+// qualified name. Keys that are not set keep their defaults. A value that does not parse is
+// reported with the key; the result is validated, and every problem is returned at once.
+func LoadConfig(get func(fullKey string) (string, bool)) (Config, error) {
+	cfg := DefaultConfig()
+	var problems Problems
+	for _, k := range configKeys {
+		raw, ok := get(k.FullKey())
+		if !ok {
+			continue
+		}
+		if err := k.set(&cfg, raw); err != nil {
+			problems.add(k.FullKey(), err.Error())
+		}
+	}
+	if len(problems) > 0 {
+		return cfg, &ValidationError{Problems: problems}
+	}
+	return cfg, cfg.Validate()
+}
+
+// ConfigFromMap builds a Config from a JSON object keyed by config key (short or fully
+// qualified), as a portal sends it: values are JSON strings, numbers, booleans or arrays of
+// strings. Unknown keys are problems. The result is validated.
+func ConfigFromMap(values map[string]json.RawMessage) (Config, error) {
+	cfg := DefaultConfig()
+	var problems Problems
+	names := make([]string, 0, len(values))
+	for name := range values {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		k, ok := LookupKey(name)
+		if !ok {
+			problems.add(name, "unknown configuration key")
+			continue
+		}
+		if err := k.setJSON(&cfg, values[name]); err != nil {
+			problems.add(k.FullKey(), err.Error())
+		}
+	}
+	if len(problems) > 0 {
+		return cfg, &ValidationError{Problems: problems}
+	}
+	return cfg, cfg.Validate()
+}
+
+// PulumiConfig is the Config as stack config, every key fully qualified, secrets marked.
+// LoadConfig of its values returns the same Config.
+func (c Config) PulumiConfig() map[string]ConfigValue {
+	out := make(map[string]ConfigValue, len(configKeys))
+	v := reflect.ValueOf(c)
+	for _, k := range configKeys {
+		fv := v.FieldByIndex(k.field)
+		var s string
+		switch k.Kind {
+		case KindArray:
+			items := fv.Interface().([]string)
+			if items == nil {
+				items = []string{}
+			}
+			b, _ := json.Marshal(items) // a []string always marshals
+			s = string(b)
+		case KindInteger:
+			s = strconv.Itoa(int(fv.Int()))
+		case KindBoolean:
+			s = strconv.FormatBool(fv.Bool())
+		default:
+			s = fv.String() // Secret's underlying string: the plaintext
+		}
+		out[k.FullKey()] = ConfigValue{Value: s, Secret: k.Secret}
+	}
+	return out
+}
+
+// Value returns a key's value in c, for display: secrets are redacted.
+func (c Config) Value(k KeyInfo) any {
+	fv := reflect.ValueOf(c).FieldByIndex(k.field)
+	if k.Secret {
+		return Secret(fv.String()).String()
+	}
+	return fv.Interface()
+}
+
+func (k KeyInfo) set(cfg *Config, raw string) error {
+	fv := reflect.ValueOf(cfg).Elem().FieldByIndex(k.field)
+	switch k.Kind {
+	case KindInteger:
+		n, err := strconv.Atoi(strings.TrimSpace(raw))
+		if err != nil {
+			return fmt.Errorf("expected an integer, got %q", raw)
+		}
+		fv.SetInt(int64(n))
+	case KindBoolean:
+		b, err := strconv.ParseBool(strings.TrimSpace(raw))
+		if err != nil {
+			return fmt.Errorf("expected true or false, got %q", raw)
+		}
+		fv.SetBool(b)
+	case KindArray:
+		var items []string
+		if err := json.Unmarshal([]byte(raw), &items); err != nil {
+			return fmt.Errorf("expected a list of strings, got %q", raw)
+		}
+		if items == nil {
+			items = []string{}
+		}
+		fv.Set(reflect.ValueOf(items))
+	default:
+		fv.SetString(raw)
+	}
+	return nil
+}
+
+func (k KeyInfo) setJSON(cfg *Config, raw json.RawMessage) error {
+	fv := reflect.ValueOf(cfg).Elem().FieldByIndex(k.field)
+	target := reflect.New(fv.Type())
+	if k.Secret { // Secret has no UnmarshalJSON of its own: decode its plaintext as a string
+		target = reflect.New(reflect.TypeOf(""))
+	}
+	if err := json.Unmarshal(raw, target.Interface()); err != nil {
+		if k.Secret {
+			return fmt.Errorf("expected %s", describeKind(k.Kind)) // never echo a secret
+		}
+		return fmt.Errorf("expected %s, got %s", describeKind(k.Kind), truncate(string(raw), 40))
+	}
+	if k.Kind == KindArray && target.Elem().IsNil() {
+		target.Elem().Set(reflect.ValueOf([]string{}))
+	}
+	fv.Set(target.Elem().Convert(fv.Type()))
+	return nil
+}
+
+func describeKind(k ValueKind) string {
+	switch k {
+	case KindInteger:
+		return "an integer"
+	case KindBoolean:
+		return "true or false"
+	case KindArray:
+		return "a list of strings"
+	default:
+		return "a string"
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

@@ -1,0 +1,499 @@
+package stacks
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Problem is one invalid configuration value.
+type Problem struct {
+	Key     string `json:"key"`
+	Message string `json:"message"`
+}
+
+// Problems collects every problem of a configuration.
+type Problems []Problem
+
+func (p *Problems) add(key, format string, args ...any) {
+	*p = append(*p, Problem{Key: key, Message: fmt.Sprintf(format, args...)})
+}
+
+// ValidationError lists every problem found in a configuration; nothing is created when a
+// stack has one.
+type ValidationError struct {
+	Problems Problems
+}
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "invalid configuration (%d problem", len(e.Problems))
+	if len(e.Problems) != 1 {
+		b.WriteString("s")
+	}
+	b.WriteString("):")
+	for _, p := range e.Problems {
+		fmt.Fprintf(&b, "\n  - %s: %s", p.Key, p.Message)
+	}
+	return b.String()
+}
+
+var (
+	dnsLabel        = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	regionPattern   = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$`)
+	vpcIDPattern    = regexp.MustCompile(`^vpc-[0-9a-f]{8,17}$`)
+	subnetIDPattern = regexp.MustCompile(`^subnet-[0-9a-f]{8,17}$`)
+	clusterName     = regexp.MustCompile(`^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$`)
+	k8sVersion      = regexp.MustCompile(`^1\.[0-9]{2}$`)
+	instanceType    = regexp.MustCompile(`^([a-z][a-z0-9-]*)\.[a-z0-9]+$`)
+	gravitonFamily  = regexp.MustCompile(`^(a1|[a-z]+[0-9]+[a-z]*g[a-z]*)$`)
+	kongVersion     = regexp.MustCompile(`^[0-9]+\.[0-9]+(\.[0-9]+){0,2}$`)
+	acmARN          = regexp.MustCompile(`^arn:aws[a-z-]*:acm:([a-z0-9-]+):[0-9]{12}:certificate/[0-9a-f-]{36}$`)
+	wafACLARN       = regexp.MustCompile(`^arn:aws[a-z-]*:wafv2:([a-z0-9-]+):[0-9]{12}:regional/webacl/[A-Za-z0-9_-]+/[0-9a-f-]{36}$`)
+)
+
+var amiTypes = map[string]bool{
+	"AL2023_x86_64_STANDARD": true, "AL2023_ARM_64_STANDARD": true,
+	"AL2023_x86_64_NVIDIA": true, "AL2023_x86_64_NEURON": true,
+}
+
+// key returns the fully qualified config key of a short name; it panics on a typo, which the
+// tests catch (every message names a real key).
+func key(name string) string {
+	k, ok := LookupKey(name)
+	if !ok {
+		panic("stacks: no config key " + name)
+	}
+	return k.FullKey()
+}
+
+// Validate checks the whole configuration and returns a *ValidationError listing every
+// problem, or nil.
+func (c Config) Validate() error {
+	var p Problems
+	c.validateNames(&p)
+	c.validateNetwork(&p)
+	c.validateCluster(&p)
+	c.validateCertificate(&p)
+	c.validateKong(&p)
+	c.validateALB(&p)
+	c.validateCharts(&p)
+	c.validateDemo(&p)
+	if len(p) > 0 {
+		return &ValidationError{Problems: p}
+	}
+	return nil
+}
+
+func (c Config) validateNames(p *Problems) {
+	if !regionPattern.MatchString(c.Region) {
+		p.add(key("aws:region"), "expected an AWS region such as us-east-1, got %q", c.Region)
+	}
+	domainOK := checkDNSName(p, key("domain"), c.Domain)
+	zoneOK := checkDNSName(p, key("hostedZone"), c.HostedZone)
+	if domainOK && zoneOK && c.Domain != c.HostedZone && !strings.HasSuffix(c.Domain, "."+c.HostedZone) {
+		p.add(key("domain"), "%q is not inside the hosted zone %q", c.Domain, c.HostedZone)
+	}
+}
+
+// checkDNSName requires a lower-case DNS name of at least two labels, without a trailing dot.
+func checkDNSName(p *Problems, k, name string) bool {
+	labels := strings.Split(name, ".")
+	ok := len(name) <= 253 && len(labels) >= 2
+	for _, l := range labels {
+		ok = ok && dnsLabel.MatchString(l)
+	}
+	if !ok {
+		p.add(k, "expected a lower-case DNS name of at least two labels such as eks.example.com, got %q", name)
+	}
+	return ok
+}
+
+func (c Config) validateNetwork(p *Problems) {
+	n := c.Network
+	if n.UsesExistingVPC() {
+		if !vpcIDPattern.MatchString(n.ExistingVPCID) {
+			p.add(key("existingVpcId"), "expected a VPC ID such as vpc-0a1b2c3d4e5f67890, got %q", n.ExistingVPCID)
+		}
+		checkSubnetIDs(p, key("existingPublicSubnetIds"), n.ExistingPublicSubnetIDs)
+		checkSubnetIDs(p, key("existingPrivateSubnetIds"), n.ExistingPrivateSubnetIDs)
+		return
+	}
+	if len(n.ExistingPublicSubnetIDs) > 0 || len(n.ExistingPrivateSubnetIDs) > 0 {
+		p.add(key("existingVpcId"), "required when existing subnet IDs are given")
+	}
+	vpc, err := netip.ParsePrefix(n.VPCCIDR)
+	switch {
+	case err != nil || !vpc.Addr().Is4():
+		p.add(key("vpcCidr"), "expected an IPv4 CIDR such as 10.0.0.0/16, got %q", n.VPCCIDR)
+	case vpc.Bits() < 16 || vpc.Bits() > 24:
+		p.add(key("vpcCidr"), "expected a prefix length from /16 to /24 for a VPC, got /%d", vpc.Bits())
+	case vpc.Masked() != vpc:
+		p.add(key("vpcCidr"), "%q has host bits set; did you mean %s?", n.VPCCIDR, vpc.Masked())
+	}
+	public := checkSubnets(p, key("publicSubnetCidrs"), n.PublicSubnetCIDRs, vpc, err == nil)
+	private := checkSubnets(p, key("privateSubnetCidrs"), n.PrivateSubnetCIDRs, vpc, err == nil)
+	all := append(append([]namedPrefix{}, public...), private...)
+	for i := range all {
+		for j := i + 1; j < len(all); j++ {
+			if all[i].prefix.Overlaps(all[j].prefix) {
+				p.add(all[j].key, "%s overlaps %s", all[j].prefix, all[i].prefix)
+			}
+		}
+	}
+	if len(n.PublicSubnetCIDRs) < 2 {
+		p.add(key("publicSubnetCidrs"), "expected at least two subnets (one per availability zone), got %d", len(n.PublicSubnetCIDRs))
+	}
+	if len(n.PublicSubnetCIDRs) != len(n.PrivateSubnetCIDRs) {
+		p.add(key("privateSubnetCidrs"), "expected one private subnet per public subnet (%d), got %d", len(n.PublicSubnetCIDRs), len(n.PrivateSubnetCIDRs))
+	}
+	if len(n.AvailabilityZones) > 0 {
+		if len(n.AvailabilityZones) != len(n.PublicSubnetCIDRs) {
+			p.add(key("availabilityZones"), "expected one zone per subnet pair (%d), got %d", len(n.PublicSubnetCIDRs), len(n.AvailabilityZones))
+		}
+		seen := map[string]bool{}
+		for _, az := range n.AvailabilityZones {
+			if !strings.HasPrefix(az, c.Region) || len(az) <= len(c.Region) {
+				p.add(key("availabilityZones"), "%q is not a zone of region %q", az, c.Region)
+			}
+			if seen[az] {
+				p.add(key("availabilityZones"), "%q is listed twice", az)
+			}
+			seen[az] = true
+		}
+	}
+	if n.NATGateways != NATOnePerAZ && n.NATGateways != NATSingle {
+		p.add(key("natGateways"), "expected %q or %q, got %q", NATOnePerAZ, NATSingle, n.NATGateways)
+	}
+}
+
+type namedPrefix struct {
+	key    string
+	prefix netip.Prefix
+}
+
+func checkSubnets(p *Problems, k string, cidrs []string, vpc netip.Prefix, vpcOK bool) []namedPrefix {
+	var out []namedPrefix
+	for _, s := range cidrs {
+		sub, err := netip.ParsePrefix(s)
+		switch {
+		case err != nil || !sub.Addr().Is4():
+			p.add(k, "expected an IPv4 CIDR, got %q", s)
+			continue
+		case sub.Masked() != sub:
+			p.add(k, "%q has host bits set; did you mean %s?", s, sub.Masked())
+		case sub.Bits() > 28:
+			p.add(k, "%q is smaller than the /28 AWS allows for a subnet", s)
+		case vpcOK && !(vpc.Contains(sub.Addr()) && sub.Bits() >= vpc.Bits()):
+			p.add(k, "%s is not inside the VPC CIDR %s", s, vpc)
+		}
+		out = append(out, namedPrefix{k, sub})
+	}
+	return out
+}
+
+func checkSubnetIDs(p *Problems, k string, ids []string) {
+	if len(ids) < 2 {
+		p.add(k, "expected at least two subnet IDs in different availability zones, got %d", len(ids))
+	}
+	for _, id := range ids {
+		if !subnetIDPattern.MatchString(id) {
+			p.add(k, "expected a subnet ID such as subnet-0a1b2c3d4e5f67890, got %q", id)
+		}
+	}
+}
+
+func checkCIDRs(p *Problems, k string, cidrs []string) {
+	for _, s := range cidrs {
+		if pr, err := netip.ParsePrefix(s); err != nil || pr.Masked() != pr {
+			p.add(k, "expected a CIDR such as 203.0.113.0/24, got %q", s)
+		}
+	}
+}
+
+func (c Config) validateCluster(p *Problems) {
+	cl := c.Cluster
+	if cl.Name != "" && !clusterName.MatchString(cl.Name) {
+		p.add(key("clusterName"), "expected 1-100 letters, digits, '-' or '_' starting with a letter or digit, got %q", cl.Name)
+	}
+	checkPinned(p, key("kubernetesVersion"), cl.KubernetesVersion, k8sVersion, "an EKS Kubernetes version such as 1.34")
+	m := instanceType.FindStringSubmatch(cl.NodeInstanceType)
+	if m == nil {
+		p.add(key("nodeInstanceType"), "expected an EC2 instance type such as m6i.large, got %q", cl.NodeInstanceType)
+	}
+	if !amiTypes[cl.NodeAMIType] {
+		p.add(key("nodeAmiType"), "expected an AL2023 AMI type (AL2023_x86_64_STANDARD, AL2023_ARM_64_STANDARD, AL2023_x86_64_NVIDIA, AL2023_x86_64_NEURON), got %q", cl.NodeAMIType)
+	} else if m != nil && gravitonFamily.MatchString(m[1]) != strings.Contains(cl.NodeAMIType, "ARM") {
+		p.add(key("nodeAmiType"), "%s does not run on instance type %s (arm64 types need AL2023_ARM_64_STANDARD, x86_64 types an x86_64 AMI)", cl.NodeAMIType, cl.NodeInstanceType)
+	}
+	if cl.NodeMinSize < 1 {
+		p.add(key("nodeMinSize"), "expected at least 1, got %d", cl.NodeMinSize)
+	}
+	if cl.NodeDesiredSize < cl.NodeMinSize || cl.NodeDesiredSize > cl.NodeMaxSize {
+		p.add(key("nodeDesiredSize"), "expected nodeMinSize <= nodeDesiredSize <= nodeMaxSize, got %d <= %d <= %d", cl.NodeMinSize, cl.NodeDesiredSize, cl.NodeMaxSize)
+	}
+	if cl.NodeMaxSize < cl.NodeMinSize {
+		p.add(key("nodeMaxSize"), "expected at least nodeMinSize (%d), got %d", cl.NodeMinSize, cl.NodeMaxSize)
+	}
+	if !cl.EndpointPublicAccess && !cl.EndpointPrivateAccess {
+		p.add(key("endpointPublicAccess"), "the API endpoint needs public or private access (or both)")
+	}
+	if cl.EndpointPublicAccess && len(cl.PublicAccessCIDRs) == 0 {
+		p.add(key("publicAccessCidrs"), "expected at least one CIDR while endpointPublicAccess is true")
+	}
+	checkCIDRs(p, key("publicAccessCidrs"), cl.PublicAccessCIDRs)
+}
+
+// checkPinned requires a concrete version: not empty, not "latest", of the expected form.
+func checkPinned(p *Problems, k, v string, form *regexp.Regexp, what string) {
+	switch {
+	case v == "":
+		p.add(k, "expected %s, got nothing: versions are pinned", what)
+	case strings.EqualFold(v, "latest") || strings.EqualFold(v, "stable"):
+		p.add(k, "expected %s, got %q: versions are pinned", what, v)
+	case form != nil && !form.MatchString(v):
+		p.add(k, "expected %s, got %q", what, v)
+	}
+}
+
+func (c Config) validateCertificate(p *Problems) {
+	cert := c.Certificate
+	given := map[string]bool{
+		"certificateArn": cert.ARN != "", "certificateBody": cert.Body != "",
+		"certificateChain": cert.Chain != "", "certificatePrivateKey": cert.PrivateKey != "",
+	}
+	needs := map[string][]string{
+		CertificateACM:    nil,
+		CertificateImport: {"certificateBody", "certificatePrivateKey"},
+		CertificateARN:    {"certificateArn"},
+	}
+	allowed := map[string][]string{
+		CertificateACM:    nil,
+		CertificateImport: {"certificateBody", "certificateChain", "certificatePrivateKey"},
+		CertificateARN:    {"certificateArn"},
+	}
+	need, ok := needs[cert.Mode]
+	if !ok {
+		p.add(key("certificateMode"), "expected %q (a new ACM certificate validated in Route53), %q (PEM body and key) or %q (an existing ACM certificate), got %q",
+			CertificateACM, CertificateImport, CertificateARN, cert.Mode)
+		return
+	}
+	for _, n := range need {
+		if !given[n] {
+			p.add(key(n), "required when certificateMode is %q", cert.Mode)
+		}
+	}
+	for _, n := range []string{"certificateArn", "certificateBody", "certificateChain", "certificatePrivateKey"} {
+		if given[n] && !contains(allowed[cert.Mode], n) {
+			p.add(key(n), "must not be set when certificateMode is %q: exactly one certificate mode applies", cert.Mode)
+		}
+	}
+	switch cert.Mode {
+	case CertificateARN:
+		if m := acmARN.FindStringSubmatch(cert.ARN); cert.ARN != "" && m == nil {
+			p.add(key("certificateArn"), "expected an ACM certificate ARN such as arn:aws:acm:us-east-1:123456789012:certificate/<uuid>, got %q", cert.ARN)
+		} else if m != nil && m[1] != c.Region {
+			p.add(key("certificateArn"), "the certificate is in %s but the ALB is in %s: an ALB can only serve certificates of its own region", m[1], c.Region)
+		}
+	case CertificateImport:
+		c.validateImportedCertificate(p)
+	}
+}
+
+func (c Config) validateImportedCertificate(p *Problems) {
+	cert := c.Certificate
+	if cert.Body != "" {
+		block, _ := pem.Decode([]byte(cert.Body))
+		if block == nil || block.Type != "CERTIFICATE" {
+			p.add(key("certificateBody"), "expected a PEM certificate (-----BEGIN CERTIFICATE-----)")
+		} else if parsed, err := x509.ParseCertificate(block.Bytes); err != nil {
+			p.add(key("certificateBody"), "the PEM certificate does not parse: %v", err)
+		} else if c.Domain != "" {
+			for _, host := range []string{"proxy." + c.Domain, c.Domain} {
+				if parsed.VerifyHostname(host) != nil {
+					p.add(key("certificateBody"), "the certificate does not cover %s (it needs *.%s and %s)", host, c.Domain, c.Domain)
+				}
+			}
+		}
+	}
+	if cert.Chain != "" {
+		if block, _ := pem.Decode([]byte(cert.Chain)); block == nil || block.Type != "CERTIFICATE" {
+			p.add(key("certificateChain"), "expected PEM certificates (-----BEGIN CERTIFICATE-----)")
+		}
+	}
+	if cert.PrivateKey != "" {
+		// The message never includes the value.
+		if block, _ := pem.Decode([]byte(cert.PrivateKey.Reveal())); block == nil || !strings.HasSuffix(block.Type, "PRIVATE KEY") {
+			p.add(key("certificatePrivateKey"), "expected a PEM private key (-----BEGIN PRIVATE KEY-----)")
+		}
+	}
+}
+
+func (c Config) validateKong(p *Problems) {
+	k := c.Kong
+	checkPinned(p, key("kongVersion"), k.Version, kongVersion, "a kong/kong-gateway image tag such as 3.10.0.4")
+	if k.DataPlaneVersion != "" {
+		checkPinned(p, key("kongDataPlaneVersion"), k.DataPlaneVersion, kongVersion, "a kong/kong-gateway image tag such as 3.10.0.4")
+		if kongVersion.MatchString(k.Version) && kongVersion.MatchString(k.DataPlaneVersion) {
+			cp, dp := versionParts(k.Version), versionParts(k.DataPlaneVersion)
+			switch {
+			case cp[0] != dp[0]:
+				p.add(key("kongDataPlaneVersion"), "%s is not the control plane's major version (%s): a control plane only accepts data planes of its own major version", k.DataPlaneVersion, k.Version)
+			case compareVersions(dp, cp) > 0:
+				p.add(key("kongDataPlaneVersion"), "%s is newer than the control plane (%s): upgrade the control plane first", k.DataPlaneVersion, k.Version)
+			}
+		}
+	}
+	if !dnsLabel.MatchString(k.Namespace) {
+		p.add(key("kongNamespace"), "expected a Kubernetes namespace name (lower-case DNS label), got %q", k.Namespace)
+	}
+	for _, r := range []struct{ name, value string }{{"controlPlaneRelease", k.ControlPlaneRelease}, {"dataPlaneRelease", k.DataPlaneRelease}} {
+		if !dnsLabel.MatchString(r.value) || len(r.value) > 53 {
+			p.add(key(r.name), "expected a Helm release name (lower-case DNS label, at most 53 characters), got %q", r.value)
+		}
+	}
+	if k.ControlPlaneRelease == k.DataPlaneRelease {
+		p.add(key("dataPlaneRelease"), "must differ from controlPlaneRelease (%q)", k.ControlPlaneRelease)
+	}
+	if k.DataPlaneReplicas < 1 {
+		p.add(key("dataPlaneReplicas"), "expected at least 1, got %d", k.DataPlaneReplicas)
+	}
+	if !dnsLabel.MatchString(k.IssuerName) {
+		p.add(key("caIssuerName"), "expected a Kubernetes object name (lower-case DNS label), got %q", k.IssuerName)
+	}
+	checkCIDRs(p, key("adminAllowedCidrs"), k.AdminAllowedCIDRs)
+	for _, s := range k.AdminAllowedCIDRs {
+		if pr, err := netip.ParsePrefix(s); err == nil && pr.Bits() == 0 {
+			p.add(key("adminAllowedCidrs"), "%s would publish Kong Manager and the Admin API to the whole internet; list your own networks", s)
+		}
+	}
+	if k.UsesExternalPostgres() {
+		if !dnsName(k.PostgresHost) {
+			p.add(key("postgresHost"), "expected a host name such as kong.abc123.us-east-1.rds.amazonaws.com, got %q", k.PostgresHost)
+		}
+		if k.PostgresPort < 1 || k.PostgresPort > 65535 {
+			p.add(key("postgresPort"), "expected a TCP port from 1 to 65535, got %d", k.PostgresPort)
+		}
+		if k.PostgresDatabase == "" {
+			p.add(key("postgresDatabase"), "required with postgresHost")
+		}
+		if k.PostgresUser == "" {
+			p.add(key("postgresUser"), "required with postgresHost")
+		}
+		if k.PostgresPassword == "" {
+			p.add(key("postgresPassword"), "required with postgresHost (set it with pulumi config set --secret)")
+		}
+	} else {
+		if k.PostgresImageRepository == "" {
+			p.add(key("postgresImageRepository"), "required for the bundled PostgreSQL: the Kong chart does not render without it")
+		}
+		checkPinned(p, key("postgresImageTag"), k.PostgresImageTag, nil, "a PostgreSQL image tag")
+		if k.PostgresPassword != "" {
+			p.add(key("postgresPassword"), "only used with postgresHost: the bundled PostgreSQL generates its own")
+		}
+	}
+}
+
+// dnsName accepts any valid host name, including single-label ones.
+func dnsName(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(s, ".") {
+		if !dnsLabel.MatchString(l) {
+			return false
+		}
+	}
+	return true
+}
+
+func versionParts(v string) []int {
+	parts := strings.Split(v, ".")
+	out := make([]int, len(parts))
+	for i, s := range parts {
+		out[i], _ = strconv.Atoi(s) // the form was checked
+	}
+	return out
+}
+
+func compareVersions(a, b []int) int {
+	for i := 0; i < len(a) || i < len(b); i++ {
+		var x, y int
+		if i < len(a) {
+			x = a[i]
+		}
+		if i < len(b) {
+			y = b[i]
+		}
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+func (c Config) validateALB(p *Problems) {
+	a := c.ALB
+	if !strings.HasPrefix(a.SSLPolicy, "ELBSecurityPolicy-") {
+		p.add(key("sslPolicy"), "expected an ELB security policy such as ELBSecurityPolicy-TLS13-1-2-2021-06, got %q", a.SSLPolicy)
+	}
+	checkCIDRs(p, key("albInboundCidrs"), a.InboundCIDRs)
+	if a.WAFv2ACLARN != "" {
+		if m := wafACLARN.FindStringSubmatch(a.WAFv2ACLARN); m == nil {
+			p.add(key("wafv2AclArn"), "expected a regional WAFv2 web ACL ARN (arn:aws:wafv2:REGION:ACCOUNT:regional/webacl/NAME/ID), got %q", a.WAFv2ACLARN)
+		} else if m[1] != c.Region {
+			p.add(key("wafv2AclArn"), "the web ACL is in %s but the ALB is in %s", m[1], c.Region)
+		}
+	}
+	if a.IPAddressType != IPv4 && a.IPAddressType != DualStack {
+		p.add(key("ipAddressType"), "expected %q or %q, got %q", IPv4, DualStack, a.IPAddressType)
+	}
+}
+
+func (c Config) validateCharts(p *Problems) {
+	for _, ch := range []struct {
+		name string
+		src  ChartSource
+	}{{"kongChart", c.Charts.Kong}, {"loadBalancerControllerChart", c.Charts.LoadBalancerController}, {"certManagerChart", c.Charts.CertManager}} {
+		if ch.src.Chart == "" {
+			p.add(key(ch.name), "expected a chart name, an oci:// reference or a local chart path")
+		}
+		repo := ch.src.Repository
+		switch {
+		case strings.HasPrefix(ch.src.Chart, "oci://") && repo != "":
+			p.add(key(ch.name+"Repository"), "must be empty when %s is an oci:// reference", ch.name)
+		case repo != "" && !strings.HasPrefix(repo, "https://") && !strings.HasPrefix(repo, "http://"):
+			p.add(key(ch.name+"Repository"), "expected an http(s):// chart repository URL (use %s for oci:// references), got %q", ch.name, repo)
+		}
+		checkPinned(p, key(ch.name+"Version"), ch.src.Version, nil, "a chart version")
+	}
+}
+
+func (c Config) validateDemo(p *Problems) {
+	d := c.Demo
+	if !d.Enabled {
+		return
+	}
+	if !dnsLabel.MatchString(d.Name) || d.Name == "kong" {
+		p.add(key("demoName"), "expected a lower-case DNS label other than \"kong\" (it becomes <name>.%s), got %q", c.Domain, d.Name)
+	}
+	if d.Image == "" || strings.HasSuffix(d.Image, ":latest") || !strings.Contains(d.Image[strings.LastIndex(d.Image, "/")+1:], ":") && !strings.Contains(d.Image, "@") {
+		p.add(key("demoImage"), "expected an image with a pinned tag or digest, got %q", d.Image)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,211 @@
+// Package verify checks a deployed kong-alb-eks stack from the outside, the way the reference
+// walkthrough was checked by hand: the wildcard record resolves to the ALB, HTTP redirects to
+// HTTPS, the certificate covers the names, Kong's proxy, Admin API and Manager answer, and the
+// demo app answers through the ALB.
+//
+// The package uses the standard library only (no AWS or Pulumi SDK), so it builds fast and its
+// tests run offline against httptest servers and an injected resolver.
+package verify
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Stack output names read by verify. They mirror the constants in stacks/outputs.go; they are
+// repeated here so that this package does not import the Pulumi SDK through package stacks.
+const (
+	outRegion           = "region"
+	outDomain           = "domain"
+	outALBHostname      = "albHostname"
+	outProxyURL         = "proxyUrl"
+	outKongManagerURL   = "kongManagerUrl"
+	outKongAdminAPIURL  = "kongAdminApiUrl"
+	outAdminAllowedCIDR = "adminAllowedCidrs"
+	outPlainHTTPAllowed = "plainHttpAllowed"
+	outKongVersion      = "kongVersion"
+	outDemoURL          = "demoUrl"
+)
+
+// secretPlaceholder is what `pulumi stack output --json` prints for a secret without
+// --show-secrets.
+const secretPlaceholder = "[secret]"
+
+// Outputs are the stack outputs verify reads. Outputs that are absent, null or secret
+// ("[secret]") are left empty.
+type Outputs struct {
+	Region          string
+	Domain          string
+	ALBHostname     string
+	ProxyURL        string
+	KongManagerURL  string // empty: Kong Manager is not published
+	KongAdminAPIURL string // empty: the Admin API is not published
+	// AdminAllowedCIDRs is the allowlist the Admin API is published for. Entries that are not
+	// valid CIDRs are kept in InvalidAdminCIDRs and otherwise ignored.
+	AdminAllowedCIDRs []netip.Prefix
+	InvalidAdminCIDRs []string
+	PlainHTTPAllowed  bool
+	KongVersion       string
+	DemoURL           string // empty: the demo app is not deployed
+}
+
+// ParseOutputsJSON parses a JSON object of stack outputs, as printed by
+// `pulumi stack output --json`.
+func ParseOutputsJSON(data []byte) (Outputs, error) {
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		return Outputs{}, fmt.Errorf("stack outputs: expected a JSON object: %w", err)
+	}
+	if m == nil {
+		return Outputs{}, fmt.Errorf("stack outputs: expected a JSON object, got null")
+	}
+	return ParseOutputs(m)
+}
+
+// ParseOutputs reads the outputs verify needs from a map of stack outputs (decoded JSON, or
+// the values of the Automation API's OutputMap). The domain is required.
+func ParseOutputs(m map[string]any) (Outputs, error) {
+	var o Outputs
+	var err error
+	str := func(key string) string {
+		if err != nil {
+			return ""
+		}
+		var s string
+		s, err = stringOutput(m, key)
+		return s
+	}
+	o.Region = str(outRegion)
+	o.Domain = strings.ToLower(strings.TrimSuffix(str(outDomain), "."))
+	o.ALBHostname = strings.ToLower(strings.TrimSuffix(str(outALBHostname), "."))
+	o.ProxyURL = str(outProxyURL)
+	o.KongManagerURL = str(outKongManagerURL)
+	o.KongAdminAPIURL = str(outKongAdminAPIURL)
+	o.KongVersion = str(outKongVersion)
+	o.DemoURL = str(outDemoURL)
+	if err != nil {
+		return Outputs{}, err
+	}
+	if o.Domain == "" {
+		return Outputs{}, fmt.Errorf("stack outputs: %q is missing: is the stack deployed?", outDomain)
+	}
+	cidrs, err := listOutput(m, outAdminAllowedCIDR)
+	if err != nil {
+		return Outputs{}, err
+	}
+	for _, s := range cidrs {
+		p, perr := netip.ParsePrefix(strings.TrimSpace(s))
+		if perr != nil {
+			o.InvalidAdminCIDRs = append(o.InvalidAdminCIDRs, s)
+			continue
+		}
+		o.AdminAllowedCIDRs = append(o.AdminAllowedCIDRs, p.Masked())
+	}
+	if o.PlainHTTPAllowed, err = boolOutput(m, outPlainHTTPAllowed); err != nil {
+		return Outputs{}, err
+	}
+	return o, nil
+}
+
+func present(v any) bool {
+	if v == nil {
+		return false
+	}
+	s, ok := v.(string)
+	return !ok || (s != secretPlaceholder && strings.TrimSpace(s) != "")
+}
+
+func stringOutput(m map[string]any, key string) (string, error) {
+	v, ok := m[key]
+	if !ok || !present(v) {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("stack outputs: %q: expected a string, got %T", key, v)
+	}
+	return strings.TrimSpace(s), nil
+}
+
+func boolOutput(m map[string]any, key string) (bool, error) {
+	v, ok := m[key]
+	if !ok || !present(v) {
+		return false, nil
+	}
+	switch b := v.(type) {
+	case bool:
+		return b, nil
+	case string:
+		if p, err := strconv.ParseBool(strings.TrimSpace(b)); err == nil {
+			return p, nil
+		}
+	}
+	return false, fmt.Errorf("stack outputs: %q: expected true or false, got %v", key, v)
+}
+
+// listOutput accepts a JSON array of strings, a []string, a JSON-encoded array in a string,
+// or a comma-separated string.
+func listOutput(m map[string]any, key string) ([]string, error) {
+	v, ok := m[key]
+	if !ok || !present(v) {
+		return nil, nil
+	}
+	switch l := v.(type) {
+	case []string:
+		return l, nil
+	case []any:
+		out := make([]string, 0, len(l))
+		for _, e := range l {
+			s, ok := e.(string)
+			if !ok {
+				return nil, fmt.Errorf("stack outputs: %q: expected a list of strings, got an element %v (%T)", key, e, e)
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	case string:
+		s := strings.TrimSpace(l)
+		if strings.HasPrefix(s, "[") {
+			var out []string
+			if err := json.Unmarshal([]byte(s), &out); err != nil {
+				return nil, fmt.Errorf("stack outputs: %q: %w", key, err)
+			}
+			return out, nil
+		}
+		var out []string
+		for _, f := range strings.Split(s, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				out = append(out, f)
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("stack outputs: %q: expected a list of strings, got %T", key, v)
+}
+
+// adminOpen reports whether the allowlist admits every address: empty, or holding a /0.
+func (o Outputs) adminOpen() (bool, string) {
+	if len(o.AdminAllowedCIDRs) == 0 {
+		return true, "adminAllowedCidrs is empty"
+	}
+	for _, p := range o.AdminAllowedCIDRs {
+		if p.Bits() == 0 {
+			return true, "adminAllowedCidrs includes " + p.String()
+		}
+	}
+	return false, ""
+}
+
+// adminAllows returns the allowlist entry that contains ip, if any.
+func (o Outputs) adminAllows(ip netip.Addr) (netip.Prefix, bool) {
+	ip = ip.Unmap()
+	for _, p := range o.AdminAllowedCIDRs {
+		if p.Contains(ip) {
+			return p, true
+		}
+	}
+	return netip.Prefix{}, false
+}

@@ -1,0 +1,188 @@
+package stacks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// StackInfo is what the backend holds about one stack.
+type StackInfo struct {
+	Name string `json:"name"`
+	// LastUpdate is when the last update ended (zero if none, or one is in progress).
+	LastUpdate time.Time `json:"lastUpdate,omitzero"`
+	// UpdateInProgress is reported by backends that track it (Pulumi Cloud).
+	UpdateInProgress bool   `json:"updateInProgress,omitempty"`
+	ResourceCount    *int   `json:"resourceCount,omitempty"`
+	URL              string `json:"url,omitempty"`
+	// Locks are the engine locks on the stack (file backends only).
+	Locks []LockInfo `json:"locks,omitempty"`
+	// Running is the operation this manager runs on it, if any.
+	Running Operation `json:"running,omitempty"`
+}
+
+// LockInfo is an engine lock on a stack in a file backend.
+type LockInfo struct {
+	// Path is the lock file.
+	Path      string    `json:"path"`
+	PID       int       `json:"pid"`
+	Username  string    `json:"username"`
+	Hostname  string    `json:"hostname"`
+	Timestamp time.Time `json:"timestamp"`
+	// Stale is set when the process that took the lock ran on this host and is gone: a killed
+	// update left it behind, and no update can run until it is cleared.
+	Stale bool `json:"stale"`
+	// Clear says how to clear the lock.
+	Clear string `json:"clear"`
+}
+
+// List returns the stacks of the project the backend holds, by name, with their locks.
+func (m *Manager) List(ctx context.Context) ([]StackInfo, error) {
+	ws, err := m.workspace(ctx, filepath.Join(m.workDir, "project"))
+	if err != nil {
+		return nil, err
+	}
+	summaries, err := ws.ListStacks(ctx)
+	if err != nil {
+		return nil, m.cliError("*", "listing", err)
+	}
+	out := make([]StackInfo, 0, len(summaries))
+	for _, s := range summaries {
+		name := s.Name
+		if i := strings.LastIndex(name, "/"); i >= 0 { // organization/project/stack
+			name = name[i+1:]
+		}
+		info := StackInfo{Name: name, UpdateInProgress: s.UpdateInProgress, ResourceCount: s.ResourceCount, URL: s.URL}
+		if s.LastUpdate != "" {
+			info.LastUpdate, _ = time.Parse(time.RFC3339, s.LastUpdate)
+		}
+		if locks, err := m.Locks(name); err == nil {
+			info.Locks = locks
+		}
+		if op, ok := m.Running(name); ok {
+			info.Running = op
+		}
+		out = append(out, info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// ErrLocksUnsupported: only a file backend's locks can be inspected.
+var ErrLocksUnsupported = errors.New("stacks: locks can only be inspected in a file backend")
+
+// Locks returns the engine locks on a stack of a file backend (ErrLocksUnsupported for other
+// backends). A lock whose process ran on this host and is gone is Stale.
+func (m *Manager) Locks(name string) ([]LockInfo, error) {
+	if err := ValidateStackName(name); err != nil {
+		return nil, err
+	}
+	root, ok := fileBackendPath(m.backendURL)
+	if !ok {
+		return nil, ErrLocksUnsupported
+	}
+	// Project-scoped file backends lock .pulumi/locks/organization/<project>/<stack>/<id>.json;
+	// legacy ones .pulumi/locks/<stack>/<id>.json.
+	dirs := []string{
+		filepath.Join(root, ".pulumi", "locks", "organization", m.project, name),
+		filepath.Join(root, ".pulumi", "locks", name),
+	}
+	host, _ := os.Hostname()
+	var out []LockInfo
+	for _, dir := range dirs {
+		entries, err := os.ReadDir(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
+				continue
+			}
+			path := filepath.Join(dir, e.Name())
+			b, err := os.ReadFile(path)
+			if err != nil {
+				continue // released meanwhile
+			}
+			var lc struct {
+				Pid       int       `json:"pid"`
+				Username  string    `json:"username"`
+				Hostname  string    `json:"hostname"`
+				Timestamp time.Time `json:"timestamp"`
+			}
+			_ = json.Unmarshal(b, &lc)
+			li := LockInfo{Path: path, PID: lc.Pid, Username: lc.Username, Hostname: lc.Hostname, Timestamp: lc.Timestamp}
+			li.Stale = lc.Hostname == host && lc.Pid > 0 && !processAlive(lc.Pid)
+			li.Clear = fmt.Sprintf("if no update of %q is running, clear the lock with `pulumi cancel --stack %s --yes` "+
+				"(PULUMI_BACKEND_URL=%s), the portal's cancel, or by deleting %s", name, name, redactURL(m.backendURL), path)
+			out = append(out, li)
+		}
+	}
+	return out, nil
+}
+
+func fileBackendPath(u string) (string, bool) {
+	if !strings.HasPrefix(u, "file://") {
+		return "", false
+	}
+	p, err := url.Parse(u)
+	if err != nil || p.Path == "" {
+		return strings.TrimPrefix(u, "file://"), true
+	}
+	if p.Host == "~" {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, filepath.FromSlash(p.Path)), true
+		}
+	}
+	return filepath.FromSlash(p.Path), true
+}
+
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// Status is one environment as a portal shows it.
+type Status struct {
+	Name string `json:"name"`
+	// LastUpdate is the newest entry of the stack's history, if any.
+	LastUpdate *Update `json:"lastUpdate,omitempty"`
+	// Outputs are the stack's outputs, secrets redacted.
+	Outputs Outputs    `json:"outputs"`
+	Locks   []LockInfo `json:"locks,omitempty"`
+	Running Operation  `json:"running,omitempty"`
+}
+
+// Status describes an environment: a *NotFoundError if the backend holds no such stack.
+func (m *Manager) Status(ctx context.Context, name string) (*Status, error) {
+	hist, err := m.History(ctx, name, 1)
+	if err != nil {
+		return nil, err
+	}
+	outs, err := m.Outputs(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	st := &Status{Name: name, Outputs: outs}
+	if len(hist) > 0 {
+		st.LastUpdate = &hist[0]
+	}
+	if locks, err := m.Locks(name); err == nil {
+		st.Locks = locks
+	}
+	if op, ok := m.Running(name); ok {
+		st.Running = op
+	}
+	return st, nil
+}

@@ -1,0 +1,134 @@
+package stacks
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+)
+
+// Spec is an environment as a platform portal describes it: a stack name and the stack's whole
+// typed configuration.
+type Spec struct {
+	Name   string
+	Config Config
+}
+
+// stackName is what an environment may be called: a lower-case DNS label of at most 63
+// characters, so that it is safe as a stack name, a directory name under the manager's work
+// directory (no "/", "..", or leading "."), a URL path segment and part of the cluster name.
+var stackName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// SpecNameKey is the Problem key that reports an invalid environment name.
+const SpecNameKey = "name"
+
+// ValidateStackName reports whether name can name an environment: it returns an
+// *InvalidSpecError (errors.Is(err, ErrInvalidSpec)) or nil.
+func ValidateStackName(name string) error {
+	if stackName.MatchString(name) {
+		return nil
+	}
+	return &InvalidSpecError{Name: name, Problems: Problems{{
+		Key:     SpecNameKey,
+		Message: fmt.Sprintf("expected 1 to 63 lower-case letters, digits or '-', starting with a letter or digit, got %q", truncate(name, 80)),
+	}}}
+}
+
+// Validate checks the name and the configuration, and returns an *InvalidSpecError listing
+// every problem, or nil.
+func (s Spec) Validate() error {
+	var problems Problems
+	var cause error
+	if err := ValidateStackName(s.Name); err != nil {
+		var ise *InvalidSpecError
+		errors.As(err, &ise)
+		problems = append(problems, ise.Problems...)
+	}
+	if err := s.Config.Validate(); err != nil {
+		var ve *ValidationError
+		if !errors.As(err, &ve) {
+			return err
+		}
+		cause = ve
+		problems = append(problems, ve.Problems...)
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return &InvalidSpecError{Name: s.Name, Problems: problems, Err: cause}
+}
+
+// specJSON is the wire form of a Spec: {"name": "dev", "config": {"domain": "...", ...}}.
+// Config keys are short ("domain") or fully qualified ("aws:region"), as ConfigFromMap takes them.
+type specJSON struct {
+	Name   string                     `json:"name"`
+	Config map[string]json.RawMessage `json:"config"`
+}
+
+// DecodeSpec reads a Spec from JSON, strictly: unknown fields, trailing data, unknown config keys
+// and values of the wrong type are errors. A malformed document is a *DecodeError; a
+// well-formed one that does not describe a valid environment is an *InvalidSpecError.
+// If name is not empty it is the environment's name (a URL path segment, say), and the
+// document's "name" field may be omitted but must not differ.
+func DecodeSpec(r io.Reader, name string) (Spec, error) {
+	var doc specJSON
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
+		return Spec{}, &DecodeError{Err: err}
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return Spec{}, &DecodeError{Err: errors.New("unexpected data after the JSON document")}
+	}
+	switch {
+	case name == "":
+		name = doc.Name
+	case doc.Name != "" && doc.Name != name:
+		return Spec{}, &InvalidSpecError{Name: name, Problems: Problems{{
+			Key: SpecNameKey, Message: fmt.Sprintf("the document names %q but the request is for %q", truncate(doc.Name, 80), name),
+		}}}
+	}
+	if doc.Config == nil {
+		return Spec{}, &InvalidSpecError{Name: name, Problems: Problems{{Key: "config", Message: "required: an object of configuration keys"}}}
+	}
+	return SpecFromMap(name, doc.Config)
+}
+
+// SpecFromMap builds and validates a Spec from a name and a JSON object of config keys.
+func SpecFromMap(name string, values map[string]json.RawMessage) (Spec, error) {
+	var problems Problems
+	if err := ValidateStackName(name); err != nil {
+		problems = append(problems, err.(*InvalidSpecError).Problems...)
+	}
+	cfg, err := ConfigFromMap(values)
+	var ve *ValidationError
+	switch {
+	case err == nil:
+	case errors.As(err, &ve):
+		problems = append(problems, ve.Problems...)
+	default:
+		return Spec{}, err
+	}
+	if len(problems) > 0 {
+		return Spec{}, &InvalidSpecError{Name: name, Problems: problems, Err: ve}
+	}
+	return Spec{Name: name, Config: cfg}, nil
+}
+
+// MarshalJSON writes the Spec in DecodeSpec's format, secrets redacted: it is for display, and
+// does not round-trip secrets.
+func (s Spec) MarshalJSON() ([]byte, error) {
+	cfg := make(map[string]any, len(configKeys))
+	for _, k := range configKeys {
+		cfg[k.FullKey()] = s.Config.Value(k)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(map[string]any{"name": s.Name, "config": cfg}); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}

@@ -347,12 +347,22 @@ func (r *run) get(ctx context.Context, client *http.Client, u string) (*response
 		if err == nil && last.status < 500 {
 			return last, n, nil
 		}
+		if err != nil && !transient(err) {
+			break
+		}
 	}
 	n = min(n, p.attempts())
 	if last != nil {
 		return last, n, nil
 	}
 	return nil, n, err
+}
+
+// transient reports whether an error may go away on retry: a served certificate that does
+// not verify will not.
+func transient(err error) bool {
+	var verr *tls.CertificateVerificationError
+	return !errors.As(err, &verr)
 }
 
 func (r *run) getOnce(ctx context.Context, client *http.Client, u string) (*response, error) {

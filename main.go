@@ -1,19 +1,25 @@
+// Command kong-alb-eks is the Pulumi program for Kong Gateway (hybrid mode) on EKS behind an
+// ALB. Run by Pulumi with no arguments it deploys the stack; its subcommands are tools around
+// the same program:
+//
+//	synth   the offline preview: the desired state under mocks, no credentials needed
 package main
 
 import (
-	_ "github.com/pulumi/pulumi-aws/sdk/v6/go/aws/acm"
-	_ "github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
-	_ "github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
-	_ "github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lb"
-	_ "github.com/pulumi/pulumi-aws/sdk/v6/go/aws/route53"
-	_ "github.com/pulumi/pulumi-aws/sdk/v6/go/aws/eks"
-	_ "github.com/pulumi/pulumi-eks/sdk/v2/go/eks"
-	_ "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
-	_ "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
-	_ "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
-	_ "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
-	_ "github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-	_ "github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"os"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth"
 )
 
-func main() {}
+func main() {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "synth":
+			os.Exit(synth.Command(os.Args[2:], os.Stdout, os.Stderr))
+		}
+	}
+	pulumi.Run(stacks.Run)
+}

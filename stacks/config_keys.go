@@ -136,7 +136,7 @@ func LoadConfig(get func(fullKey string) (string, bool)) (Config, error) {
 			continue
 		}
 		if err := k.set(&cfg, raw); err != nil {
-			problems.add(k.FullKey(), err.Error())
+			problems.add(k.FullKey(), "%s", err)
 		}
 	}
 	if len(problems) > 0 {
@@ -163,7 +163,7 @@ func ConfigFromMap(values map[string]json.RawMessage) (Config, error) {
 			continue
 		}
 		if err := k.setJSON(&cfg, values[name]); err != nil {
-			problems.add(k.FullKey(), err.Error())
+			problems.add(k.FullKey(), "%s", err)
 		}
 	}
 	if len(problems) > 0 {

@@ -16,9 +16,6 @@ func Program(cfg Config) pulumi.RunFunc {
 // Run is the program main.go runs: it loads and validates the configuration from the stack's
 // config (registering nothing when it is invalid), then deploys.
 func Run(ctx *pulumi.Context) error {
-	cfg, err := LoadConfig(ctx.GetConfig)
-	if err != nil {
-		return err
-	}
-	return Program(cfg)(ctx)
+	_, err := LoadAndDeploy(ctx)
+	return err
 }

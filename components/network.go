@@ -1,0 +1,280 @@
+package components
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// NetworkArgs describes a new VPC, or (ExistingVPCID set) names an existing one.
+type NetworkArgs struct {
+	// ClusterName goes into the kubernetes.io/cluster/<name> subnet tag.
+	ClusterName string
+
+	VPCCIDR            string
+	PublicSubnetCIDRs  []string
+	PrivateSubnetCIDRs []string
+	// AvailabilityZones, one per subnet pair; empty means the region's first available zones.
+	AvailabilityZones []string
+	// SingleNATGateway shares one NAT gateway between all private subnets (cheaper, one AZ's
+	// failure cuts egress); otherwise each zone has its own.
+	SingleNATGateway bool
+	// IPv6 gives the VPC an Amazon-provided /56 and each public subnet a /64, for a dual-stack
+	// ALB.
+	IPv6 bool
+
+	ExistingVPCID            string
+	ExistingPublicSubnetIDs  []string
+	ExistingPrivateSubnetIDs []string
+
+	Tags map[string]string
+}
+
+// Network is the VPC the cluster and the ALB run in.
+type Network struct {
+	pulumi.ResourceState
+
+	VPCID            pulumi.StringOutput      `pulumi:"vpcId"`
+	VPCCIDR          pulumi.StringOutput      `pulumi:"vpcCidr"`
+	PublicSubnetIDs  pulumi.StringArrayOutput `pulumi:"publicSubnetIds"`
+	PrivateSubnetIDs pulumi.StringArrayOutput `pulumi:"privateSubnetIds"`
+}
+
+// Subnet tags the AWS Load Balancer Controller discovers subnets by.
+const (
+	TagPublicELB   = "kubernetes.io/role/elb"
+	TagInternalELB = "kubernetes.io/role/internal-elb"
+)
+
+// ClusterTag is the tag that marks a resource as used by an EKS cluster.
+func ClusterTag(cluster string) string { return "kubernetes.io/cluster/" + cluster }
+
+// NewNetwork creates the VPC, or looks up an existing one and creates nothing.
+func NewNetwork(ctx *pulumi.Context, name string, args *NetworkArgs, opts ...pulumi.ResourceOption) (*Network, error) {
+	if args == nil {
+		return nil, fmt.Errorf("network %s: args are required", name)
+	}
+	n := &Network{}
+	if err := ctx.RegisterComponentResource("kong-alb-eks:network:Network", name, n, opts...); err != nil {
+		return nil, err
+	}
+	var err error
+	if args.ExistingVPCID != "" {
+		err = n.useExisting(ctx, args)
+	} else {
+		err = n.create(ctx, name, args)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("network %s: %w", name, err)
+	}
+	return n, ctx.RegisterResourceOutputs(n, pulumi.Map{
+		"vpcId": n.VPCID, "vpcCidr": n.VPCCIDR,
+		"publicSubnetIds": n.PublicSubnetIDs, "privateSubnetIds": n.PrivateSubnetIDs,
+	})
+}
+
+func (n *Network) useExisting(ctx *pulumi.Context, args *NetworkArgs) error {
+	vpc, err := ec2.LookupVpc(ctx, &ec2.LookupVpcArgs{Id: pulumi.StringRef(args.ExistingVPCID)}, pulumi.Parent(n))
+	if err != nil {
+		return fmt.Errorf("looking up VPC %s: %w", args.ExistingVPCID, err)
+	}
+	n.VPCID = pulumi.String(vpc.Id).ToStringOutput()
+	n.VPCCIDR = pulumi.String(vpc.CidrBlock).ToStringOutput()
+	n.PublicSubnetIDs = pulumi.ToStringArray(args.ExistingPublicSubnetIDs).ToStringArrayOutput()
+	n.PrivateSubnetIDs = pulumi.ToStringArray(args.ExistingPrivateSubnetIDs).ToStringArrayOutput()
+	return nil
+}
+
+func (n *Network) create(ctx *pulumi.Context, name string, args *NetworkArgs) error {
+	zones, err := n.zones(ctx, args)
+	if err != nil {
+		return err
+	}
+	parent := pulumi.Parent(n)
+	tags := func(extra map[string]string) pulumi.StringMap {
+		m := pulumi.StringMap{}
+		for k, v := range args.Tags {
+			m[k] = pulumi.String(v)
+		}
+		for k, v := range extra {
+			m[k] = pulumi.String(v)
+		}
+		return m
+	}
+	clusterTag := map[string]string{ClusterTag(args.ClusterName): "shared"}
+
+	vpc, err := ec2.NewVpc(ctx, name, &ec2.VpcArgs{
+		CidrBlock: pulumi.String(args.VPCCIDR),
+		// EKS requires both for nodes to register and for private endpoint access.
+		EnableDnsSupport:             pulumi.Bool(true),
+		EnableDnsHostnames:           pulumi.Bool(true),
+		AssignGeneratedIpv6CidrBlock: pulumi.Bool(args.IPv6),
+		Tags:                         tags(map[string]string{"Name": name}),
+	}, parent)
+	if err != nil {
+		return err
+	}
+	igw, err := ec2.NewInternetGateway(ctx, name, &ec2.InternetGatewayArgs{
+		VpcId: vpc.ID(),
+		Tags:  tags(map[string]string{"Name": name}),
+	}, parent)
+	if err != nil {
+		return err
+	}
+	publicRoutes := ec2.RouteTableRouteArray{
+		ec2.RouteTableRouteArgs{CidrBlock: pulumi.String("0.0.0.0/0"), GatewayId: igw.ID()},
+	}
+	if args.IPv6 {
+		publicRoutes = append(publicRoutes, ec2.RouteTableRouteArgs{Ipv6CidrBlock: pulumi.String("::/0"), GatewayId: igw.ID()})
+	}
+	publicTable, err := ec2.NewRouteTable(ctx, name+"-public", &ec2.RouteTableArgs{
+		VpcId:  vpc.ID(),
+		Routes: publicRoutes,
+		Tags:   tags(map[string]string{"Name": name + "-public"}),
+	}, parent)
+	if err != nil {
+		return err
+	}
+
+	var publicIDs, privateIDs pulumi.StringArray
+	var nat *ec2.NatGateway
+	for i, zone := range zones {
+		suffix := fmt.Sprintf("%d", i)
+		publicArgs := &ec2.SubnetArgs{
+			VpcId:               vpc.ID(),
+			CidrBlock:           pulumi.String(args.PublicSubnetCIDRs[i]),
+			AvailabilityZone:    pulumi.String(zone),
+			MapPublicIpOnLaunch: pulumi.Bool(false), // only the ALB and NAT gateways live here
+			Tags: tags(merge(clusterTag, map[string]string{
+				"Name": name + "-public-" + zone, TagPublicELB: "1",
+			})),
+		}
+		if args.IPv6 {
+			publicArgs.Ipv6CidrBlock = vpc.Ipv6CidrBlock.ApplyT(func(block string) (string, error) {
+				return IPv6Subnet(block, i)
+			}).(pulumi.StringOutput)
+		}
+		public, err := ec2.NewSubnet(ctx, name+"-public-"+suffix, publicArgs, parent)
+		if err != nil {
+			return err
+		}
+		if _, err := ec2.NewRouteTableAssociation(ctx, name+"-public-"+suffix, &ec2.RouteTableAssociationArgs{
+			SubnetId: public.ID(), RouteTableId: publicTable.ID(),
+		}, parent); err != nil {
+			return err
+		}
+		if i == 0 || !args.SingleNATGateway {
+			eip, err := ec2.NewEip(ctx, name+"-nat-"+suffix, &ec2.EipArgs{
+				Domain: pulumi.String("vpc"),
+				Tags:   tags(map[string]string{"Name": name + "-nat-" + zone}),
+			}, parent)
+			if err != nil {
+				return err
+			}
+			nat, err = ec2.NewNatGateway(ctx, name+"-"+suffix, &ec2.NatGatewayArgs{
+				AllocationId: eip.ID(),
+				SubnetId:     public.ID(),
+				Tags:         tags(map[string]string{"Name": name + "-" + zone}),
+			}, parent)
+			if err != nil {
+				return err
+			}
+		}
+		private, err := ec2.NewSubnet(ctx, name+"-private-"+suffix, &ec2.SubnetArgs{
+			VpcId:            vpc.ID(),
+			CidrBlock:        pulumi.String(args.PrivateSubnetCIDRs[i]),
+			AvailabilityZone: pulumi.String(zone),
+			Tags: tags(merge(clusterTag, map[string]string{
+				"Name": name + "-private-" + zone, TagInternalELB: "1",
+			})),
+		}, parent)
+		if err != nil {
+			return err
+		}
+		privateTable, err := ec2.NewRouteTable(ctx, name+"-private-"+suffix, &ec2.RouteTableArgs{
+			VpcId: vpc.ID(),
+			Routes: ec2.RouteTableRouteArray{
+				ec2.RouteTableRouteArgs{CidrBlock: pulumi.String("0.0.0.0/0"), NatGatewayId: nat.ID()},
+			},
+			Tags: tags(map[string]string{"Name": name + "-private-" + zone}),
+		}, parent)
+		if err != nil {
+			return err
+		}
+		if _, err := ec2.NewRouteTableAssociation(ctx, name+"-private-"+suffix, &ec2.RouteTableAssociationArgs{
+			SubnetId: private.ID(), RouteTableId: privateTable.ID(),
+		}, parent); err != nil {
+			return err
+		}
+		publicIDs = append(publicIDs, public.ID().ToStringOutput())
+		privateIDs = append(privateIDs, private.ID().ToStringOutput())
+	}
+	n.VPCID = vpc.ID().ToStringOutput()
+	n.VPCCIDR = vpc.CidrBlock
+	n.PublicSubnetIDs = publicIDs.ToStringArrayOutput()
+	n.PrivateSubnetIDs = privateIDs.ToStringArrayOutput()
+	return nil
+}
+
+// zones returns one availability zone per subnet pair.
+func (n *Network) zones(ctx *pulumi.Context, args *NetworkArgs) ([]string, error) {
+	if len(args.PublicSubnetCIDRs) != len(args.PrivateSubnetCIDRs) || len(args.PublicSubnetCIDRs) < 2 {
+		return nil, fmt.Errorf("expected matching public and private subnet lists of at least two, got %d and %d",
+			len(args.PublicSubnetCIDRs), len(args.PrivateSubnetCIDRs))
+	}
+	want := len(args.PublicSubnetCIDRs)
+	if len(args.AvailabilityZones) > 0 {
+		if len(args.AvailabilityZones) != want {
+			return nil, fmt.Errorf("expected %d availability zones, got %d", want, len(args.AvailabilityZones))
+		}
+		return args.AvailabilityZones, nil
+	}
+	res, err := aws.GetAvailabilityZones(ctx, &aws.GetAvailabilityZonesArgs{
+		State: pulumi.StringRef("available"),
+		// Local Zones and Wavelength Zones are opt-in; EKS control planes cannot use them.
+		Filters: []aws.GetAvailabilityZonesFilter{{Name: "opt-in-status", Values: []string{"opt-in-not-required"}}},
+	}, pulumi.Parent(n))
+	if err != nil {
+		return nil, fmt.Errorf("listing availability zones: %w", err)
+	}
+	if len(res.Names) < want {
+		return nil, fmt.Errorf("the region has %d available zones, %d subnet pairs need as many", len(res.Names), want)
+	}
+	return res.Names[:want], nil
+}
+
+// IPv6Subnet returns the index-th /64 of an IPv6 /56 (what AWS assigns a VPC).
+func IPv6Subnet(block string, index int) (string, error) {
+	p, err := netip.ParsePrefix(block)
+	if err != nil || !p.Addr().Is6() || p.Bits() > 64 {
+		return "", fmt.Errorf("expected an IPv6 prefix of /64 or shorter, got %q", block)
+	}
+	if index < 0 || index >= 1<<(64-p.Bits()) {
+		return "", fmt.Errorf("%s has no /64 number %d", block, index)
+	}
+	a := p.Masked().Addr().As16()
+	// The subnet number sits in bits p.Bits()..63, i.e. in bytes 0..7 of the address.
+	hi := uint64(0)
+	for i := 0; i < 8; i++ {
+		hi = hi<<8 | uint64(a[i])
+	}
+	hi |= uint64(index)
+	for i := 7; i >= 0; i-- {
+		a[i] = byte(hi)
+		hi >>= 8
+	}
+	return netip.PrefixFrom(netip.AddrFrom16(a), 64).String(), nil
+}
+
+func merge(maps ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, m := range maps {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}

@@ -1,0 +1,682 @@
+package stacks_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+)
+
+// requirePulumi fails (never skips) without the CLI: CI must run these tests.
+func requirePulumi(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath("pulumi"); err != nil {
+		t.Fatalf("the Pulumi CLI is not on PATH: run `make test`, which builds it with .ci/install-pulumi.sh and puts it on PATH (%v)", err)
+	}
+}
+
+// testSecrets are the plaintexts that must never reach the state directory.
+type testSecrets struct {
+	postgresPassword string
+	privateKeyPEM    string
+	// keyMaterial is a line of the private key's base64, long enough to be unique.
+	keyMaterial string
+}
+
+// testConfig is a valid configuration with two secrets: an external Postgres password and an
+// imported certificate's private key (a real self-signed certificate for *.domain and domain).
+func testConfig(t testing.TB, domain string) (stacks.Config, testSecrets) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: domain},
+		DNSNames:     []string{"*." + domain, domain},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}))
+	lines := strings.Split(keyPEM, "\n")
+
+	cfg := stacks.DefaultConfig()
+	cfg.Region = "us-east-1"
+	cfg.Domain = domain
+	cfg.HostedZone = "example.com"
+	cfg.Certificate = stacks.CertificateConfig{
+		Mode:       stacks.CertificateImport,
+		Body:       string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		PrivateKey: stacks.Secret(keyPEM),
+	}
+	pw := fmt.Sprintf("pg-pass-%d-%x", time.Now().UnixNano(), pkcs8[len(pkcs8)-6:])
+	cfg.Kong.PostgresHost = "kong.abc123.us-east-1.rds.amazonaws.com"
+	cfg.Kong.PostgresPassword = stacks.Secret(pw)
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("test configuration invalid: %v", err)
+	}
+	return cfg, testSecrets{postgresPassword: pw, privateKeyPEM: keyPEM, keyMaterial: lines[1]}
+}
+
+// hooks let a test hold a program inside the engine, to make operations overlap deterministically.
+type hooks struct {
+	mu      sync.Mutex
+	entered map[string]chan struct{}
+	release map[string]chan struct{}
+	fail    map[string]error
+	runs    atomic.Int64
+}
+
+func newHooks() *hooks {
+	return &hooks{entered: map[string]chan struct{}{}, release: map[string]chan struct{}{}, fail: map[string]error{}}
+}
+
+// hold makes the next run of stack block until released; the returned channel closes when it
+// has entered the program.
+func (h *hooks) hold(stack string) (entered <-chan struct{}, release func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e, r := make(chan struct{}), make(chan struct{})
+	h.entered[stack], h.release[stack] = e, r
+	var once sync.Once
+	return e, func() { once.Do(func() { close(r) }) }
+}
+
+func (h *hooks) wait(ctx *pulumi.Context) error {
+	h.mu.Lock()
+	e, r := h.entered[ctx.Stack()], h.release[ctx.Stack()]
+	delete(h.entered, ctx.Stack())
+	delete(h.release, ctx.Stack())
+	err := h.fail[ctx.Stack()]
+	h.mu.Unlock()
+	if e != nil {
+		close(e)
+		select {
+		case <-r:
+		case <-time.After(2 * time.Minute):
+			return errors.New("test program held too long")
+		}
+	}
+	return err
+}
+
+type envComponent struct{ pulumi.ResourceState }
+
+// testProgram is provider-free: it loads the configuration through the same mapping main.go
+// uses and exports outputs, one of them secret (derived from a secret config key).
+func testProgram(h *hooks) pulumi.RunFunc {
+	return func(ctx *pulumi.Context) error {
+		h.runs.Add(1)
+		cfg, err := stacks.LoadConfig(ctx.GetConfig)
+		if err != nil {
+			return err
+		}
+		if err := h.wait(ctx); err != nil {
+			return err
+		}
+		var comp envComponent
+		if err := ctx.RegisterComponentResource("kong-alb-eks:test:Environment", "env", &comp); err != nil {
+			return err
+		}
+		dsn := pulumi.ToSecret(pulumi.String(fmt.Sprintf("postgres://%s:%s@%s:%d/%s",
+			cfg.Kong.PostgresUser, cfg.Kong.PostgresPassword.Reveal(), cfg.Kong.PostgresHost, cfg.Kong.PostgresPort, cfg.Kong.PostgresDatabase)))
+		if err := ctx.RegisterResourceOutputs(&comp, pulumi.Map{"dsn": dsn}); err != nil {
+			return err
+		}
+		ctx.Export(stacks.OutputRegion, pulumi.String(cfg.Region))
+		ctx.Export(stacks.OutputDomain, pulumi.String(cfg.Domain))
+		ctx.Export(stacks.OutputClusterName, pulumi.String(cfg.ClusterName(ctx.Stack())))
+		ctx.Export("certificateMode", pulumi.String(cfg.Certificate.Mode))
+		ctx.Export("postgresDsn", dsn)
+		return nil
+	}
+}
+
+const testPassphrase = "correct horse battery staple"
+
+func newManager(t testing.TB, stateDir string, h *hooks, mod func(*stacks.ManagerOptions)) *stacks.Manager {
+	t.Helper()
+	requirePulumi(t)
+	opts := stacks.ManagerOptions{
+		StateDir:      stateDir,
+		Passphrase:    testPassphrase,
+		Program:       testProgram(h),
+		MaxConcurrent: 4,
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	if mod != nil {
+		mod(&opts)
+	}
+	m, err := stacks.NewManager(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func testContext(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// eventLog collects an operation's events.
+type eventLog struct {
+	mu     sync.Mutex
+	events []stacks.Event
+}
+
+func (l *eventLog) handle(e stacks.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, e)
+}
+
+func (l *eventLog) find(kind stacks.EventKind, typ string) (stacks.Event, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range l.events {
+		if e.Kind == kind && (typ == "" || e.Type == typ) {
+			return e, true
+		}
+	}
+	return stacks.Event{}, false
+}
+
+func (l *eventLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var b strings.Builder
+	for _, e := range l.events {
+		fmt.Fprintf(&b, "  %d %s %s %s %s %s %v\n", e.Sequence, e.Kind, e.Op, e.Type, e.URN, e.Message, e.Duration)
+	}
+	return b.String()
+}
+
+// assertNoPlaintext fails if a secret's plaintext is in any file under dir.
+func assertNoPlaintext(t *testing.T, dir string, secrets ...string) {
+	t.Helper()
+	files := 0
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Type()&fs.ModeSymlink != 0 {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		files++
+		for _, s := range secrets {
+			if bytes.Contains(b, []byte(s)) {
+				t.Errorf("the plaintext of a secret (%.6s...) is in %s", s, path)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files == 0 {
+		t.Fatalf("no files under %s: the scan proves nothing", dir)
+	}
+}
+
+func TestManagerLifecycle(t *testing.T) {
+	ctx := testContext(t)
+	state := t.TempDir()
+	h := newHooks()
+	m := newManager(t, state, h, nil)
+	cfg, sec := testConfig(t, "dev.example.com")
+	spec := stacks.Spec{Name: "dev", Config: cfg}
+
+	// Preview of a new stack: everything is a create, and the diff names the component.
+	var pev eventLog
+	prev, err := m.Preview(ctx, spec, stacks.WithEvents(pev.handle))
+	if err != nil {
+		t.Fatalf("preview: %v", err)
+	}
+	if prev.Changes["create"] != 2 {
+		t.Errorf("preview changes = %v, want 2 creates (the stack and the component)", prev.Changes)
+	}
+	if !strings.Contains(prev.Diff, "kong-alb-eks:test:Environment") || !strings.Contains(prev.Diff, "+ ") {
+		t.Errorf("preview diff does not show the planned component:\n%s", prev.Diff)
+	}
+	if e, ok := pev.find(stacks.EventResourceStarted, "kong-alb-eks:test:Environment"); !ok || !e.Planning || e.Op != "create" {
+		t.Errorf("preview events lack the planned create of the component (%+v):\n%s", e, pev.String())
+	}
+
+	// Up: outputs, secrets redacted, events with durations.
+	var uev eventLog
+	up, err := m.Up(ctx, spec, stacks.WithEvents(uev.handle), stacks.WithMessage("first"))
+	if err != nil {
+		t.Fatalf("up: %v", err)
+	}
+	want := map[string]any{
+		stacks.OutputRegion: "us-east-1", stacks.OutputDomain: "dev.example.com",
+		stacks.OutputClusterName: "kong-alb-eks-dev", "certificateMode": "import", "postgresDsn": stacks.Redacted,
+	}
+	for k, v := range want {
+		if got := up.Outputs[k].Value; got != v {
+			t.Errorf("up output %s = %v, want %v", k, got, v)
+		}
+	}
+	if !up.Outputs["postgresDsn"].Secret || up.Outputs[stacks.OutputRegion].Secret {
+		t.Errorf("secretness of outputs wrong: %+v", up.Outputs)
+	}
+	if up.Changes["create"] != 2 {
+		t.Errorf("up changes = %v, want 2 creates", up.Changes)
+	}
+	started, ok1 := uev.find(stacks.EventResourceStarted, "kong-alb-eks:test:Environment")
+	finished, ok2 := uev.find(stacks.EventResourceFinished, "kong-alb-eks:test:Environment")
+	summary, ok3 := uev.find(stacks.EventSummary, "")
+	if !ok1 || !ok2 || !ok3 {
+		t.Fatalf("up events lack the component's start/finish or the summary:\n%s", uev.String())
+	}
+	if started.Planning || started.Op != "create" || !strings.HasSuffix(started.URN, "::env") || finished.URN != started.URN ||
+		finished.Sequence <= started.Sequence || finished.Duration < 0 || finished.Operation != stacks.OpUp || finished.Stack != "dev" {
+		t.Errorf("component events wrong: started %+v finished %+v", started, finished)
+	}
+	if summary.Changes["create"] != 2 {
+		t.Errorf("summary event changes = %v", summary.Changes)
+	}
+	for _, e := range uev.events {
+		if strings.Contains(e.Message, sec.postgresPassword) {
+			t.Errorf("an event carries the secret: %+v", e)
+		}
+	}
+
+	// Outputs: redacted, unless asked.
+	outs, err := m.Outputs(ctx, "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if outs["postgresDsn"].Value != stacks.Redacted || outs[stacks.OutputDomain].Value != "dev.example.com" {
+		t.Errorf("outputs = %+v", outs)
+	}
+	revealed, err := m.OutputsWithSecrets(ctx, "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dsn, _ := revealed["postgresDsn"].Value.(string); !strings.Contains(dsn, sec.postgresPassword) || !revealed["postgresDsn"].Secret {
+		t.Errorf("revealed dsn output does not carry the password: %+v", revealed["postgresDsn"].Secret)
+	}
+
+	// A second preview sees no changes; refresh and history work.
+	prev2, err := m.Preview(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prev2.Changes["same"] != 2 || prev2.Changes["create"] != 0 {
+		t.Errorf("second preview changes = %v, want 2 same", prev2.Changes)
+	}
+	var rev eventLog
+	if _, err := m.Refresh(ctx, "dev", stacks.WithEvents(rev.handle)); err != nil {
+		t.Fatalf("refresh: %v", err)
+	}
+	if _, ok := rev.find(stacks.EventSummary, ""); !ok {
+		t.Errorf("refresh emitted no summary:\n%s", rev.String())
+	}
+	hist, err := m.History(ctx, "dev", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 2 || hist[0].Kind != "refresh" || hist[1].Kind != "update" || hist[1].Result != "succeeded" || hist[1].Message != "first" {
+		t.Errorf("history = %+v, want refresh then update", hist)
+	}
+	st, err := m.Status(ctx, "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.LastUpdate == nil || st.LastUpdate.Kind != "refresh" || st.Outputs["postgresDsn"].Value != stacks.Redacted || len(st.Locks) != 0 {
+		t.Errorf("status = %+v", st)
+	}
+	list, err := m.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].Name != "dev" || list[0].LastUpdate.IsZero() {
+		t.Errorf("list = %+v", list)
+	}
+
+	// Secrets never reach the state directory in plaintext (backend, work dirs, home).
+	assertNoPlaintext(t, state, sec.postgresPassword, sec.keyMaterial)
+	cfgFile, err := os.ReadFile(filepath.Join(state, "work", "stacks", "dev", "Pulumi.dev.yaml"))
+	if err != nil || !bytes.Contains(cfgFile, []byte("kong-alb-eks:postgresPassword:\n    secure:")) {
+		t.Errorf("the stack config does not hold postgresPassword as a secret (%v):\n%s", err, cfgFile)
+	}
+
+	// Destroy removes the resources and the stack.
+	var dev eventLog
+	d, err := m.Destroy(ctx, "dev", stacks.WithEvents(dev.handle))
+	if err != nil {
+		t.Fatalf("destroy: %v", err)
+	}
+	if !d.Removed || d.Changes["delete"] != 2 {
+		t.Errorf("destroy = %+v, want removed and 2 deletes", d)
+	}
+	if e, ok := dev.find(stacks.EventResourceFinished, "kong-alb-eks:test:Environment"); !ok || e.Op != "delete" {
+		t.Errorf("destroy events lack the component's delete:\n%s", dev.String())
+	}
+	if _, err := m.Outputs(ctx, "dev"); !errors.Is(err, stacks.ErrNotFound) {
+		t.Errorf("outputs after destroy: %v, want ErrNotFound", err)
+	}
+	if _, err := m.Destroy(ctx, "dev"); !errors.Is(err, stacks.ErrNotFound) {
+		t.Errorf("destroy of a removed stack: %v, want ErrNotFound", err)
+	}
+	assertNoPlaintext(t, state, sec.postgresPassword, sec.keyMaterial)
+}
+
+func TestManagerRejectsInvalidSpecBeforeRunning(t *testing.T) {
+	ctx := testContext(t)
+	state := t.TempDir()
+	h := newHooks()
+	m := newManager(t, state, h, nil)
+	good, _ := testConfig(t, "dev.example.com")
+	bad := good
+	bad.Region = "mars-1"
+	bad.Kong.PostgresPassword = ""
+
+	cases := []struct {
+		name     string
+		spec     stacks.Spec
+		wantKeys []string
+	}{
+		{"config", stacks.Spec{Name: "dev", Config: bad}, []string{"aws:region", "kong-alb-eks:postgresPassword"}},
+		{"path", stacks.Spec{Name: "../dev", Config: good}, []string{"name"}},
+		{"upper", stacks.Spec{Name: "Dev", Config: good}, []string{"name"}},
+		{"empty", stacks.Spec{Name: "", Config: good}, []string{"name"}},
+		{"long", stacks.Spec{Name: strings.Repeat("a", 64), Config: good}, []string{"name"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for op, run := range map[string]func() error{
+				"up":      func() error { _, err := m.Up(ctx, tc.spec); return err },
+				"preview": func() error { _, err := m.Preview(ctx, tc.spec); return err },
+			} {
+				err := run()
+				var ise *stacks.InvalidSpecError
+				if !errors.Is(err, stacks.ErrInvalidSpec) || !errors.As(err, &ise) {
+					t.Fatalf("%s: got %v, want an InvalidSpecError", op, err)
+				}
+				var keys []string
+				for _, p := range ise.Problems {
+					keys = append(keys, p.Key)
+				}
+				for _, k := range tc.wantKeys {
+					if !strings.Contains(strings.Join(keys, " "), k) {
+						t.Errorf("%s: problems %v lack %s", op, ise.Problems, k)
+					}
+				}
+			}
+		})
+	}
+	if n := h.runs.Load(); n != 0 {
+		t.Errorf("the program ran %d times for invalid specs", n)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(state, "work", "stacks")); len(entries) != 0 {
+		t.Errorf("invalid specs created stack directories: %v", entries)
+	}
+	list, err := m.List(ctx)
+	if err != nil || len(list) != 0 {
+		t.Errorf("backend holds %v (%v), want nothing", list, err)
+	}
+	for _, name := range []string{"../x", "a/b", ".hidden"} {
+		if _, err := m.Outputs(ctx, name); !errors.Is(err, stacks.ErrInvalidSpec) {
+			t.Errorf("outputs of %q: %v, want ErrInvalidSpec", name, err)
+		}
+		if _, err := m.Destroy(ctx, name); !errors.Is(err, stacks.ErrInvalidSpec) {
+			t.Errorf("destroy of %q: %v, want ErrInvalidSpec", name, err)
+		}
+	}
+}
+
+func TestManagerBusy(t *testing.T) {
+	ctx := testContext(t)
+	state := t.TempDir()
+	h := newHooks()
+	m := newManager(t, state, h, nil)
+	// A second manager on the same state: another process, as far as the engine knows.
+	other := newManager(t, state, h, nil)
+	cfg, _ := testConfig(t, "dev.example.com")
+	spec := stacks.Spec{Name: "dev", Config: cfg}
+
+	entered, release := h.hold("dev")
+	defer release()
+	first := make(chan error, 1)
+	go func() { _, err := m.Up(ctx, spec); first <- err }()
+	select {
+	case <-entered:
+	case err := <-first:
+		t.Fatalf("first update ended before its program ran: %v", err)
+	case <-ctx.Done():
+		t.Fatal("first update never reached its program")
+	}
+
+	// The manager's own lock: refused at once, before the engine runs.
+	start := time.Now()
+	_, err := m.Up(ctx, spec)
+	var be *stacks.BusyError
+	if !errors.Is(err, stacks.ErrBusy) || !errors.As(err, &be) || be.Source != stacks.BusyManager || be.Running != stacks.OpUp {
+		t.Fatalf("second update through the same manager: %v, want a BusyError from the manager", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the manager took %v to refuse", d)
+	}
+	if _, err := m.Destroy(ctx, "dev"); !errors.Is(err, stacks.ErrBusy) {
+		t.Errorf("destroy during an update: %v, want ErrBusy", err)
+	}
+	if op, ok := m.Running("dev"); !ok || op != stacks.OpUp {
+		t.Errorf("Running = %v %v", op, ok)
+	}
+
+	// The engine's lock, held by the first update: the other manager gets a busy error too.
+	locks, err := m.Locks("dev")
+	if err != nil || len(locks) != 1 || locks[0].Stale || locks[0].PID == 0 {
+		t.Errorf("locks during the update = %+v (%v), want one live lock", locks, err)
+	}
+	_, err = other.Up(ctx, spec)
+	if !errors.Is(err, stacks.ErrBusy) || !errors.As(err, &be) || be.Source != stacks.BusyEngineLock {
+		t.Fatalf("update from another manager: %v, want a BusyError from the engine lock", err)
+	}
+
+	release()
+	if err := <-first; err != nil {
+		t.Fatalf("first update: %v", err)
+	}
+	// Both locks are free again.
+	if _, err := other.Up(ctx, spec); err != nil {
+		t.Fatalf("update after the first ended: %v", err)
+	}
+	if locks, _ := m.Locks("dev"); len(locks) != 0 {
+		t.Errorf("locks left after the updates: %+v", locks)
+	}
+}
+
+func TestManagerParallelStacks(t *testing.T) {
+	ctx := testContext(t)
+	h := newHooks()
+	m := newManager(t, t.TempDir(), h, func(o *stacks.ManagerOptions) { o.MaxConcurrent = 2 })
+	names := []string{"blue", "green"}
+	// Each program waits until both are inside: they can only finish if they overlap.
+	var releases []func()
+	var entered []<-chan struct{}
+	for _, n := range names {
+		e, r := h.hold(n)
+		entered, releases = append(entered, e), append(releases, r)
+	}
+	go func() {
+		for _, e := range entered {
+			select {
+			case <-e:
+			case <-ctx.Done():
+				return
+			}
+		}
+		for _, r := range releases {
+			r()
+		}
+	}()
+	t.Cleanup(func() {
+		for _, r := range releases {
+			r()
+		}
+	})
+	errs := make(chan error, len(names))
+	results := make([]*stacks.UpResult, len(names))
+	for i, n := range names {
+		go func() {
+			cfg, _ := testConfig(t, n+".example.com")
+			res, err := m.Up(ctx, stacks.Spec{Name: n, Config: cfg})
+			results[i] = res
+			errs <- err
+		}()
+	}
+	for range names {
+		if err := <-errs; err != nil {
+			t.Fatalf("parallel update: %v", err)
+		}
+	}
+	for i, n := range names {
+		if got := results[i].Outputs[stacks.OutputDomain].Value; got != n+".example.com" {
+			t.Errorf("stack %s: domain output %v", n, got)
+		}
+		if got := results[i].Outputs[stacks.OutputClusterName].Value; got != "kong-alb-eks-"+n {
+			t.Errorf("stack %s: cluster name output %v", n, got)
+		}
+	}
+}
+
+func TestManagerEngineFailure(t *testing.T) {
+	ctx := testContext(t)
+	h := newHooks()
+	h.fail["dev"] = errors.New("kaboom: the program failed on purpose")
+	m := newManager(t, t.TempDir(), h, nil)
+	cfg, _ := testConfig(t, "dev.example.com")
+	var ev eventLog
+	_, err := m.Up(ctx, stacks.Spec{Name: "dev", Config: cfg}, stacks.WithEvents(ev.handle))
+	var ee *stacks.EngineError
+	if !errors.Is(err, stacks.ErrEngine) || !errors.As(err, &ee) {
+		t.Fatalf("got %v, want an EngineError", err)
+	}
+	if !strings.Contains(ee.Tail, "kaboom: the program failed on purpose") || ee.Operation != stacks.OpUp {
+		t.Errorf("engine error tail does not name the failure:\n%s", ee.Tail)
+	}
+	if len(strings.Split(ee.Tail, "\n")) > 40 {
+		t.Errorf("tail has more than 40 lines")
+	}
+	if strings.Count(err.Error(), "\n") != 0 {
+		t.Errorf("error message is not one line: %q", err.Error())
+	}
+	found := false
+	for _, e := range ev.events {
+		found = found || (e.Kind == stacks.EventDiagnostic && e.Severity == "error" && strings.Contains(e.Message, "kaboom"))
+	}
+	if !found {
+		t.Errorf("no error diagnostic event:\n%s", ev.String())
+	}
+}
+
+func TestManagerCancelAndStaleLock(t *testing.T) {
+	ctx := testContext(t)
+	state := t.TempDir()
+	h := newHooks()
+	m := newManager(t, state, h, nil)
+	cfg, _ := testConfig(t, "dev.example.com")
+	spec := stacks.Spec{Name: "dev", Config: cfg}
+	if _, err := m.Up(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+
+	// A lock left by a killed process: a pid that no longer exists on this host.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	lockDir := filepath.Join(state, "backend", ".pulumi", "locks", "organization", "kong-alb-eks", "dev")
+	if err := os.MkdirAll(lockDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	lock := fmt.Sprintf(`{"pid":%d,"username":"ci","hostname":%q,"timestamp":"2026-01-02T03:04:05Z"}`, dead.Process.Pid, host)
+	if err := os.WriteFile(filepath.Join(lockDir, "deadbeef.json"), []byte(lock), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	locks, err := m.Locks("dev")
+	if err != nil || len(locks) != 1 || !locks[0].Stale || !strings.Contains(locks[0].Clear, "pulumi cancel") {
+		t.Fatalf("locks = %+v (%v), want one stale lock with instructions", locks, err)
+	}
+	if _, err := m.Up(ctx, spec); !errors.Is(err, stacks.ErrBusy) {
+		t.Fatalf("update of a stack with a stale lock: %v, want ErrBusy", err)
+	}
+	// Cancel (no operation of this manager runs) clears the backend's lock.
+	if err := m.Cancel(ctx, "dev"); err != nil {
+		t.Fatalf("cancel: %v", err)
+	}
+	if locks, _ := m.Locks("dev"); len(locks) != 0 {
+		t.Fatalf("locks after cancel: %+v", locks)
+	}
+	if _, err := m.Up(ctx, spec); err != nil {
+		t.Fatalf("update after clearing the lock: %v", err)
+	}
+}
+
+func TestManagerOptions(t *testing.T) {
+	requirePulumi(t)
+	t.Setenv(stacks.EnvConfigPassphrase, "")
+	os.Unsetenv(stacks.EnvConfigPassphrase)
+	t.Setenv(stacks.EnvConfigPassphraseFile, "")
+	os.Unsetenv(stacks.EnvConfigPassphraseFile)
+	if _, err := stacks.NewManager(stacks.ManagerOptions{StateDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "PULUMI_CONFIG_PASSPHRASE") {
+		t.Errorf("no passphrase: %v", err)
+	}
+	if _, err := stacks.NewManager(stacks.ManagerOptions{}); err == nil {
+		t.Error("no state dir accepted")
+	}
+	if _, err := stacks.NewManager(stacks.ManagerOptions{StateDir: t.TempDir(), Passphrase: "x", BackendURL: "ftp://x"}); err == nil {
+		t.Error("ftp backend accepted")
+	}
+	if _, err := stacks.NewManager(stacks.ManagerOptions{StateDir: t.TempDir(), Passphrase: "x", PulumiBinary: "/nonexistent/pulumi"}); err == nil {
+		t.Error("missing CLI accepted")
+	}
+	m, err := stacks.NewManager(stacks.ManagerOptions{StateDir: t.TempDir(), BackendURL: "s3://bucket/prefix", SecretsProvider: "awskms://alias/portal?region=us-east-1"})
+	if err != nil {
+		t.Fatalf("s3 backend with KMS: %v", err)
+	}
+	if m.BackendURL() != "s3://bucket/prefix" || m.Project() != stacks.Project {
+		t.Errorf("manager = %s %s", m.BackendURL(), m.Project())
+	}
+	if _, err := m.Locks("dev"); !errors.Is(err, stacks.ErrLocksUnsupported) {
+		t.Errorf("locks of an s3 backend: %v", err)
+	}
+}

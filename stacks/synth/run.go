@@ -1,0 +1,92 @@
+package synth
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
+
+	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+)
+
+// Options says which stack to synthesize and with what configuration.
+type Options struct {
+	Project string // default stacks.Project
+	Stack   string
+	// Config holds plaintext values by fully qualified key ("kong-alb-eks:domain").
+	Config map[string]string
+	// SecretKeys names the keys of Config that are secrets.
+	SecretKeys []string
+	// Program is what runs; default stacks.LoadAndDeploy, the real program.
+	Program func(ctx *pulumi.Context) (*stacks.Environment, error)
+}
+
+// Run runs the program under mocks, as a preview, and returns the desired state. A program
+// error (an invalid configuration, say) is returned as is.
+func Run(opts Options) (*Document, error) {
+	if opts.Project == "" {
+		opts.Project = stacks.Project
+	}
+	if opts.Program == nil {
+		opts.Program = stacks.LoadAndDeploy
+	}
+	mocks := NewMocks(opts.Project, opts.Stack, opts.Config["aws:region"])
+	ctx, err := pulumi.NewContext(context.Background(), pulumi.RunInfo{
+		Project:          opts.Project,
+		Stack:            opts.Stack,
+		Config:           opts.Config,
+		ConfigSecretKeys: opts.SecretKeys,
+		DryRun:           true,
+		Mocks:            mocks,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("synth: %w", err)
+	}
+	outputs := map[string]any{}
+	err = pulumi.RunWithContext(ctx, func(ctx *pulumi.Context) error {
+		env, err := opts.Program(ctx)
+		if err != nil {
+			return err
+		}
+		for name, value := range env.Outputs {
+			outputs[name], err = awaitPlain(ctx, value)
+			if err != nil {
+				return fmt.Errorf("output %s: %w", name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	resources, invokes := mocks.Recorded()
+	return &Document{
+		Project:   opts.Project,
+		Stack:     opts.Stack,
+		Resources: nonNilSlice(resources),
+		Invokes:   nonNilSlice(invokes),
+		Outputs:   outputs,
+	}, nil
+}
+
+// awaitPlain resolves an output to a printable value.
+func awaitPlain(ctx *pulumi.Context, in pulumi.Input) (any, error) {
+	res, err := internals.UnsafeAwaitOutput(ctx.Context(), pulumi.ToOutput(in))
+	switch {
+	case err != nil:
+		return nil, err
+	case res.Secret:
+		return Secret, nil
+	case !res.Known:
+		return Computed, nil
+	}
+	return res.Value, nil
+}
+
+func nonNilSlice[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -894,6 +895,10 @@ func (m *Manager) History(ctx context.Context, name string, limit int) ([]Update
 	out := make([]Update, 0, len(hist))
 	for _, h := range hist {
 		u := Update{Version: h.Version, Kind: h.Kind, Result: h.Result, Message: h.Message, Changes: changesOf(h)}
+		// The Automation API passes the message as --message=%q: the quotes are kept.
+		if uq, err := strconv.Unquote(u.Message); err == nil {
+			u.Message = uq
+		}
 		u.StartTime, _ = time.Parse(time.RFC3339, h.StartTime)
 		if h.EndTime != nil {
 			u.EndTime, _ = time.Parse(time.RFC3339, *h.EndTime)

@@ -36,18 +36,18 @@ func TestHealthyDeployment(t *testing.T) {
 		if !label.MatchString(name) {
 			t.Errorf("random name %q does not match %s", name, label)
 		}
-		if !e.snis[name] || !e.hosts[name] {
-			t.Errorf("random name %q was not sent as SNI and Host (SNIs %v, hosts %v)", name, e.snis, e.hosts)
+		if sni, host := e.seen(name); !sni || !host {
+			t.Errorf("random name %q was not sent as SNI (%v) and Host (%v)", name, sni, host)
 		}
 	}
 	// SNI and Host stay the real names although the servers listen on 127.0.0.1.
 	for _, h := range []string{kongHost, demoHost} {
-		if !e.snis[h] || !e.hosts[h] {
-			t.Errorf("%s not seen as SNI and Host (SNIs %v, hosts %v)", h, e.snis, e.hosts)
+		if sni, host := e.seen(h); !sni || !host {
+			t.Errorf("%s not seen as SNI (%v) and Host (%v)", h, sni, host)
 		}
 	}
-	if !e.hosts["proxy."+testDomain] {
-		t.Errorf("the redirect check did not reach proxy.%s: hosts %v", testDomain, e.hosts)
+	if _, host := e.seen("proxy." + testDomain); !host {
+		t.Errorf("the redirect check did not reach proxy.%s", testDomain)
 	}
 
 	// A second run uses another random name.

@@ -225,6 +225,13 @@ func (e *env) hitCount(host string) int {
 	return e.hits[host]
 }
 
+// seen reports whether name was sent as SNI and as Host.
+func (e *env) seen(name string) (sni, host bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.snis[name], e.hosts[name]
+}
+
 func (e *env) totalHits() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -1,0 +1,289 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+)
+
+// Operation states.
+const (
+	StateRunning   = "running"
+	StateSucceeded = "succeeded"
+	StateFailed    = "failed"
+	StateCanceled  = "canceled"
+)
+
+// Operation is an operation as the API shows it.
+type Operation struct {
+	ID          string           `json:"id"`
+	Kind        stacks.Operation `json:"kind"`
+	Environment string           `json:"environment"`
+	State       string           `json:"state"`
+	CreatedAt   time.Time        `json:"createdAt"`
+	FinishedAt  *time.Time       `json:"finishedAt,omitempty"`
+	Events      int              `json:"events"`
+	// Result is the manager's result: changes, and the diff (preview) or outputs with secrets
+	// redacted (update).
+	Result any       `json:"result,omitempty"`
+	Error  *APIError `json:"error,omitempty"`
+}
+
+type operation struct {
+	mu       sync.Mutex
+	view     Operation
+	events   []stacks.Event
+	dropped  int
+	changed  chan struct{} // closed and replaced whenever something changes
+	done     chan struct{}
+	cancelFn context.CancelCauseFunc
+}
+
+func (o *operation) snapshot() *Operation {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	v := o.view
+	return &v
+}
+
+func (o *operation) cancel(cause error) { o.cancelFn(cause) }
+
+// notifyLocked wakes the event streams. o.mu is held.
+func (o *operation) notifyLocked() {
+	close(o.changed)
+	o.changed = make(chan struct{})
+}
+
+var errDraining = errors.New("server draining")
+
+type runFunc func(ctx context.Context, on stacks.EventHandler) (any, error)
+
+// startOperation registers an operation on an environment and runs it in the background:
+// 202 with the operation, or 409 if the environment is busy (in this server or locked in the
+// backend), or 503 while shutting down.
+func (s *Server) startOperation(w http.ResponseWriter, name string, kind stacks.Operation, fn runFunc) {
+	// An engine lock another process holds (or a killed one left) refuses at once, with the locks.
+	if locks, err := s.m.Locks(name); err == nil && len(locks) > 0 {
+		writeError(w, http.StatusConflict, &APIError{Code: "busy",
+			Message: fmt.Sprintf("environment %q is locked by another update; %s", name, locks[0].Clear), Locks: locks})
+		return
+	}
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		s.fail(w, errDraining)
+		return
+	}
+	if cur, busy := s.active[name]; busy {
+		s.mu.Unlock()
+		writeError(w, http.StatusConflict, &APIError{Code: "busy",
+			Message: fmt.Sprintf("environment %q is busy: operation %s (%s) is running", name, cur.view.ID, cur.view.Kind)})
+		return
+	}
+	ctx, cancel := context.WithCancelCause(s.baseCtx)
+	op := &operation{
+		view:     Operation{ID: newID(), Kind: kind, Environment: name, State: StateRunning, CreatedAt: time.Now().UTC()},
+		changed:  make(chan struct{}),
+		done:     make(chan struct{}),
+		cancelFn: cancel,
+	}
+	s.ops[op.view.ID] = op
+	s.order = append(s.order, op.view.ID)
+	s.active[name] = op
+	s.lastOp[name] = op
+	s.forgetLocked()
+	s.wg.Add(1)
+	s.mu.Unlock()
+
+	s.log.Info("operation accepted", "operation", op.view.ID, "kind", string(kind), "environment", name)
+	go s.run(ctx, op, fn)
+	w.Header().Set("Location", "/v1/operations/"+op.view.ID)
+	writeJSON(w, http.StatusAccepted, op.snapshot())
+}
+
+func (s *Server) run(ctx context.Context, op *operation, fn runFunc) {
+	defer s.wg.Done()
+	res, err := fn(ctx, func(e stacks.Event) {
+		op.mu.Lock()
+		if len(op.events) < s.maxEvents {
+			op.events = append(op.events, e)
+			op.view.Events = len(op.events)
+		} else {
+			op.dropped++
+		}
+		op.notifyLocked()
+		op.mu.Unlock()
+	})
+	op.mu.Lock()
+	now := time.Now().UTC()
+	op.view.FinishedAt = &now
+	switch {
+	case err == nil:
+		op.view.State, op.view.Result = StateSucceeded, res
+	case errors.Is(err, stacks.ErrCanceled):
+		_, op.view.Error = classify(err)
+		op.view.State = StateCanceled
+	default:
+		_, op.view.Error = classify(err)
+		op.view.State = StateFailed
+	}
+	view := op.view
+	close(op.done)
+	op.notifyLocked()
+	op.mu.Unlock()
+	op.cancelFn(nil)
+
+	s.mu.Lock()
+	if s.active[view.Environment] == op {
+		delete(s.active, view.Environment)
+	}
+	s.mu.Unlock()
+	attrs := []any{"operation", view.ID, "kind", string(view.Kind), "environment", view.Environment, "state", view.State, "events", view.Events}
+	if view.Error != nil {
+		attrs = append(attrs, "code", view.Error.Code, "error", view.Error.Message)
+	}
+	s.log.Info("operation finished", attrs...)
+}
+
+// forgetLocked drops the oldest finished operations beyond maxOps. s.mu is held.
+func (s *Server) forgetLocked() {
+	for len(s.order) > s.maxOps {
+		i := -1
+		for j, id := range s.order {
+			if s.ops[id].snapshot().State != StateRunning {
+				i = j
+				break
+			}
+		}
+		if i < 0 {
+			return
+		}
+		id := s.order[i]
+		op := s.ops[id]
+		delete(s.ops, id)
+		s.order = append(s.order[:i], s.order[i+1:]...)
+		if s.lastOp[op.view.Environment] == op {
+			delete(s.lastOp, op.view.Environment)
+		}
+	}
+}
+
+func (s *Server) operation(id string) *operation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ops[id]
+}
+
+func (s *Server) lastOperation(name string) *Operation {
+	s.mu.Lock()
+	op := s.lastOp[name]
+	s.mu.Unlock()
+	if op == nil {
+		return nil
+	}
+	return op.snapshot()
+}
+
+// operationEvents streams an operation's events as Server-Sent Events: every event so far
+// (after Last-Event-ID, when the client resumes), then new ones as they come, then an "end"
+// event carrying the finished operation, after which the stream closes.
+func (s *Server) operationEvents(w http.ResponseWriter, r *http.Request) {
+	op := s.operation(r.PathValue("id"))
+	if op == nil {
+		writeError(w, http.StatusNotFound, &APIError{Code: "not_found", Message: "no such operation"})
+		return
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, &APIError{Code: "internal", Message: "streaming unsupported"})
+		return
+	}
+	next := 0
+	if last, err := strconv.Atoi(r.Header.Get("Last-Event-ID")); err == nil && last > 0 {
+		next = last
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Connection", "keep-alive")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	flusher.Flush()
+
+	keepalive := time.NewTicker(15 * time.Second)
+	defer keepalive.Stop()
+	for {
+		op.mu.Lock()
+		var batch []stacks.Event
+		if next < len(op.events) {
+			batch = append(batch, op.events[next:]...)
+		}
+		changed, finished := op.changed, op.view.FinishedAt != nil
+		view := op.view
+		op.mu.Unlock()
+
+		for _, e := range batch {
+			data, _ := json.Marshal(e)
+			if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Sequence, e.Kind, data); err != nil {
+				return
+			}
+			next++
+		}
+		if finished {
+			data, _ := json.Marshal(view)
+			fmt.Fprintf(w, "event: end\ndata: %s\n\n", data)
+			flusher.Flush()
+			return
+		}
+		flusher.Flush()
+		select {
+		case <-changed:
+		case <-keepalive.C:
+			if _, err := fmt.Fprint(w, ": keepalive\n\n"); err != nil {
+				return
+			}
+			flusher.Flush()
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+// Shutdown stops accepting operations and waits for the running ones until ctx ends; then it
+// cancels them (each interrupts its engine cleanly, which releases the stack's lock) and waits
+// for them to stop, at most cancelWait. It returns ctx's error if operations had to be canceled.
+func (s *Server) Shutdown(ctx context.Context) error {
+	return s.shutdown(ctx, 30*time.Second)
+}
+
+func (s *Server) shutdown(ctx context.Context, cancelWait time.Duration) error {
+	s.mu.Lock()
+	s.draining = true
+	n := len(s.active)
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	if n > 0 {
+		s.log.Info("waiting for running operations", "running", n)
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	s.log.Warn("shutdown deadline reached: canceling running operations")
+	s.cancelBase(errors.New("server shutting down"))
+	select {
+	case <-done:
+	case <-time.After(cancelWait):
+		s.log.Error("operations did not stop after cancellation", "waited", cancelWait.String())
+	}
+	return ctx.Err()
+}

@@ -1,0 +1,427 @@
+// Package server is the portal's HTTP API over the stacks Manager: environments are created,
+// updated, previewed and destroyed as asynchronous operations whose engine events stream as
+// Server-Sent Events.
+//
+//	PUT    /v1/environments/{name}          spec → 202 operation (update)
+//	POST   /v1/environments/{name}/preview  spec → 202 operation (preview)
+//	DELETE /v1/environments/{name}               → 202 operation (destroy and remove)
+//	GET    /v1/environments                      → the backend's environments
+//	GET    /v1/environments/{name}               → status, last operation, outputs (secrets redacted)
+//	GET    /v1/operations/{id}                   → the operation
+//	GET    /v1/operations/{id}/events            → its events, as Server-Sent Events
+//	POST   /v1/operations/{id}/cancel            → interrupt it cleanly
+//	GET    /healthz                              → 200 (no authentication)
+//
+// A spec is {"config": {<config key>: <value>, ...}}, optionally with "name" (which must match
+// the path). Every /v1 request needs "Authorization: Bearer <PORTAL_API_TOKEN>" unless the
+// server runs without a token (loopback only).
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+)
+
+// DefaultMaxBodyBytes is the largest request body accepted.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Options configures a Server.
+type Options struct {
+	// Manager runs the operations. Required.
+	Manager *stacks.Manager
+	// Token is the bearer token every /v1 request must present. Empty disables authentication:
+	// Command only allows that on a loopback address with an explicit flag.
+	Token string
+	// Logger receives structured logs (no secrets, no request bodies); default slog.Default().
+	Logger *slog.Logger
+	// MaxBodyBytes limits request bodies; default DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// MaxOperations is how many finished operations are remembered; default 1000.
+	MaxOperations int
+	// MaxEventsPerOperation bounds the events kept per operation; default 10000.
+	MaxEventsPerOperation int
+}
+
+// Server is the HTTP API. It is an http.Handler; Shutdown drains its operations.
+type Server struct {
+	m          *stacks.Manager
+	tokenSum   [32]byte
+	authn      bool
+	log        *slog.Logger
+	maxBody    int64
+	maxOps     int
+	maxEvents  int
+	mux        *http.ServeMux
+	baseCtx    context.Context
+	cancelBase context.CancelCauseFunc
+
+	mu       sync.Mutex
+	ops      map[string]*operation
+	order    []string              // operation IDs, oldest first
+	active   map[string]*operation // running operation per environment
+	lastOp   map[string]*operation // newest operation per environment
+	draining bool
+	wg       sync.WaitGroup
+}
+
+// New returns a Server.
+func New(opts Options) (*Server, error) {
+	if opts.Manager == nil {
+		return nil, errors.New("server: Options.Manager is required")
+	}
+	s := &Server{
+		m:         opts.Manager,
+		authn:     opts.Token != "",
+		tokenSum:  sha256.Sum256([]byte(opts.Token)),
+		log:       opts.Logger,
+		maxBody:   opts.MaxBodyBytes,
+		maxOps:    opts.MaxOperations,
+		maxEvents: opts.MaxEventsPerOperation,
+		ops:       map[string]*operation{},
+		active:    map[string]*operation{},
+		lastOp:    map[string]*operation{},
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxBodyBytes
+	}
+	if s.maxOps <= 0 {
+		s.maxOps = 1000
+	}
+	if s.maxEvents <= 0 {
+		s.maxEvents = 10000
+	}
+	s.baseCtx, s.cancelBase = context.WithCancelCause(context.Background())
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.Handle("PUT /v1/environments/{name}", s.auth(s.putEnvironment))
+	mux.Handle("POST /v1/environments/{name}/preview", s.auth(s.previewEnvironment))
+	mux.Handle("DELETE /v1/environments/{name}", s.auth(s.deleteEnvironment))
+	mux.Handle("GET /v1/environments", s.auth(s.listEnvironments))
+	mux.Handle("GET /v1/environments/{name}", s.auth(s.getEnvironment))
+	mux.Handle("GET /v1/operations/{id}", s.auth(s.getOperation))
+	mux.Handle("GET /v1/operations/{id}/events", s.auth(s.operationEvents))
+	mux.Handle("POST /v1/operations/{id}/cancel", s.auth(s.cancelOperation))
+	s.mux = mux
+	return s, nil
+}
+
+// ServeHTTP logs each request (method, path, status, duration: never bodies or headers).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		s.auth(s.noRoute).ServeHTTP(rec, r)
+	} else {
+		s.mux.ServeHTTP(rec, r)
+	}
+	s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+		"duration", time.Since(start).Round(time.Microsecond).String(), "remote", r.RemoteAddr)
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// noRoute answers the requests no pattern matches with a JSON 404, or 405 with Allow when the
+// path exists for other methods.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	cw := &captureWriter{header: http.Header{}, status: http.StatusOK}
+	s.mux.ServeHTTP(cw, r)
+	if cw.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", cw.header.Get("Allow"))
+		writeError(w, http.StatusMethodNotAllowed, &APIError{Code: "method_not_allowed", Message: r.Method + " is not allowed here"})
+		return
+	}
+	writeError(w, http.StatusNotFound, &APIError{Code: "not_found", Message: "no such endpoint"})
+}
+
+type captureWriter struct {
+	header http.Header
+	status int
+}
+
+func (c *captureWriter) Header() http.Header         { return c.header }
+func (c *captureWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (c *captureWriter) WriteHeader(code int)        { c.status = code }
+
+// auth checks the bearer token in constant time (digests of equal length are compared, so not
+// even the token's length leaks).
+func (s *Server) auth(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.authn {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			sum := sha256.Sum256([]byte(got))
+			if subtle.ConstantTimeCompare(sum[:], s.tokenSum[:]) != 1 || !ok {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="kong-alb-eks"`)
+				writeError(w, http.StatusUnauthorized, &APIError{Code: "unauthorized", Message: "a valid bearer token is required"})
+				return
+			}
+		}
+		h(w, r)
+	})
+}
+
+// APIError is the body of every error response, and an operation's error.
+type APIError struct {
+	// Code is stable: unauthorized, not_found, method_not_allowed, invalid_name, malformed_request, unknown_field,
+	// body_too_large, invalid_spec, busy, engine_failure, canceled, shutting_down, internal.
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// Problems lists every invalid value of an invalid spec.
+	Problems []stacks.Problem `json:"problems,omitempty"`
+	// OutputTail is the end of the engine's output, for engine failures.
+	OutputTail string `json:"outputTail,omitempty"`
+	// Locks are the engine locks on a busy environment.
+	Locks []stacks.LockInfo `json:"locks,omitempty"`
+}
+
+// classify maps a Manager error to a status and an APIError.
+func classify(err error) (int, *APIError) {
+	var (
+		mbe *http.MaxBytesError
+		de  *stacks.DecodeError
+		ise *stacks.InvalidSpecError
+		ee  *stacks.EngineError
+		ce  *stacks.CanceledError
+	)
+	switch {
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge, &APIError{Code: "body_too_large", Message: fmt.Sprintf("the request body exceeds %d bytes", mbe.Limit)}
+	case errors.As(err, &de):
+		code := "malformed_request"
+		if strings.Contains(de.Err.Error(), "unknown field") {
+			code = "unknown_field"
+		}
+		return http.StatusBadRequest, &APIError{Code: code, Message: de.Error()}
+	case errors.As(err, &ise):
+		return http.StatusBadRequest, &APIError{Code: "invalid_spec", Message: "the environment spec is invalid", Problems: ise.Problems}
+	case errors.Is(err, stacks.ErrBusy):
+		return http.StatusConflict, &APIError{Code: "busy", Message: err.Error()}
+	case errors.Is(err, stacks.ErrNotFound):
+		return http.StatusNotFound, &APIError{Code: "not_found", Message: err.Error()}
+	case errors.As(err, &ce):
+		return http.StatusConflict, &APIError{Code: "canceled", Message: err.Error(), OutputTail: ce.Tail}
+	case errors.As(err, &ee):
+		return http.StatusBadGateway, &APIError{Code: "engine_failure", Message: err.Error(), OutputTail: ee.Tail}
+	case errors.Is(err, stacks.ErrClosed), errors.Is(err, errDraining):
+		return http.StatusServiceUnavailable, &APIError{Code: "shutting_down", Message: "the server is shutting down"}
+	default:
+		first, _, _ := strings.Cut(err.Error(), "\n")
+		return http.StatusInternalServerError, &APIError{Code: "internal", Message: first}
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, e *APIError) {
+	writeJSON(w, status, map[string]*APIError{"error": e})
+}
+
+func (s *Server) fail(w http.ResponseWriter, err error) {
+	status, e := classify(err)
+	if status >= 500 {
+		s.log.Error("request failed", "code", e.Code, "error", e.Message)
+	}
+	writeError(w, status, e)
+}
+
+func (s *Server) name(w http.ResponseWriter, r *http.Request) (string, bool) {
+	name := r.PathValue("name")
+	if err := stacks.ValidateStackName(name); err != nil {
+		var ise *stacks.InvalidSpecError
+		errors.As(err, &ise)
+		writeError(w, http.StatusBadRequest, &APIError{Code: "invalid_name", Message: "invalid environment name", Problems: ise.Problems})
+		return "", false
+	}
+	return name, true
+}
+
+// decodeSpec reads the request's spec, bounded and strict.
+func (s *Server) decodeSpec(w http.ResponseWriter, r *http.Request, name string) (stacks.Spec, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
+	spec, err := stacks.DecodeSpec(r.Body, name)
+	if err != nil {
+		s.fail(w, err)
+		return stacks.Spec{}, false
+	}
+	return spec, true
+}
+
+func (s *Server) putEnvironment(w http.ResponseWriter, r *http.Request) {
+	name, ok := s.name(w, r)
+	if !ok {
+		return
+	}
+	spec, ok := s.decodeSpec(w, r, name)
+	if !ok {
+		return
+	}
+	s.startOperation(w, name, stacks.OpUp, func(ctx context.Context, on stacks.EventHandler) (any, error) {
+		res, err := s.m.Up(ctx, spec, stacks.WithEvents(on), stacks.WithMessage("portal update"))
+		if err != nil {
+			return nil, err
+		}
+		return res, nil
+	})
+}
+
+func (s *Server) previewEnvironment(w http.ResponseWriter, r *http.Request) {
+	name, ok := s.name(w, r)
+	if !ok {
+		return
+	}
+	spec, ok := s.decodeSpec(w, r, name)
+	if !ok {
+		return
+	}
+	s.startOperation(w, name, stacks.OpPreview, func(ctx context.Context, on stacks.EventHandler) (any, error) {
+		res, err := s.m.Preview(ctx, spec, stacks.WithEvents(on))
+		if err != nil {
+			return nil, err
+		}
+		return res, nil
+	})
+}
+
+func (s *Server) deleteEnvironment(w http.ResponseWriter, r *http.Request) {
+	name, ok := s.name(w, r)
+	if !ok {
+		return
+	}
+	// Answer 404 now rather than from the operation.
+	if _, err := s.m.History(r.Context(), name, 1); errors.Is(err, stacks.ErrNotFound) {
+		s.fail(w, err)
+		return
+	}
+	s.startOperation(w, name, stacks.OpDestroy, func(ctx context.Context, on stacks.EventHandler) (any, error) {
+		res, err := s.m.Destroy(ctx, name, stacks.WithEvents(on))
+		if err != nil {
+			return nil, err
+		}
+		return res, nil
+	})
+}
+
+// environment is an environment as the API lists it.
+type environment struct {
+	stacks.StackInfo
+	State         string     `json:"state"`
+	LastOperation *Operation `json:"lastOperation,omitempty"`
+}
+
+func (s *Server) listEnvironments(w http.ResponseWriter, r *http.Request) {
+	infos, err := s.m.List(r.Context())
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	out := make([]environment, 0, len(infos))
+	for _, info := range infos {
+		out = append(out, environment{StackInfo: info, State: state(info.Running, info.Locks), LastOperation: s.lastOperation(info.Name)})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"environments": out})
+}
+
+func state(running stacks.Operation, locks []stacks.LockInfo) string {
+	switch {
+	case running != "":
+		return "running"
+	case len(locks) > 0:
+		for _, l := range locks {
+			if l.Stale {
+				return "stale-lock"
+			}
+		}
+		return "locked"
+	default:
+		return "ready"
+	}
+}
+
+func (s *Server) getEnvironment(w http.ResponseWriter, r *http.Request) {
+	name, ok := s.name(w, r)
+	if !ok {
+		return
+	}
+	st, err := s.m.Status(r.Context(), name)
+	if err != nil {
+		// A stack being created by its first update is not in the backend yet.
+		if op := s.lastOperation(name); errors.Is(err, stacks.ErrNotFound) && op != nil && op.State == StateRunning {
+			writeJSON(w, http.StatusOK, map[string]any{"name": name, "state": "running", "lastOperation": op, "outputs": stacks.Outputs{}})
+			return
+		}
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		*stacks.Status
+		State         string     `json:"state"`
+		LastOperation *Operation `json:"lastOperation,omitempty"`
+	}{st, state(st.Running, st.Locks), s.lastOperation(name)})
+}
+
+func (s *Server) getOperation(w http.ResponseWriter, r *http.Request) {
+	op := s.operation(r.PathValue("id"))
+	if op == nil {
+		writeError(w, http.StatusNotFound, &APIError{Code: "not_found", Message: "no such operation"})
+		return
+	}
+	writeJSON(w, http.StatusOK, op.snapshot())
+}
+
+func (s *Server) cancelOperation(w http.ResponseWriter, r *http.Request) {
+	op := s.operation(r.PathValue("id"))
+	if op == nil {
+		writeError(w, http.StatusNotFound, &APIError{Code: "not_found", Message: "no such operation"})
+		return
+	}
+	op.cancel(errors.New("canceled through the API"))
+	writeJSON(w, http.StatusAccepted, op.snapshot())
+}
+
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "op-" + hex.EncodeToString(b[:])
+}

@@ -2,6 +2,8 @@
 // main.go and the Automation API run, and the Automation API manager a platform portal uses.
 package stacks
 
+import "github.com/kong-alb-eks/kong-alb-eks/components"
+
 // Project is the Pulumi project name and the namespace of every project config key.
 const Project = "kong-alb-eks"
 
@@ -136,11 +138,7 @@ type ALBConfig struct {
 
 // ChartSource says where a Helm chart comes from: a chart name in an HTTP(S) repository,
 // or (with Repository empty) an oci:// reference or a local chart path in Chart.
-type ChartSource struct {
-	Chart      string
-	Repository string
-	Version    string
-}
+type ChartSource = components.ChartSource
 
 // ChartsConfig pins the three charts and where to fetch them.
 type ChartsConfig struct {

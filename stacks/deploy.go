@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/route53"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/kong-alb-eks/kong-alb-eks/components"
@@ -11,9 +13,16 @@ import (
 
 // Environment is what Deploy registered, and the stack outputs it exported.
 type Environment struct {
-	Network     *components.Network
-	Cluster     *components.Cluster
-	Certificate *components.Certificate
+	Network                *components.Network
+	Cluster                *components.Cluster
+	Certificate            *components.Certificate
+	LoadBalancerController *components.LoadBalancerController
+	CertManager            *components.CertManager
+	ControlPlane           *components.KongControlPlane
+	DataPlane              *components.KongDataPlane
+	ProxyIngress           *components.ProxyIngress
+	DNS                    *components.WildcardRecords
+	Demo                   *components.DemoWorkload // nil unless demoEnabled
 
 	// Outputs are the stack outputs, by the names in outputs.go.
 	Outputs pulumi.Map
@@ -105,6 +114,10 @@ func Deploy(ctx *pulumi.Context, cfg Config) (*Environment, error) {
 		return nil, err
 	}
 
+	if err := deployKubernetes(ctx, cfg, env, zoneID, tags); err != nil {
+		return nil, err
+	}
+
 	env.Outputs[OutputRegion] = pulumi.String(cfg.Region)
 	env.Outputs[OutputDomain] = pulumi.String(cfg.Domain)
 	env.Outputs[OutputClusterName] = env.Cluster.Name
@@ -112,9 +125,154 @@ func Deploy(ctx *pulumi.Context, cfg Config) (*Environment, error) {
 	env.Outputs[OutputCertificateARN] = env.Certificate.ARN
 	env.Outputs[OutputOIDCProviderARN] = env.Cluster.OIDCProviderARN
 	env.Outputs[OutputKubeconfig] = env.Cluster.Kubeconfig
+	env.Outputs[OutputALBHostname] = env.ProxyIngress.Hostname
+	env.Outputs[OutputProxyURL] = pulumi.String("https://proxy." + cfg.Domain)
+	if len(cfg.Kong.AdminAllowedCIDRs) > 0 {
+		env.Outputs[OutputKongManagerURL] = env.ControlPlane.ManagerURL
+		env.Outputs[OutputKongAdminAPIURL] = env.ControlPlane.AdminAPIURL
+	}
+	env.Outputs[OutputAdminAllowedCIDR] = pulumi.ToStringArray(cfg.Kong.AdminAllowedCIDRs)
+	env.Outputs[OutputPlainHTTPAllowed] = pulumi.Bool(cfg.ALB.AllowPlainHTTP)
+	env.Outputs[OutputKongVersion] = pulumi.String(cfg.Kong.Version)
+	env.Outputs[OutputChartVersions] = pulumi.StringMap{
+		"kong":                         pulumi.String(cfg.Charts.Kong.Version),
+		"aws-load-balancer-controller": pulumi.String(cfg.Charts.LoadBalancerController.Version),
+		"cert-manager":                 pulumi.String(cfg.Charts.CertManager.Version),
+	}
+	if env.Demo != nil {
+		env.Outputs[OutputDemoURL] = env.Demo.URL
+	}
 
 	for name, value := range env.Outputs {
 		ctx.Export(name, value)
 	}
 	return env, nil
+}
+
+// deployKubernetes registers everything inside the cluster, through its provider, and the DNS
+// records that follow the ALB.
+func deployKubernetes(ctx *pulumi.Context, cfg Config, env *Environment, zoneID pulumi.StringInput, tags map[string]string) error {
+	k8s := pulumi.Providers(env.Cluster.Provider)
+	kong := cfg.Kong
+
+	ns, err := corev1.NewNamespace(ctx, kong.Namespace, &corev1.NamespaceArgs{
+		Metadata: metav1.ObjectMetaArgs{Name: pulumi.String(kong.Namespace)},
+	}, pulumi.Provider(env.Cluster.Provider))
+	if err != nil {
+		return err
+	}
+	namespace := ns.Metadata.Name().Elem()
+
+	// The controller and cert-manager install in parallel.
+	env.LoadBalancerController, err = components.NewLoadBalancerController(ctx, "aws-load-balancer-controller", &components.LoadBalancerControllerArgs{
+		ClusterName:     env.Cluster.Name,
+		Region:          cfg.Region,
+		VPCID:           env.Cluster.VPCID,
+		OIDCProviderARN: env.Cluster.OIDCProviderARN,
+		OIDCIssuerURL:   env.Cluster.OIDCIssuerURL,
+		Chart:           cfg.Charts.LoadBalancerController,
+		Tags:            tags,
+	}, k8s)
+	if err != nil {
+		return err
+	}
+	env.CertManager, err = components.NewCertManager(ctx, "cert-manager", &components.CertManagerArgs{
+		Chart:           cfg.Charts.CertManager,
+		IssuerNamespace: namespace,
+		IssuerName:      kong.IssuerName,
+	}, k8s)
+	if err != nil {
+		return err
+	}
+
+	// Both Kong releases wait for the CA issuer (cluster mTLS is rendered only when
+	// cert-manager's API is there) and for the controller's webhook, which admits the
+	// Ingresses that come with the control plane. The two wait about equally long and in
+	// parallel, so the second costs nothing.
+	kongWaitsFor := []pulumi.Resource{env.CertManager.Issuer, env.LoadBalancerController.Ready}
+	env.ControlPlane, err = components.NewKongControlPlane(ctx, kong.ControlPlaneRelease, &components.KongControlPlaneArgs{
+		Namespace:        namespace,
+		NamespaceName:    kong.Namespace,
+		ReleaseName:      kong.ControlPlaneRelease,
+		DataPlaneRelease: kong.DataPlaneRelease,
+		Version:          kong.Version,
+		Chart:            cfg.Charts.Kong,
+		IssuerName:       env.CertManager.IssuerName,
+		Postgres: components.KongPostgres{
+			ImageRepository: kong.PostgresImageRepository,
+			ImageTag:        kong.PostgresImageTag,
+			Host:            kong.PostgresHost,
+			Port:            kong.PostgresPort,
+			Database:        kong.PostgresDatabase,
+			User:            kong.PostgresUser,
+			Password:        pulumi.ToSecret(pulumi.String(kong.PostgresPassword.Reveal())).(pulumi.StringOutput),
+			SSL:             kong.PostgresSSL,
+		},
+		Domain:            cfg.Domain,
+		AdminAllowedCIDRs: kong.AdminAllowedCIDRs,
+		WaitFor:           kongWaitsFor,
+	}, k8s)
+	if err != nil {
+		return err
+	}
+	env.DataPlane, err = components.NewKongDataPlane(ctx, kong.DataPlaneRelease, &components.KongDataPlaneArgs{
+		Namespace:           namespace,
+		NamespaceName:       kong.Namespace,
+		ReleaseName:         kong.DataPlaneRelease,
+		ControlPlaneRelease: kong.ControlPlaneRelease,
+		Version:             kong.EffectiveDataPlaneVersion(),
+		Chart:               cfg.Charts.Kong,
+		IssuerName:          env.CertManager.IssuerName,
+		Replicas:            kong.DataPlaneReplicas,
+		TrustedCIDR:         env.Cluster.VPCCIDR,
+		WaitFor:             kongWaitsFor,
+	}, k8s)
+	if err != nil {
+		return err
+	}
+
+	alb := cfg.ALB
+	env.ProxyIngress, err = components.NewProxyIngress(ctx, "kong-proxy", &components.ProxyIngressArgs{
+		Namespace:       namespace,
+		Domain:          cfg.Domain,
+		ServiceName:     env.DataPlane.ProxyService,
+		ServicePort:     env.DataPlane.ProxyPort,
+		CertificateARN:  env.Certificate.ARN,
+		PublicSubnetIDs: env.Network.PublicSubnetIDs,
+		AllowPlainHTTP:  alb.AllowPlainHTTP,
+		SSLPolicy:       alb.SSLPolicy,
+		InboundCIDRs:    alb.InboundCIDRs,
+		WAFv2ACLARN:     alb.WAFv2ACLARN,
+		IPAddressType:   alb.IPAddressType,
+		Tags:            tags,
+		WaitFor:         []pulumi.Resource{env.LoadBalancerController.Ready},
+	}, k8s)
+	if err != nil {
+		return err
+	}
+
+	// The ALB's hostname, an output of the Ingress, is the records' alias target.
+	env.DNS, err = components.NewWildcardRecords(ctx, cfg.Domain, &components.WildcardRecordsArgs{
+		Domain:      cfg.Domain,
+		ZoneID:      zoneID,
+		Region:      cfg.Region,
+		ALBHostname: env.ProxyIngress.Hostname,
+		IPv6:        alb.IPAddressType == DualStack,
+	})
+	if err != nil {
+		return err
+	}
+
+	if cfg.Demo.Enabled {
+		env.Demo, err = components.NewDemoWorkload(ctx, cfg.Demo.Name, &components.DemoWorkloadArgs{
+			Name:    cfg.Demo.Name,
+			Domain:  cfg.Domain,
+			Image:   cfg.Demo.Image,
+			WaitFor: []pulumi.Resource{env.ControlPlane.Release, env.LoadBalancerController.Ready},
+		}, k8s)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

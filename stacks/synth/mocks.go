@@ -66,6 +66,9 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 				deps[d] = true
 			}
 		}
+		for _, ref := range resourceRefs(args.Inputs) { // a resource passed as an input is waited on too
+			deps[ref] = true
+		}
 		for d := range deps {
 			r.Dependencies = append(r.Dependencies, d)
 		}
@@ -138,8 +141,12 @@ func ALBHostname(region, namespace, name string) string {
 		}
 		return s
 	}
-	return fmt.Sprintf("k8s-%s-%s-%s-%d.%s.elb.amazonaws.com", short(namespace, 8), short(name, 8), hexOf(10, namespace, name),
-		1000000000+int(hexOf(7, name)[0])*1000, region)
+	var digits strings.Builder
+	for _, c := range hexOf(10, "id", namespace, name) {
+		digits.WriteByte('0' + byte(c)%10)
+	}
+	return fmt.Sprintf("k8s-%s-%s-%s-%s.%s.elb.amazonaws.com", short(namespace, 8), short(name, 8), hexOf(10, namespace, name),
+		"1"+digits.String()[1:], region)
 }
 
 func (m *Mocks) arn(service, resourcePart string) string {
@@ -325,6 +332,32 @@ func (m *Mocks) answerInvoke(token string, args resource.PropertyMap) (resource.
 		}), nil
 	}
 	return nil, fmt.Errorf("synth mocks: no answer for invoke %s", token)
+}
+
+// resourceRefs lists the URNs of the resources referenced anywhere in the inputs.
+func resourceRefs(m resource.PropertyMap) []string {
+	var out []string
+	var walk func(v resource.PropertyValue)
+	walk = func(v resource.PropertyValue) {
+		switch {
+		case v.IsResourceReference():
+			out = append(out, string(v.ResourceReferenceValue().URN))
+		case v.IsSecret():
+			walk(v.SecretValue().Element)
+		case v.IsArray():
+			for _, e := range v.ArrayValue() {
+				walk(e)
+			}
+		case v.IsObject():
+			for _, e := range v.ObjectValue() {
+				walk(e)
+			}
+		}
+	}
+	for _, v := range m {
+		walk(v)
+	}
+	return out
 }
 
 func object(v resource.PropertyValue) resource.PropertyMap {

@@ -2,6 +2,7 @@ package synth
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -81,7 +82,14 @@ func awaitPlain(ctx *pulumi.Context, in pulumi.Input) (any, error) {
 	case !res.Known:
 		return Computed, nil
 	}
-	return res.Value, nil
+	// Normalise to JSON's types (map[string]any, []any, float64...), as a document read back
+	// from JSON has them.
+	b, err := json.Marshal(res.Value)
+	if err != nil {
+		return nil, err
+	}
+	var v any
+	return v, json.Unmarshal(b, &v)
 }
 
 func nonNilSlice[T any](s []T) []T {

@@ -1,0 +1,98 @@
+package components
+
+import (
+	"fmt"
+
+	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// KongDataPlaneArgs configures the data plane release.
+type KongDataPlaneArgs struct {
+	Namespace     pulumi.StringInput
+	NamespaceName string
+	ReleaseName   string
+	// ControlPlaneRelease names the control plane release, whose cluster Services the data
+	// planes connect to. A name, not an output: the two releases install in parallel (data
+	// planes keep retrying until the control plane answers).
+	ControlPlaneRelease string
+	Version             string
+	Chart               ChartSource
+	IssuerName          pulumi.StringInput
+	Replicas            int
+	// TrustedCIDR is the VPC's CIDR: the ALB's addresses, whose X-Forwarded-For Kong believes.
+	TrustedCIDR pulumi.StringInput
+	WaitFor     []pulumi.Resource
+}
+
+// KongDataPlane is Kong in role data_plane, database off, serving traffic on a ClusterIP
+// proxy Service that the ALB targets.
+type KongDataPlane struct {
+	pulumi.ResourceState
+
+	// ProxyService is the proxy Service's name; it resolves once the release is installed.
+	ProxyService pulumi.StringOutput `pulumi:"proxyService"`
+	// ProxyPort is the Service port for TLS traffic.
+	ProxyPort int
+	Release   pulumi.Resource
+}
+
+// ClusterEndpoints are the control plane's cluster (8005) and telemetry (8006) addresses.
+func ClusterEndpoints(controlPlaneRelease, namespace string) (cluster, telemetry string) {
+	return fmt.Sprintf("%s.%s.svc:%d", KongServiceName(controlPlaneRelease, "cluster"), namespace, KongClusterPort),
+		fmt.Sprintf("%s.%s.svc.cluster.local:%d", KongServiceName(controlPlaneRelease, "clustertelemetry"), namespace, KongClusterTelemetryPort)
+}
+
+// NewKongDataPlane installs the data plane. Pass the Kubernetes provider with
+// pulumi.Providers.
+func NewKongDataPlane(ctx *pulumi.Context, name string, args *KongDataPlaneArgs, opts ...pulumi.ResourceOption) (*KongDataPlane, error) {
+	if args == nil || args.Namespace == nil || args.IssuerName == nil || args.TrustedCIDR == nil || args.ControlPlaneRelease == "" {
+		return nil, fmt.Errorf("kong data plane %s: namespace, issuer, trusted CIDR and control plane release are required", name)
+	}
+	d := &KongDataPlane{ProxyPort: KongProxyHTTPSPort}
+	if err := ctx.RegisterComponentResource("kong-alb-eks:kong:KongDataPlane", name, d, opts...); err != nil {
+		return nil, err
+	}
+	cluster, telemetry := ClusterEndpoints(args.ControlPlaneRelease, args.NamespaceName)
+
+	values := kongBaseValues(args.Version, args.IssuerName)
+	values.ReplicaCount = args.Replicas
+	// The chart adds the budget only with more than one replica.
+	values.PodDisruptionBudget = &kongPDB{Enabled: true, MaxUnavailable: 1}
+	values.Env["role"] = "data_plane"
+	values.Env["database"] = "off"
+	values.Env["cluster_control_plane"] = cluster
+	values.Env["cluster_telemetry_endpoint"] = telemetry
+	// Behind the ALB: trust its X-Forwarded-For, so plugins (ip-restriction) and logs see the
+	// client's address.
+	values.Env["trusted_ips"] = args.TrustedCIDR
+	values.Env["real_ip_header"] = "X-Forwarded-For"
+	values.Env["real_ip_recursive"] = "on"
+	values.Proxy = kongService{Enabled: true, Type: "ClusterIP",
+		HTTP: &kongListener{Enabled: true, ServicePort: 80, ContainerPort: 8000},
+		TLS:  kongListener{Enabled: true, ServicePort: KongProxyHTTPSPort, ContainerPort: 8443}}
+	// The chart's pki mode needs cluster.enabled on both planes.
+	values.Cluster = kongService{Enabled: true, Type: "ClusterIP",
+		TLS: kongListener{Enabled: true, ServicePort: KongClusterPort, ContainerPort: KongClusterPort}}
+	values.ClusterTelemetry = kongService{Enabled: false}
+	values.Admin = kongService{Enabled: false}
+	values.Manager = kongService{Enabled: false}
+	values.IngressController = kongIngressController{Enabled: false}
+
+	relArgs, err := releaseArgs(args.ReleaseName, args.NamespaceName, args.Chart, values, 900)
+	if err != nil {
+		return nil, fmt.Errorf("kong data plane %s: %w", name, err)
+	}
+	relArgs.Namespace = args.Namespace
+	release, err := helmv3.NewRelease(ctx, name, relArgs, pulumi.Parent(d),
+		// Cluster mTLS needs cert-manager's API and the CA issuer at render time; see WaitFor.
+		pulumi.DependsOn(args.WaitFor))
+	if err != nil {
+		return nil, fmt.Errorf("kong data plane %s: %w", name, err)
+	}
+	d.Release = release
+	d.ProxyService = release.Status.Name().Elem().ApplyT(func(rel string) string {
+		return KongServiceName(rel, "proxy")
+	}).(pulumi.StringOutput)
+	return d, ctx.RegisterResourceOutputs(d, pulumi.Map{"proxyService": d.ProxyService})
+}

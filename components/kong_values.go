@@ -1,0 +1,135 @@
+package components
+
+import (
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// The Kong chart (Kong/charts, charts/kong) has no values schema: a misspelt key is ignored
+// without error. These types are the keys this project sets, so the compiler checks them.
+
+// Kong's ports, as the chart and the reference setup use them.
+const (
+	KongClusterPort          = 8005
+	KongClusterTelemetryPort = 8006
+	KongStatusPort           = 8100
+	KongAdminPort            = 8001
+	KongManagerPort          = 8002
+	KongProxyHTTPSPort       = 443
+	KongClusterCommonName    = "kong_clustering"
+	KongGatewayImage         = "kong/kong-gateway"
+)
+
+// KongServiceName is the name the chart gives a release's Service: <release>-kong-<service>.
+func KongServiceName(release, service string) string { return release + "-kong-" + service }
+
+type kongValues struct {
+	Image               kongImage             `json:"image"`
+	ReplicaCount        int                   `json:"replicaCount,omitempty"`
+	PodDisruptionBudget *kongPDB              `json:"podDisruptionBudget,omitempty"`
+	Env                 map[string]any        `json:"env"`
+	Admin               kongService           `json:"admin"`
+	Manager             kongService           `json:"manager"`
+	Portal              enabled               `json:"portal"`
+	PortalAPI           enabled               `json:"portalapi"`
+	Cluster             kongService           `json:"cluster"`
+	ClusterTelemetry    kongService           `json:"clustertelemetry"`
+	Proxy               kongService           `json:"proxy"`
+	Status              kongStatus            `json:"status"`
+	Enterprise          enabled               `json:"enterprise"`
+	Certificates        kongCertificates      `json:"certificates"`
+	IngressController   kongIngressController `json:"ingressController"`
+	PostgreSQL          *kongPostgreSQL       `json:"postgresql,omitempty"`
+}
+
+type kongImage struct {
+	Repository string `json:"repository"`
+	Tag        string `json:"tag"`
+}
+
+type kongPDB struct {
+	Enabled        bool `json:"enabled"`
+	MaxUnavailable int  `json:"maxUnavailable"`
+}
+
+type kongListener struct {
+	Enabled       bool `json:"enabled"`
+	ServicePort   int  `json:"servicePort,omitempty"`
+	ContainerPort int  `json:"containerPort,omitempty"`
+}
+
+type kongService struct {
+	Enabled bool          `json:"enabled"`
+	Type    string        `json:"type,omitempty"`
+	HTTP    *kongListener `json:"http,omitempty"` // the cluster listeners have TLS only
+	TLS     kongListener  `json:"tls"`
+	// Ingress is always off: the Ingresses this project needs are Pulumi resources.
+	Ingress enabled `json:"ingress"`
+}
+
+type kongStatus struct {
+	Enabled bool         `json:"enabled"`
+	HTTP    kongListener `json:"http"`
+}
+
+type kongCertificate struct {
+	Enabled    bool   `json:"enabled"`
+	CommonName string `json:"commonName,omitempty"`
+}
+
+type kongCertificates struct {
+	Enabled bool               `json:"enabled"`
+	Issuer  pulumi.StringInput `json:"issuer"`
+	Cluster kongCertificate    `json:"cluster"`
+	// The chart enables these with placeholder names by default; the ALB terminates TLS for
+	// clients, so they stay off.
+	Proxy  kongCertificate `json:"proxy"`
+	Admin  kongCertificate `json:"admin"`
+	Portal kongCertificate `json:"portal"`
+}
+
+type kongIngressController struct {
+	Enabled          bool           `json:"enabled"`
+	IngressClass     string         `json:"ingressClass,omitempty"`
+	Env              map[string]any `json:"env,omitempty"`
+	GatewayDiscovery *enabled       `json:"gatewayDiscovery,omitempty"`
+}
+
+type kongPostgreSQL struct {
+	Enabled bool              `json:"enabled"`
+	Auth    kongPostgresAuth  `json:"auth"`
+	Image   kongPostgresImage `json:"image"`
+}
+
+type kongPostgresAuth struct {
+	Username string `json:"username"`
+	Database string `json:"database"`
+}
+
+type kongPostgresImage struct {
+	Registry   string `json:"registry"`
+	Repository string `json:"repository"`
+	Tag        string `json:"tag"`
+}
+
+// kongBaseValues are the settings both planes share: the image, cluster mTLS certificates
+// from the one CA issuer, the status listener, and no chart-made Ingresses.
+func kongBaseValues(version string, issuer pulumi.StringInput) kongValues {
+	return kongValues{
+		Image:     kongImage{Repository: KongGatewayImage, Tag: version},
+		Env:       map[string]any{},
+		Portal:    enabled{Enabled: false},
+		PortalAPI: enabled{Enabled: false},
+		// Enterprise mode emits the manager's container port and the cluster telemetry
+		// listener; without a license Kong Gateway runs in free mode.
+		Enterprise: enabled{Enabled: true},
+		Status:     kongStatus{Enabled: true, HTTP: kongListener{Enabled: true, ContainerPort: KongStatusPort}},
+		// With cert-manager's API present, certificates.enabled and certificates.cluster.enabled
+		// (and cluster.enabled) make the chart run cluster mTLS in pki mode: both planes get
+		// certificates from the same CA, and KONG_CLUSTER_SERVER_NAME is the common name.
+		Certificates: kongCertificates{
+			Enabled: true,
+			Issuer:  issuer,
+			Cluster: kongCertificate{Enabled: true, CommonName: KongClusterCommonName},
+		},
+	}
+}

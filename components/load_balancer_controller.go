@@ -1,0 +1,157 @@
+package components
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
+	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// LoadBalancerControllerPolicy is the controller's official IAM policy
+// (docs/install/iam_policy.json of kubernetes-sigs/aws-load-balancer-controller).
+//
+//go:embed policies/aws-load-balancer-controller-iam-policy.json
+var LoadBalancerControllerPolicy string
+
+// The controller's service account, which its IAM role trusts.
+const (
+	LoadBalancerControllerNamespace      = "kube-system"
+	LoadBalancerControllerServiceAccount = "aws-load-balancer-controller"
+)
+
+// LoadBalancerControllerArgs configures the AWS Load Balancer Controller.
+type LoadBalancerControllerArgs struct {
+	ClusterName     pulumi.StringInput
+	Region          string
+	VPCID           pulumi.StringInput
+	OIDCProviderARN pulumi.StringInput
+	// OIDCIssuerURL is the cluster's issuer, https://oidc.eks.<region>.amazonaws.com/id/<id>.
+	OIDCIssuerURL pulumi.StringInput
+	Chart         ChartSource
+	Tags          map[string]string
+}
+
+// LoadBalancerController is the AWS Load Balancer Controller with its IAM role for service
+// accounts. It turns Ingresses of class alb into ALBs.
+type LoadBalancerController struct {
+	pulumi.ResourceState
+
+	RoleARN pulumi.StringOutput `pulumi:"roleArn"`
+	// Ready is done only when the controller's pods are ready, and its readiness includes the
+	// webhook server: Ingresses and Services created after it do not race the webhook.
+	Ready pulumi.Resource
+}
+
+// NewLoadBalancerController creates the IAM role and policy and installs the chart. Pass the
+// cluster's Kubernetes provider with pulumi.Providers.
+func NewLoadBalancerController(ctx *pulumi.Context, name string, args *LoadBalancerControllerArgs, opts ...pulumi.ResourceOption) (*LoadBalancerController, error) {
+	if args == nil || args.ClusterName == nil || args.OIDCProviderARN == nil || args.OIDCIssuerURL == nil {
+		return nil, fmt.Errorf("load balancer controller %s: cluster name and OIDC provider are required", name)
+	}
+	c := &LoadBalancerController{}
+	if err := ctx.RegisterComponentResource("kong-alb-eks:aws:LoadBalancerController", name, c, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(c)
+	tags := pulumi.ToStringMap(args.Tags)
+
+	role, err := iam.NewRole(ctx, name, &iam.RoleArgs{
+		AssumeRolePolicy: pulumi.All(args.OIDCProviderARN, args.OIDCIssuerURL).ApplyT(func(v []any) (string, error) {
+			return IRSATrustPolicy(v[0].(string), v[1].(string), LoadBalancerControllerNamespace, LoadBalancerControllerServiceAccount)
+		}).(pulumi.StringOutput),
+		Tags: tags,
+	}, parent)
+	if err != nil {
+		return nil, fmt.Errorf("load balancer controller %s: %w", name, err)
+	}
+	policy, err := iam.NewPolicy(ctx, name, &iam.PolicyArgs{
+		Description: pulumi.String("AWS Load Balancer Controller (official policy)"),
+		Policy:      pulumi.String(LoadBalancerControllerPolicy),
+		Tags:        tags,
+	}, parent)
+	if err != nil {
+		return nil, fmt.Errorf("load balancer controller %s: %w", name, err)
+	}
+	attachment, err := iam.NewRolePolicyAttachment(ctx, name, &iam.RolePolicyAttachmentArgs{
+		Role: role.Name, PolicyArn: policy.Arn,
+	}, parent)
+	if err != nil {
+		return nil, fmt.Errorf("load balancer controller %s: %w", name, err)
+	}
+
+	values := lbcValues{
+		ClusterName:  args.ClusterName,
+		Region:       args.Region,
+		VPCID:        args.VPCID,
+		ReplicaCount: 2,
+		ServiceAccount: lbcServiceAccount{
+			Create:      true,
+			Name:        LoadBalancerControllerServiceAccount,
+			Annotations: map[string]pulumi.StringInput{"eks.amazonaws.com/role-arn": role.Arn},
+		},
+		// Services are left alone (Kong's proxy Service is ClusterIP, behind an Ingress), which
+		// also removes the Service-creation webhook race.
+		EnableServiceMutatorWebhook: false,
+		// Keep the webhook certificate across upgrades instead of regenerating it each render.
+		KeepTLSSecret: true,
+	}
+	relArgs, err := releaseArgs("aws-load-balancer-controller", LoadBalancerControllerNamespace, args.Chart, values, 600)
+	if err != nil {
+		return nil, err
+	}
+	release, err := helmv3.NewRelease(ctx, name, relArgs,
+		parent,
+		// The controller calls AWS as soon as it reconciles an Ingress: its role must have
+		// the policy by then. The attachment is not an input of the release.
+		pulumi.DependsOn([]pulumi.Resource{attachment}))
+	if err != nil {
+		return nil, fmt.Errorf("load balancer controller %s: %w", name, err)
+	}
+	c.RoleARN = role.Arn
+	c.Ready = release
+	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"roleArn": c.RoleARN})
+}
+
+type lbcValues struct {
+	ClusterName                 pulumi.StringInput `json:"clusterName"`
+	Region                      string             `json:"region"`
+	VPCID                       pulumi.StringInput `json:"vpcId"`
+	ReplicaCount                int                `json:"replicaCount"`
+	ServiceAccount              lbcServiceAccount  `json:"serviceAccount"`
+	EnableServiceMutatorWebhook bool               `json:"enableServiceMutatorWebhook"`
+	KeepTLSSecret               bool               `json:"keepTLSSecret"`
+}
+
+type lbcServiceAccount struct {
+	Create      bool                          `json:"create"`
+	Name        string                        `json:"name"`
+	Annotations map[string]pulumi.StringInput `json:"annotations"`
+}
+
+// IRSATrustPolicy is the trust policy of an IAM role for a Kubernetes service account: the
+// cluster's OIDC provider may assume it for exactly that service account (sub) and only for
+// STS (aud).
+func IRSATrustPolicy(providerARN, issuerURL, namespace, serviceAccount string) (string, error) {
+	issuer := strings.TrimPrefix(issuerURL, "https://")
+	if providerARN == "" || issuer == "" {
+		return "", fmt.Errorf("IRSA trust policy needs the OIDC provider ARN and issuer")
+	}
+	doc := map[string]any{
+		"Version": "2012-10-17",
+		"Statement": []any{map[string]any{
+			"Effect":    "Allow",
+			"Principal": map[string]any{"Federated": providerARN},
+			"Action":    "sts:AssumeRoleWithWebIdentity",
+			"Condition": map[string]any{"StringEquals": map[string]any{
+				issuer + ":sub": "system:serviceaccount:" + namespace + ":" + serviceAccount,
+				issuer + ":aud": "sts.amazonaws.com",
+			}},
+		}},
+	}
+	b, err := json.Marshal(doc)
+	return string(b), err
+}

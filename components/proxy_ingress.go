@@ -1,0 +1,142 @@
+package components
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// ProxyIngressArgs describes the internet-facing ALB in front of the data plane.
+type ProxyIngressArgs struct {
+	Namespace pulumi.StringInput
+	Domain    string
+	// The data plane's proxy Service and its TLS port.
+	ServiceName pulumi.StringInput
+	ServicePort int
+	// CertificateARN is the issued certificate for *.Domain.
+	CertificateARN pulumi.StringInput
+	// PublicSubnetIDs are where the ALB goes (named explicitly, so existing VPCs need no
+	// discovery tags).
+	PublicSubnetIDs pulumi.StringArrayInput
+	AllowPlainHTTP  bool
+	SSLPolicy       string
+	InboundCIDRs    []string
+	WAFv2ACLARN     string
+	// IPAddressType is ipv4 or dualstack.
+	IPAddressType string
+	Tags          map[string]string
+	// WaitFor: the load balancer controller, which must serve its webhook before the Ingress
+	// is created and must still run when the Ingress is deleted.
+	WaitFor []pulumi.Resource
+}
+
+// ProxyIngress is the Ingress of class alb from which the AWS Load Balancer Controller makes
+// the ALB.
+type ProxyIngress struct {
+	pulumi.ResourceState
+
+	// Hostname is the ALB's DNS name, from the Ingress's status.
+	Hostname pulumi.StringOutput `pulumi:"hostname"`
+}
+
+// ProxyIngressAnnotations are the controller's annotations for the ALB, without the values
+// that are outputs (certificate, subnets).
+func ProxyIngressAnnotations(args *ProxyIngressArgs) map[string]string {
+	const p = "alb.ingress.kubernetes.io/"
+	a := map[string]string{
+		p + "scheme":           "internet-facing",
+		p + "target-type":      "ip",
+		p + "backend-protocol": "HTTPS",
+		p + "listen-ports":     `[{"HTTP": 80}, {"HTTPS": 443}]`,
+		p + "ssl-policy":       args.SSLPolicy,
+		p + "ip-address-type":  args.IPAddressType,
+		// Kong answers 404 on / when no route matches: check its readiness endpoint instead,
+		// on the status listener (a container port: target-type ip reaches it directly).
+		p + "healthcheck-port":     fmt.Sprint(KongStatusPort),
+		p + "healthcheck-protocol": "HTTP",
+		p + "healthcheck-path":     "/status/ready",
+		p + "success-codes":        "200",
+	}
+	if !args.AllowPlainHTTP {
+		a[p+"ssl-redirect"] = "443"
+	}
+	if len(args.InboundCIDRs) > 0 {
+		a[p+"inbound-cidrs"] = strings.Join(args.InboundCIDRs, ",")
+	}
+	if args.WAFv2ACLARN != "" {
+		a[p+"wafv2-acl-arn"] = args.WAFv2ACLARN
+	}
+	if len(args.Tags) > 0 {
+		keys := make([]string, 0, len(args.Tags))
+		for k := range args.Tags {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		tags := make([]string, len(keys))
+		for i, k := range keys {
+			tags[i] = k + "=" + args.Tags[k]
+		}
+		a[p+"tags"] = strings.Join(tags, ",")
+	}
+	return a
+}
+
+// NewProxyIngress creates the Ingress and waits until the controller has provisioned the ALB.
+// Pass the Kubernetes provider with pulumi.Providers.
+func NewProxyIngress(ctx *pulumi.Context, name string, args *ProxyIngressArgs, opts ...pulumi.ResourceOption) (*ProxyIngress, error) {
+	if args == nil || args.Namespace == nil || args.ServiceName == nil || args.CertificateARN == nil || args.PublicSubnetIDs == nil {
+		return nil, fmt.Errorf("proxy ingress %s: namespace, service, certificate and subnets are required", name)
+	}
+	pi := &ProxyIngress{}
+	if err := ctx.RegisterComponentResource("kong-alb-eks:kubernetes:ProxyIngress", name, pi, opts...); err != nil {
+		return nil, err
+	}
+	annotations := pulumi.StringMap{}
+	for k, v := range ProxyIngressAnnotations(args) {
+		annotations[k] = pulumi.String(v)
+	}
+	annotations["alb.ingress.kubernetes.io/certificate-arn"] = args.CertificateARN
+	annotations["alb.ingress.kubernetes.io/subnets"] = args.PublicSubnetIDs.ToStringArrayOutput().ApplyT(func(ids []string) string {
+		return strings.Join(ids, ",")
+	}).(pulumi.StringOutput)
+
+	ing, err := networkingv1.NewIngress(ctx, name, &networkingv1.IngressArgs{
+		Metadata: metav1.ObjectMetaArgs{
+			Name:        pulumi.String(name),
+			Namespace:   args.Namespace,
+			Annotations: annotations,
+		},
+		Spec: networkingv1.IngressSpecArgs{
+			IngressClassName: pulumi.String("alb"),
+			Rules: networkingv1.IngressRuleArray{networkingv1.IngressRuleArgs{
+				Host: pulumi.String("*." + args.Domain),
+				Http: networkingv1.HTTPIngressRuleValueArgs{Paths: networkingv1.HTTPIngressPathArray{
+					networkingv1.HTTPIngressPathArgs{
+						Path:     pulumi.String("/"),
+						PathType: pulumi.String("Prefix"),
+						Backend: networkingv1.IngressBackendArgs{Service: networkingv1.IngressServiceBackendArgs{
+							Name: args.ServiceName,
+							Port: networkingv1.ServiceBackendPortArgs{Number: pulumi.Int(args.ServicePort)},
+						}},
+					},
+				}},
+			}},
+		},
+	},
+		pulumi.Parent(pi),
+		// Created only once the controller's webhook serves (it admits every Ingress), and
+		// deleted while the controller still runs, so that it removes the ALB, its security
+		// groups and the Ingress's finalizer.
+		pulumi.DependsOn(args.WaitFor),
+		// Pulumi waits for status.loadBalancer: provisioning an ALB takes minutes.
+		pulumi.Timeouts(&pulumi.CustomTimeouts{Create: "20m", Update: "20m", Delete: "15m"}))
+	if err != nil {
+		return nil, fmt.Errorf("proxy ingress %s: %w", name, err)
+	}
+	pi.Hostname = ing.Status.LoadBalancer().Ingress().Index(pulumi.Int(0)).Hostname().Elem()
+	return pi, ctx.RegisterResourceOutputs(pi, pulumi.Map{"hostname": pi.Hostname})
+}

@@ -1,0 +1,206 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+)
+
+// syncBuffer is a bytes.Buffer safe for the server's logger and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestCommandRefusesUnsafeStarts(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"no token", []string{"serve", "--listen", "127.0.0.1:0"}, nil, "refusing to start without authentication"},
+		{"no token, all interfaces", []string{"--listen", "0.0.0.0:0", "--allow-unauthenticated-loopback"}, nil, "needs a loopback address"},
+		{"no token, empty host", []string{"--listen", ":8080", "--allow-unauthenticated-loopback"}, nil, "needs a loopback address"},
+		{"no token, public IP", []string{"--listen", "192.0.2.1:8080", "--allow-unauthenticated-loopback"}, nil, "needs a loopback address"},
+		{"short token", []string{"--listen", "127.0.0.1:0"}, map[string]string{EnvToken: "short"}, "too short"},
+		{"unknown flag", []string{"--nope"}, nil, "flag provided but not defined"},
+		{"stray argument", []string{"--listen", "127.0.0.1:0", "extra"}, map[string]string{EnvToken: testToken}, "unexpected arguments"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr syncBuffer
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			code := run(ctx, tc.args, env(tc.env), &stderr, func(net.Addr) { t.Error("it started") })
+			if code != 2 || !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", code, stderr.String(), tc.want)
+			}
+		})
+	}
+	for _, l := range []string{"127.0.0.1:1", "[::1]:1", "localhost:1"} {
+		if !isLoopback(l) {
+			t.Errorf("%s is loopback", l)
+		}
+	}
+}
+
+// serve runs the command until the returned stop is called; it returns the base URL.
+func serve(t *testing.T, args []string, vars map[string]string) (url string, logs *syncBuffer, stop func() int) {
+	t.Helper()
+	logs = &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan net.Addr, 1)
+	code := make(chan int, 1)
+	go func() { code <- run(ctx, args, env(vars), logs, func(a net.Addr) { addr <- a }) }()
+	select {
+	case a := <-addr:
+		url = "http://" + a.String()
+	case c := <-code:
+		cancel()
+		t.Fatalf("serve exited %d:\n%s", c, logs.String())
+	case <-time.After(time.Minute):
+		cancel()
+		t.Fatalf("serve did not start:\n%s", logs.String())
+	}
+	var once sync.Once
+	result := 0
+	stop = func() int {
+		once.Do(func() {
+			cancel()
+			select {
+			case result = <-code:
+			case <-time.After(time.Minute):
+				t.Fatalf("serve did not stop:\n%s", logs.String())
+			}
+		})
+		return result
+	}
+	t.Cleanup(func() { stop() })
+	return url, logs, stop
+}
+
+func get(t *testing.T, url, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func TestCommandServesAndReportsTheBackend(t *testing.T) {
+	requirePulumi(t)
+	state := t.TempDir()
+	t.Setenv(stacks.EnvConfigPassphrase, "command-test-passphrase")
+
+	// What an earlier run of the service left: a stack, and a lock from a process killed mid-update.
+	m, err := stacks.NewManager(stacks.ManagerOptions{StateDir: state, Program: program(&gate{}),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cfg := stacks.DefaultConfig()
+	cfg.Region, cfg.Domain, cfg.HostedZone = "us-east-1", "dev.example.com", "example.com"
+	if _, err := m.Up(ctx, stacks.Spec{Name: "dev", Config: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	lockDir := filepath.Join(state, "backend", ".pulumi", "locks", "organization", stacks.Project, "dev")
+	if err := os.MkdirAll(lockDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	lock := fmt.Sprintf(`{"pid":%d,"username":"ci","hostname":%q,"timestamp":"2026-01-02T03:04:05Z"}`, dead.Process.Pid, host)
+	if err := os.WriteFile(filepath.Join(lockDir, "0123abcd.json"), []byte(lock), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	url, logs, stop := serve(t, []string{"serve", "--listen", "127.0.0.1:0", "--state-dir", state, "--shutdown-timeout", "5s"},
+		map[string]string{EnvToken: testToken})
+	for _, want := range []string{`"msg":"backend"`, `"stacks":1`, `"stack":"dev"`, "stack left locked by a killed process", "pulumi cancel --stack dev", "0123abcd.json"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("startup logs lack %q:\n%s", want, logs.String())
+		}
+	}
+	if code, _ := get(t, url+"/healthz", ""); code != http.StatusOK {
+		t.Errorf("healthz: %d", code)
+	}
+	if code, _ := get(t, url+"/v1/environments", ""); code != http.StatusUnauthorized {
+		t.Errorf("no token: %d", code)
+	}
+	code, body := get(t, url+"/v1/environments", testToken)
+	if code != http.StatusOK || !strings.Contains(body, `"name":"dev"`) || !strings.Contains(body, `"state":"stale-lock"`) || !strings.Contains(body, `"stale":true`) {
+		t.Errorf("environments: %d %s", code, body)
+	}
+	// An update of the locked environment is refused with the lock and how to clear it.
+	req, _ := http.NewRequest(http.MethodPut, url+"/v1/environments/dev", strings.NewReader(`{"config":{"aws:region":"us-east-1","domain":"dev.example.com","hostedZone":"example.com"}}`))
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusConflict || !strings.Contains(string(b), "pulumi cancel") || !strings.Contains(string(b), `"locks"`) {
+		t.Errorf("update of a locked environment: %d %s", res.StatusCode, b)
+	}
+	if code := stop(); code != 0 {
+		t.Errorf("exit code %d after SIGINT-equivalent", code)
+	}
+	if !strings.Contains(logs.String(), `"msg":"stopped"`) {
+		t.Errorf("no orderly stop in the logs:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), "command-test-passphrase") || strings.Contains(logs.String(), testToken) {
+		t.Error("the logs carry the passphrase or the token")
+	}
+
+	// Unauthenticated on loopback, with the flag: served without a token.
+	url, _, stop = serve(t, []string{"--listen", "127.0.0.1:0", "--state-dir", state, "--allow-unauthenticated-loopback"}, nil)
+	if code, body := get(t, url+"/v1/environments", ""); code != http.StatusOK {
+		t.Errorf("unauthenticated loopback: %d %s", code, body)
+	}
+	if code := stop(); code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+}

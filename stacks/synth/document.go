@@ -5,6 +5,7 @@ package synth
 
 import (
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -118,4 +119,60 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// Named returns the resource of a type with a logical name.
+func (d *Document) Named(typ, name string) (Resource, bool) {
+	for _, r := range d.Resources {
+		if r.Type == typ && r.Name == name {
+			return r, true
+		}
+	}
+	return Resource{}, false
+}
+
+// WaitsOn reports whether r waits on the resource with URN dep, directly.
+func (r Resource) WaitsOn(dep string) bool {
+	for _, d := range r.Dependencies {
+		if d == dep {
+			return true
+		}
+	}
+	return false
+}
+
+// Input returns the input at a dotted path ("values.env.role", "rules.0.host"), or nil.
+func (r Resource) Input(path string) any {
+	return Lookup(r.Inputs, path)
+}
+
+// Annotation returns a metadata annotation of a Kubernetes resource ("" if absent); its key
+// has dots, so it is not a dotted path.
+func (r Resource) Annotation(key string) string {
+	s, _ := LookupParts(r.Inputs, "metadata", "annotations", key).(string)
+	return s
+}
+
+// Lookup follows a dotted path through maps and lists (list elements by index).
+func Lookup(v any, path string) any {
+	return LookupParts(v, strings.Split(path, ".")...)
+}
+
+// LookupParts follows a path given part by part.
+func LookupParts(v any, parts ...string) any {
+	for _, part := range parts {
+		switch x := v.(type) {
+		case map[string]any:
+			v = x[part]
+		case []any:
+			i, err := strconv.Atoi(part)
+			if err != nil || i < 0 || i >= len(x) {
+				return nil
+			}
+			v = x[i]
+		default:
+			return nil
+		}
+	}
+	return v
 }

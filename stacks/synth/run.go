@@ -19,18 +19,29 @@ type Options struct {
 	Config map[string]string
 	// SecretKeys names the keys of Config that are secrets.
 	SecretKeys []string
-	// Program is what runs; default stacks.LoadAndDeploy, the real program.
-	Program func(ctx *pulumi.Context) (*stacks.Environment, error)
+	// Program is what runs, returning the stack outputs; default the real program
+	// (stacks.LoadAndDeploy). Tests run single components this way.
+	Program func(ctx *pulumi.Context) (pulumi.Map, error)
+}
+
+// realProgram loads the stack's configuration and deploys, as main.go does.
+func realProgram(ctx *pulumi.Context) (pulumi.Map, error) {
+	env, err := stacks.LoadAndDeploy(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return env.Outputs, nil
 }
 
 // Run runs the program under mocks, as a preview, and returns the desired state. A program
-// error (an invalid configuration, say) is returned as is.
+// error (an invalid configuration, say) is returned as is, with the document of what had
+// been registered until then.
 func Run(opts Options) (*Document, error) {
 	if opts.Project == "" {
 		opts.Project = stacks.Project
 	}
 	if opts.Program == nil {
-		opts.Program = stacks.LoadAndDeploy
+		opts.Program = realProgram
 	}
 	mocks := NewMocks(opts.Project, opts.Stack, opts.Config["aws:region"])
 	ctx, err := pulumi.NewContext(context.Background(), pulumi.RunInfo{
@@ -46,11 +57,11 @@ func Run(opts Options) (*Document, error) {
 	}
 	outputs := map[string]any{}
 	err = pulumi.RunWithContext(ctx, func(ctx *pulumi.Context) error {
-		env, err := opts.Program(ctx)
+		exports, err := opts.Program(ctx)
 		if err != nil {
 			return err
 		}
-		for name, value := range env.Outputs {
+		for name, value := range exports {
 			outputs[name], err = awaitPlain(ctx, value)
 			if err != nil {
 				return fmt.Errorf("output %s: %w", name, err)
@@ -58,9 +69,6 @@ func Run(opts Options) (*Document, error) {
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
 	resources, invokes := mocks.Recorded()
 	return &Document{
 		Project:   opts.Project,
@@ -68,7 +76,7 @@ func Run(opts Options) (*Document, error) {
 		Resources: nonNilSlice(resources),
 		Invokes:   nonNilSlice(invokes),
 		Outputs:   outputs,
-	}, nil
+	}, err
 }
 
 // awaitPlain resolves an output to a printable value.

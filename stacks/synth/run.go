@@ -3,6 +3,7 @@ package synth
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -69,6 +70,10 @@ func Run(opts Options) (*Document, error) {
 		}
 		return nil
 	})
+	var invalid *stacks.ValidationError
+	if errors.As(err, &invalid) { // the engine wraps program errors in a multi-error
+		err = invalid
+	}
 	resources, invokes := mocks.Recorded()
 	return &Document{
 		Project:   opts.Project,

@@ -1,0 +1,127 @@
+package tests
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth"
+)
+
+// devConfig is the dev stack's configuration, to start bad ones from.
+func devConfig(t *testing.T) map[string]string {
+	t.Helper()
+	file, err := synth.ReadStackFile(synth.StackFilePath(projectDir, "dev"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return file.Config
+}
+
+func TestBadConfigurationsRegisterNothing(t *testing.T) {
+	const p = "kong-alb-eks:"
+	cases := []struct {
+		name    string
+		set     map[string]string
+		key     string
+		message string
+	}{
+		{"one-label domain", map[string]string{p + "domain": "localhost"}, p + "domain", "at least two labels"},
+		{"domain outside the zone", map[string]string{p + "domain": "eks.example.org"}, p + "domain", "not inside the hosted zone"},
+		{"no region", map[string]string{"aws:region": "us-east"}, "aws:region", "expected an AWS region"},
+		{"VPC CIDR does not parse", map[string]string{p + "vpcCidr": "10.0.0.0/33"}, p + "vpcCidr", "expected an IPv4 CIDR"},
+		{"subnet outside the VPC", map[string]string{p + "publicSubnetCidrs": `["10.1.0.0/22","10.0.4.0/22"]`}, p + "publicSubnetCidrs", "not inside the VPC CIDR"},
+		{"overlapping subnets", map[string]string{p + "privateSubnetCidrs": `["10.0.4.0/24","10.0.96.0/19"]`}, p + "privateSubnetCidrs", "overlaps"},
+		{"min above desired", map[string]string{p + "nodeMinSize": "3"}, p + "nodeDesiredSize", "nodeMinSize <= nodeDesiredSize <= nodeMaxSize"},
+		{"node size not a number", map[string]string{p + "nodeMaxSize": "three"}, p + "nodeMaxSize", "expected an integer"},
+		{"unpinned Kubernetes", map[string]string{p + "kubernetesVersion": "latest"}, p + "kubernetesVersion", "versions are pinned"},
+		{"unpinned chart", map[string]string{p + "kongChartVersion": ""}, p + "kongChartVersion", "versions are pinned"},
+		{"import without a body", map[string]string{p + "certificateMode": "import", p + "certificatePrivateKey": "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"}, p + "certificateBody", `required when certificateMode is "import"`},
+		{"two certificate modes", map[string]string{p + "certificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"}, p + "certificateArn", "exactly one certificate mode"},
+		{"certificate in another region", map[string]string{p + "certificateMode": "arn", p + "certificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"}, p + "certificateArn", "its own region"},
+		{"data plane newer than control plane", map[string]string{p + "kongDataPlaneVersion": "3.11.0.0"}, p + "kongDataPlaneVersion", "upgrade the control plane first"},
+		{"admin open to the world", map[string]string{p + "adminAllowedCidrs": `["0.0.0.0/0"]`}, p + "adminAllowedCidrs", "whole internet"},
+		{"unknown NAT layout", map[string]string{p + "natGateways": "two"}, p + "natGateways", `expected "one-per-az" or "single"`},
+		{"unknown IP address type", map[string]string{p + "ipAddressType": "ipv6"}, p + "ipAddressType", `expected "ipv4" or "dualstack"`},
+		{"external Postgres without password", map[string]string{p + "postgresHost": "kong.abc123.us-east-1.rds.amazonaws.com"}, p + "postgresPassword", "required with postgresHost"},
+		{"arm instance, x86 AMI", map[string]string{p + "nodeInstanceType": "m7g.large"}, p + "nodeAmiType", "does not run on instance type m7g.large"},
+	}
+	seen := map[string]string{}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := devConfig(t)
+			for k, v := range c.set {
+				cfg[k] = v
+			}
+			doc, err := synth.Run(synth.Options{Stack: "dev", Config: cfg})
+			var verr *stacks.ValidationError
+			if !errors.As(err, &verr) {
+				t.Fatalf("want a validation error, got %v", err)
+			}
+			if len(verr.Problems) != 1 {
+				t.Errorf("want exactly one problem, got %v", verr.Problems)
+			}
+			if got := verr.Problems[0]; got.Key != c.key || !strings.Contains(got.Message, c.message) {
+				t.Errorf("problem = %s: %s; want %s: ...%s...", got.Key, got.Message, c.key, c.message)
+			}
+			if other, dup := seen[verr.Problems[0].Message]; dup {
+				t.Errorf("same message as case %q", other)
+			}
+			seen[verr.Problems[0].Message] = c.name
+			if len(doc.Resources) != 0 || len(doc.Invokes) != 0 {
+				t.Errorf("an invalid stack registered %d resources and made %d lookups", len(doc.Resources), len(doc.Invokes))
+			}
+		})
+	}
+}
+
+func TestEveryProblemIsReportedAtOnce(t *testing.T) {
+	cfg := devConfig(t)
+	cfg["kong-alb-eks:domain"] = "nodots"
+	cfg["kong-alb-eks:nodeMinSize"] = "0"
+	cfg["kong-alb-eks:kongVersion"] = "latest"
+	cfg["kong-alb-eks:sslPolicy"] = "TLS1.3"
+	_, err := synth.Run(synth.Options{Stack: "dev", Config: cfg})
+	var verr *stacks.ValidationError
+	if !errors.As(err, &verr) {
+		t.Fatalf("want a validation error, got %v", err)
+	}
+	keys := map[string]bool{}
+	for _, p := range verr.Problems {
+		keys[p.Key] = true
+	}
+	for _, k := range []string{"kong-alb-eks:domain", "kong-alb-eks:nodeMinSize", "kong-alb-eks:kongVersion", "kong-alb-eks:sslPolicy"} {
+		if !keys[k] {
+			t.Errorf("%s not reported; got %v", k, verr.Problems)
+		}
+	}
+}
+
+func TestSynthCommandFailsLikeARealRun(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "Pulumi.bad.yaml")
+	if err := os.WriteFile(bad, []byte("config:\n  aws:region: us-east-1\n  kong-alb-eks:domain: eks.example.com\n  kong-alb-eks:hostedZone: example.com\n  kong-alb-eks:nodeMaxSize: \"1\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := synth.Command([]string{"--config-file", bad, "--stack", "bad"}, &stdout, &stderr); code != 1 {
+		t.Errorf("exit code = %d, want 1", code)
+	}
+	if !strings.Contains(stderr.String(), "kong-alb-eks:nodeMaxSize") || stdout.Len() != 0 {
+		t.Errorf("stderr = %q, stdout = %q", stderr.String(), stdout.String())
+	}
+
+	stdout.Reset()
+	stderr.Reset()
+	if code := synth.Command([]string{"--dir", projectDir, "--stack", "dev", "--format", "json"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit code = %d: %s", code, stderr.String())
+	}
+	doc, err := synth.ReadJSON(&stdout)
+	if err != nil || doc.Stack != "dev" || len(doc.Resources) == 0 {
+		t.Errorf("JSON output: %v, %+v", err, doc)
+	}
+}

@@ -1,0 +1,230 @@
+// Package tests holds the whole-program tests: the real program, synthesized under mocks
+// for every stack file of the project, and the project files themselves.
+package tests
+
+import (
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth"
+)
+
+const projectDir = ".."
+
+// stackFiles lists the project's Pulumi.<stack>.yaml files.
+func stackFiles(t *testing.T) map[string]string {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(projectDir, "Pulumi.*.yaml"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no stack files found: %v", err)
+	}
+	out := map[string]string{}
+	for _, p := range paths {
+		out[strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "Pulumi."), ".yaml")] = p
+	}
+	return out
+}
+
+func synthStack(t *testing.T, stack string) *synth.Document {
+	t.Helper()
+	file, err := synth.ReadStackFile(synth.StackFilePath(projectDir, stack))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := synth.Run(synth.Options{Stack: stack, Config: file.Config, SecretKeys: file.SecretKeys})
+	if err != nil {
+		t.Fatalf("stack %s: %v", stack, err)
+	}
+	return doc
+}
+
+func one(t *testing.T, doc *synth.Document, typ, name string) synth.Resource {
+	t.Helper()
+	r, ok := doc.Named(typ, name)
+	if !ok {
+		t.Fatalf("stack %s has no %s %q", doc.Stack, typ, name)
+	}
+	return r
+}
+
+func waitsOn(t *testing.T, r, dep synth.Resource, why string) {
+	t.Helper()
+	if !r.WaitsOn(dep.URN) {
+		t.Errorf("%s %q must wait on %s %q (%s)", r.Type, r.Name, dep.Type, dep.Name, why)
+	}
+}
+
+// reaches reports whether from waits on to, directly or through other resources.
+func reaches(doc *synth.Document, from, to string) bool {
+	seen := map[string]bool{}
+	var walk func(urn string) bool
+	walk = func(urn string) bool {
+		if urn == to {
+			return true
+		}
+		if seen[urn] {
+			return false
+		}
+		seen[urn] = true
+		r, ok := doc.ByURN(urn)
+		if !ok {
+			return false
+		}
+		for _, d := range r.Dependencies {
+			if walk(d) {
+				return true
+			}
+		}
+		return false
+	}
+	return walk(from)
+}
+
+var componentToken = regexp.MustCompile(`^kong-alb-eks:[a-z]+:[A-Z][A-Za-z]+$`)
+
+func TestEveryStackSynthesizes(t *testing.T) {
+	for stack := range stackFiles(t) {
+		t.Run(stack, func(t *testing.T) {
+			doc := synthStack(t, stack)
+			for _, k := range []string{stacks.OutputRegion, stacks.OutputClusterName, stacks.OutputVPCID, stacks.OutputCertificateARN,
+				stacks.OutputOIDCProviderARN, stacks.OutputKubeconfig, stacks.OutputALBHostname, stacks.OutputProxyURL,
+				stacks.OutputKongVersion, stacks.OutputChartVersions} {
+				if _, ok := doc.Outputs[k]; !ok {
+					t.Errorf("output %s missing", k)
+				}
+			}
+			if doc.Outputs[stacks.OutputKubeconfig] != synth.Secret {
+				t.Errorf("kubeconfig output is not secret: %v", doc.Outputs[stacks.OutputKubeconfig])
+			}
+			for _, r := range doc.Resources {
+				if !r.Custom && strings.HasPrefix(r.Type, "kong-alb-eks:") && !componentToken.MatchString(r.Type) {
+					t.Errorf("component type %q is not kong-alb-eks:<module>:<Type>", r.Type)
+				}
+				// Everything but the top-level components and the Kong namespace is parented
+				// to a component.
+				if strings.HasSuffix(r.Parent, "pulumi:pulumi:Stack::kong-alb-eks-"+stack) && r.Custom && r.Type != "kubernetes:core/v1:Namespace" {
+					t.Errorf("%s %q is not parented to a component", r.Type, r.Name)
+				}
+				if strings.HasPrefix(r.Type, "kubernetes:") {
+					if !strings.Contains(r.Provider, "pulumi:providers:kubernetes") {
+						t.Errorf("%s %q does not use the cluster's Kubernetes provider", r.Type, r.Name)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestDNSAliasesTheIngressHostname(t *testing.T) {
+	doc := synthStack(t, "dev")
+	ingress := one(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", "kong-proxy")
+	hostname := doc.Outputs[stacks.OutputALBHostname]
+	if h, _ := hostname.(string); !strings.HasSuffix(h, ".us-east-1.elb.amazonaws.com") {
+		t.Fatalf("albHostname output = %v, want the Ingress's status hostname", hostname)
+	}
+	record := one(t, doc, "aws:route53/record:Record", "eks.example.com-A")
+	if got := record.Input("aliases.0.name"); got != hostname {
+		t.Errorf("the wildcard record aliases %v, the Ingress's hostname is %v", got, hostname)
+	}
+	if got := record.Input("name"); got != "*.eks.example.com" {
+		t.Errorf("record name = %v", got)
+	}
+	if got := record.Input("aliases.0.zoneId"); got != "Z35SXDOTRQ7X7K" {
+		t.Errorf("alias zone = %v, want us-east-1's ALB zone", got)
+	}
+	waitsOn(t, record, ingress, "the alias target is the Ingress's status hostname")
+}
+
+func TestOrderingOnCreateAndDestroy(t *testing.T) {
+	doc := synthStack(t, "dev")
+	const release = "kubernetes:helm.sh/v3:Release"
+	lbc := one(t, doc, release, "aws-load-balancer-controller")
+	certManager := one(t, doc, release, "cert-manager")
+	cp := one(t, doc, release, "kong-aws-cp")
+	dp := one(t, doc, release, "kong-aws-dp")
+	issuer := one(t, doc, "kubernetes:cert-manager.io/v1:Issuer", "cert-manager-issuer")
+	ingress := one(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", "kong-proxy")
+	validation := one(t, doc, "aws:acm/certificateValidation:CertificateValidation", "eks.example.com")
+	cluster := one(t, doc, "eks:index:Cluster", "kong-alb-eks-dev")
+
+	for _, kong := range []synth.Resource{cp, dp} {
+		waitsOn(t, kong, issuer, "cluster mTLS renders only with cert-manager's API and the CA issuer")
+		waitsOn(t, kong, lbc, "the controller's webhook admits Ingresses")
+	}
+	waitsOn(t, ingress, lbc, "webhook race on create; on destroy the controller must remove the ALB and the finalizer")
+	waitsOn(t, ingress, dp, "the backend Service comes with the data plane")
+	waitsOn(t, ingress, validation, "the ALB serves the issued certificate")
+	waitsOn(t, issuer, certManager, "cert-manager's webhook admits Issuers only once it serves")
+	for _, ing := range []string{"kong-aws-cp-manager", "kong-aws-cp-admin"} {
+		waitsOn(t, one(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", ing), lbc, "the controller's webhook admits every Ingress")
+	}
+	waitsOn(t, one(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", "kuard"), cp, "the ingress controller turns it into a route")
+
+	// No edge longer than needed: the certificate proceeds in parallel with the cluster, the
+	// controller and cert-manager in parallel with each other, the two Kong planes too.
+	cert := one(t, doc, "aws:acm/certificate:Certificate", "eks.example.com")
+	for _, pair := range [][2]synth.Resource{{validation, cluster}, {cert, cluster}, {lbc, certManager}, {certManager, lbc}, {cp, dp}, {dp, cp}} {
+		if reaches(doc, pair[0].URN, pair[1].URN) {
+			t.Errorf("%s %q waits on %s %q, which it does not need", pair[0].Type, pair[0].Name, pair[1].Type, pair[1].Name)
+		}
+	}
+}
+
+func TestBothKongReleasesUseTheOneIssuer(t *testing.T) {
+	for stack := range stackFiles(t) {
+		doc := synthStack(t, stack)
+		cp := one(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")
+		dp := one(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-dp")
+		issuer := one(t, doc, "kubernetes:cert-manager.io/v1:Issuer", "cert-manager-issuer")
+		name := issuer.Input("metadata.name")
+		for _, r := range []synth.Resource{cp, dp} {
+			if got := r.Input("values.certificates.issuer"); got != name {
+				t.Errorf("%s: %s uses issuer %v, the CA issuer is %v", stack, r.Name, got, name)
+			}
+		}
+		if got, want := dp.Input("values.env.cluster_control_plane"), "kong-aws-cp-kong-cluster.kong.svc:8005"; got != want {
+			t.Errorf("%s: cluster_control_plane = %v, want %v", stack, got, want)
+		}
+	}
+}
+
+func TestAdminExposurePerStack(t *testing.T) {
+	dev := synthStack(t, "dev") // adminAllowedCidrs: [203.0.113.0/24]
+	if dev.Outputs[stacks.OutputKongAdminAPIURL] != "https://kong.eks.example.com/api" {
+		t.Errorf("dev admin URL = %v", dev.Outputs[stacks.OutputKongAdminAPIURL])
+	}
+	plugin := one(t, dev, "kubernetes:configuration.konghq.com/v1:KongPlugin", "kong-aws-cp-admin-allowlist")
+	if got := synth.Lookup(plugin.Inputs, "config.allow.0"); got != "203.0.113.0/24" {
+		t.Errorf("allowlist = %v", got)
+	}
+	prod := synthStack(t, "prod") // no allowlist: nothing published
+	if _, ok := prod.Outputs[stacks.OutputKongAdminAPIURL]; ok {
+		t.Error("prod publishes the Admin API without an allowlist")
+	}
+	if n := len(prod.Find("kubernetes:configuration.konghq.com/v1:KongPlugin")); n != 0 {
+		t.Errorf("prod has %d KongPlugins", n)
+	}
+	for _, ing := range prod.Find("kubernetes:networking.k8s.io/v1:Ingress") {
+		if ing.Input("spec.ingressClassName") == "kong" {
+			t.Errorf("prod publishes %s", ing.Name)
+		}
+	}
+}
+
+func TestSynthIsDeterministic(t *testing.T) {
+	a, b := synthStack(t, "dev"), synthStack(t, "dev")
+	var ua, ub []string
+	for _, r := range a.Resources {
+		ua = append(ua, r.URN)
+	}
+	for _, r := range b.Resources {
+		ub = append(ub, r.URN)
+	}
+	if !sort.StringsAreSorted(ua) || strings.Join(ua, "\n") != strings.Join(ub, "\n") {
+		t.Error("two synth runs list resources differently")
+	}
+}

@@ -178,10 +178,10 @@ func TestKongControlPlaneValues(t *testing.T) {
 		"values.certificates.enabled": true, "values.certificates.issuer": "my-ca-issuer",
 		"values.certificates.cluster.enabled": true, "values.certificates.cluster.commonName": "kong_clustering",
 		"values.certificates.proxy.enabled": false,
-		"values.enterprise.enabled": true, "values.proxy.enabled": false,
+		"values.enterprise.enabled":         true, "values.proxy.enabled": false,
 		"values.ingressController.enabled": true, "values.ingressController.ingressClass": "kong",
 		"values.ingressController.env.publish_service": "kong/kong-aws-dp-kong-proxy",
-		"values.admin.enabled": true, "values.admin.type": "ClusterIP", "values.manager.type": "ClusterIP",
+		"values.admin.enabled":                         true, "values.admin.type": "ClusterIP", "values.manager.type": "ClusterIP",
 		"values.postgresql.enabled": true, "values.postgresql.image.registry": "docker.io",
 		"values.postgresql.image.repository": "bitnamilegacy/postgresql", "values.postgresql.image.tag": "13.11.0-debian-11-r20",
 		// Not published: Kong Manager finds the Admin API through a port-forward.

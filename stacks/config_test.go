@@ -1,0 +1,236 @@
+package stacks
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func validConfig() Config {
+	c := DefaultConfig()
+	c.Region, c.Domain, c.HostedZone = "us-east-1", "eks.example.com", "example.com"
+	return c
+}
+
+func problemsOf(t *testing.T, err error) Problems {
+	t.Helper()
+	var verr *ValidationError
+	if !errors.As(err, &verr) {
+		t.Fatalf("want a *ValidationError, got %v", err)
+	}
+	return verr.Problems
+}
+
+func TestDefaultsAreValid(t *testing.T) {
+	if err := validConfig().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestKeysAreUniqueAndQualified(t *testing.T) {
+	seen := map[string]bool{}
+	for _, k := range Keys() {
+		if seen[k.FullKey()] {
+			t.Errorf("key %s twice", k.FullKey())
+		}
+		seen[k.FullKey()] = true
+		if !strings.Contains(k.FullKey(), ":") {
+			t.Errorf("key %s is not qualified", k.FullKey())
+		}
+	}
+	for _, want := range []string{"aws:region", "kong-alb-eks:domain", "kong-alb-eks:kongChartVersion", "kong-alb-eks:certManagerChartRepository"} {
+		if !seen[want] {
+			t.Errorf("no key %s", want)
+		}
+	}
+}
+
+func TestPulumiConfigRoundTrips(t *testing.T) {
+	c := validConfig()
+	c.Kong.AdminAllowedCIDRs = []string{"203.0.113.0/24"}
+	c.Kong.PostgresHost, c.Kong.PostgresPassword = "db.internal", "s3cret"
+	c.Cluster.NodeMaxSize = 7
+	c.ALB.AllowPlainHTTP = true
+	values := c.PulumiConfig()
+	if v := values["kong-alb-eks:postgresPassword"]; !v.Secret || v.Value != "s3cret" {
+		t.Errorf("postgresPassword = %+v, want the plaintext marked secret", v)
+	}
+	if v := values["kong-alb-eks:adminAllowedCidrs"]; v.Value != `["203.0.113.0/24"]` {
+		t.Errorf("arrays are JSON in stack config, got %q", v.Value)
+	}
+	loaded, err := LoadConfig(func(k string) (string, bool) { v, ok := values[k]; return v.Value, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(loaded, c) {
+		t.Errorf("round trip changed the config:\n got %+v\nwant %+v", loaded, c)
+	}
+}
+
+func TestLoadConfigReportsParseAndValidationProblemsByKey(t *testing.T) {
+	_, err := LoadConfig(func(k string) (string, bool) {
+		v, ok := map[string]string{
+			"aws:region": "us-east-1", "kong-alb-eks:domain": "eks.example.com", "kong-alb-eks:hostedZone": "example.com",
+			"kong-alb-eks:nodeMinSize": "two", "kong-alb-eks:publicSubnetCidrs": "10.0.0.0/22", "kong-alb-eks:demoEnabled": "yes please",
+		}[k]
+		return v, ok
+	})
+	got := map[string]string{}
+	for _, p := range problemsOf(t, err) {
+		got[p.Key] = p.Message
+	}
+	for k, want := range map[string]string{
+		"kong-alb-eks:nodeMinSize": "expected an integer", "kong-alb-eks:publicSubnetCidrs": "expected a list of strings",
+		"kong-alb-eks:demoEnabled": "expected true or false",
+	} {
+		if !strings.Contains(got[k], want) {
+			t.Errorf("%s: %q, want %q", k, got[k], want)
+		}
+	}
+}
+
+func TestConfigFromMapIsStrict(t *testing.T) {
+	_, err := ConfigFromMap(map[string]json.RawMessage{
+		"aws:region": json.RawMessage(`"us-east-1"`), "domain": json.RawMessage(`"eks.example.com"`),
+		"kong-alb-eks:hostedZone": json.RawMessage(`"example.com"`),
+		"nodeMinSiz":              json.RawMessage(`2`),
+		"nodeMaxSize":             json.RawMessage(`"4"`),
+		"postgresPassword":        json.RawMessage(`12345`),
+	})
+	got := map[string]string{}
+	for _, p := range problemsOf(t, err) {
+		got[p.Key] = p.Message
+	}
+	if got["nodeMinSiz"] != "unknown configuration key" {
+		t.Errorf("unknown key: %q", got["nodeMinSiz"])
+	}
+	if !strings.Contains(got["kong-alb-eks:nodeMaxSize"], "expected an integer") {
+		t.Errorf("wrong type: %q", got["kong-alb-eks:nodeMaxSize"])
+	}
+	if msg := got["kong-alb-eks:postgresPassword"]; msg == "" || strings.Contains(msg, "12345") {
+		t.Errorf("a bad secret is reported without its value: %q", msg)
+	}
+
+	cfg, err := ConfigFromMap(map[string]json.RawMessage{
+		"aws:region": json.RawMessage(`"us-east-1"`), "domain": json.RawMessage(`"eks.example.com"`),
+		"hostedZone": json.RawMessage(`"example.com"`), "adminAllowedCidrs": json.RawMessage(`["198.51.100.0/24"]`),
+		"nodeMaxSize": json.RawMessage(`5`),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Cluster.NodeMaxSize != 5 || cfg.Kong.AdminAllowedCIDRs[0] != "198.51.100.0/24" || cfg.Kong.Version != DefaultConfig().Kong.Version {
+		t.Errorf("spec not applied over the defaults: %+v", cfg)
+	}
+}
+
+func TestSecretsNeverPrint(t *testing.T) {
+	c := validConfig()
+	c.Certificate.PrivateKey = "-----BEGIN PRIVATE KEY-----\nTOPSECRET\n-----END PRIVATE KEY-----"
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{fmt.Sprintf("%v", c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), string(b), fmt.Sprint(c.Certificate.PrivateKey)} {
+		if strings.Contains(s, "TOPSECRET") {
+			t.Errorf("secret printed: %s", s)
+		}
+	}
+	k, _ := LookupKey("certificatePrivateKey")
+	if c.Value(k) != "[secret]" {
+		t.Errorf("Value of a secret = %v", c.Value(k))
+	}
+}
+
+// selfSigned makes a PEM certificate and key for the names.
+func selfSigned(t *testing.T, names ...string) (string, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(90 * 24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+}
+
+func TestImportedCertificateMustCoverTheNames(t *testing.T) {
+	c := validConfig()
+	c.Certificate.Mode = CertificateImport
+	body, key := selfSigned(t, "*.eks.example.com", "eks.example.com")
+	c.Certificate.Body, c.Certificate.PrivateKey = body, Secret(key)
+	if err := c.Validate(); err != nil {
+		t.Fatalf("a wildcard for the domain is valid: %v", err)
+	}
+	c.Certificate.Body, _ = selfSigned(t, "*.other.example.com")
+	problems := problemsOf(t, c.Validate())
+	if len(problems) != 2 || problems[0].Key != "kong-alb-eks:certificateBody" || !strings.Contains(problems[0].Message, "does not cover proxy.eks.example.com") {
+		t.Errorf("problems = %v", problems)
+	}
+	c.Certificate.Body, c.Certificate.PrivateKey = "not a certificate", "not a key"
+	for _, p := range problemsOf(t, c.Validate()) {
+		if strings.Contains(p.Message, "not a key") {
+			t.Errorf("the key's value is echoed: %s", p.Message)
+		}
+	}
+}
+
+func TestVersionSkew(t *testing.T) {
+	for _, c := range []struct {
+		cp, dp string
+		ok     bool
+	}{
+		{"3.10.0.4", "", true}, {"3.10.0.4", "3.10.0.4", true}, {"3.10.0.4", "3.10.0.1", true},
+		{"3.14.0.0", "3.10.0.4", true}, {"3.10.0.4", "3.10.0.5", false}, {"3.10.0.4", "3.14.0.0", false},
+		{"3.10.0.4", "2.8.4.0", false}, {"3.10", "3.10.0.1", false},
+	} {
+		cfg := validConfig()
+		cfg.Kong.Version, cfg.Kong.DataPlaneVersion = c.cp, c.dp
+		if err := cfg.Validate(); (err == nil) != c.ok {
+			t.Errorf("control plane %s, data plane %q: valid = %v, want %v (%v)", c.cp, c.dp, err == nil, c.ok, err)
+		}
+	}
+	cfg := validConfig()
+	cfg.Kong.DataPlaneVersion = "3.10.0.1"
+	if cfg.Kong.EffectiveDataPlaneVersion() != "3.10.0.1" || DefaultConfig().Kong.EffectiveDataPlaneVersion() != DefaultConfig().Kong.Version {
+		t.Error("EffectiveDataPlaneVersion")
+	}
+}
+
+func TestChartSources(t *testing.T) {
+	c := validConfig()
+	c.Charts.CertManager = ChartSource{Chart: "oci://quay.io/jetstack/charts/cert-manager", Version: "v1.21.1"}
+	c.Charts.Kong = ChartSource{Chart: "./charts/kong", Version: "3.4.1"}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("OCI and local charts are valid: %v", err)
+	}
+	c.Charts.CertManager.Repository = "https://charts.jetstack.io"
+	c.Charts.LoadBalancerController.Repository = "ftp://mirror"
+	keys := map[string]bool{}
+	for _, p := range problemsOf(t, c.Validate()) {
+		keys[p.Key] = true
+	}
+	if !keys["kong-alb-eks:certManagerChartRepository"] || !keys["kong-alb-eks:loadBalancerControllerChartRepository"] {
+		t.Errorf("problems by key: %v", keys)
+	}
+}

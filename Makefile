@@ -1,0 +1,37 @@
+# kong-alb-eks: the two everyday commands are `make synth` and `make test`.
+SHELL := bash
+STACK ?= dev
+CACHE ?= $(or $(KONG_ALB_EKS_CACHE),$(HOME)/.cache/kong-alb-eks)
+TOOLS := $(CACHE)/bin
+GOLANGCI_LINT_VERSION := v2.15.0
+ACTIONLINT_VERSION := v1.7.12
+export GOFLAGS := -buildvcs=false
+
+.PHONY: synth synth-json test lint tools pulumi-cli
+
+## synth: the offline preview of a stack (default dev): what `pulumi up` would create, no credentials.
+synth:
+	go run . synth --stack $(STACK)
+
+synth-json:
+	go run . synth --stack $(STACK) --format json
+
+## pulumi-cli: build the Pulumi CLI the Automation API tests drive (cached under $(CACHE)).
+pulumi-cli:
+	@.ci/install-pulumi.sh >/dev/null
+
+## test: the whole test suite, offline. The stacks tests run the real Pulumi engine.
+test: pulumi-cli
+	PATH="$$(.ci/install-pulumi.sh):$$PATH" go test ./...
+
+## tools: the pinned linters.
+tools:
+	@test -x $(TOOLS)/golangci-lint || GOBIN=$(TOOLS) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	@test -x $(TOOLS)/actionlint || GOBIN=$(TOOLS) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+
+## lint: formatting, vet, golangci-lint and the GitHub workflows.
+lint: tools
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	go vet ./...
+	$(TOOLS)/golangci-lint run ./...
+	$(TOOLS)/actionlint

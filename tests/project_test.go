@@ -1,0 +1,122 @@
+package tests
+
+import (
+	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
+
+	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+)
+
+func TestPulumiYAMLDeclaresEveryKey(t *testing.T) {
+	proj, err := workspace.LoadProject(filepath.Join(projectDir, "Pulumi.yaml"))
+	if err != nil {
+		t.Fatalf("Pulumi.yaml does not load as the CLI loads it: %v", err)
+	}
+	if proj.Name.String() != stacks.Project || proj.Runtime.Name() != "go" {
+		t.Errorf("project %s, runtime %s", proj.Name, proj.Runtime.Name())
+	}
+	defaults := stacks.DefaultConfig()
+	declared := map[string]bool{}
+	for _, k := range stacks.Keys() {
+		if k.Name == "aws:region" { // the provider's key: set per stack, not declared
+			continue
+		}
+		declared[k.FullKey()] = true
+		decl, ok := proj.Config[k.FullKey()]
+		if !ok {
+			t.Errorf("%s is not declared in Pulumi.yaml", k.FullKey())
+			continue
+		}
+		if decl.TypeName() != string(k.Kind) {
+			t.Errorf("%s: Pulumi.yaml says %s, the program reads %s", k.FullKey(), decl.TypeName(), k.Kind)
+		}
+		if decl.Description == "" {
+			t.Errorf("%s has no description", k.FullKey())
+		}
+		want := defaults.Value(k)
+		if k.Secret {
+			want = ""
+		}
+		if k.Name == "domain" || k.Name == "hostedZone" {
+			if decl.Default != nil {
+				t.Errorf("%s is required, but Pulumi.yaml gives it a default", k.FullKey())
+			}
+			continue
+		}
+		if !sameJSON(decl.Default, want) {
+			t.Errorf("%s: Pulumi.yaml default %v, the program's %v", k.FullKey(), decl.Default, want)
+		}
+	}
+	for key := range proj.Config {
+		if !declared[key] {
+			t.Errorf("Pulumi.yaml declares %s, which the program does not read", key)
+		}
+	}
+}
+
+func sameJSON(a, b any) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	var va, vb any
+	_ = json.Unmarshal(ja, &va)
+	_ = json.Unmarshal(jb, &vb)
+	return reflect.DeepEqual(va, vb)
+}
+
+func TestREADMEDocumentsEveryKeyAndOutput(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(projectDir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(raw)
+	for _, k := range stacks.Keys() {
+		if !strings.Contains(readme, "| `"+k.FullKey()+"` |") {
+			t.Errorf("README's configuration reference lacks %s", k.FullKey())
+		}
+	}
+	for _, name := range outputNames(t) {
+		if !strings.Contains(readme, "| `"+name+"` |") {
+			t.Errorf("README's outputs table lacks %s", name)
+		}
+	}
+	if !strings.Contains(readme, "make test") || !strings.Contains(readme, "make synth") {
+		t.Error("README does not give the two commands")
+	}
+	ci, err := os.ReadFile(filepath.Join(projectDir, ".ci", "run"))
+	if err != nil || !strings.Contains(string(ci), "make test") {
+		t.Errorf(".ci/run does not run the README's test command (make test): %v", err)
+	}
+}
+
+// outputNames reads the Output* constants of stacks/outputs.go.
+func outputNames(t *testing.T) []string {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(projectDir, "stacks", "outputs.go"), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	ast.Inspect(f, func(n ast.Node) bool {
+		if vs, ok := n.(*ast.ValueSpec); ok && strings.HasPrefix(vs.Names[0].Name, "Output") {
+			if lit, ok := vs.Values[0].(*ast.BasicLit); ok {
+				s, _ := strconv.Unquote(lit.Value)
+				names = append(names, s)
+			}
+		}
+		return true
+	})
+	if len(names) < 10 {
+		t.Fatalf("found only %d outputs", len(names))
+	}
+	return names
+}

@@ -94,16 +94,7 @@ func (n *Network) create(ctx *pulumi.Context, name string, args *NetworkArgs) er
 		return err
 	}
 	parent := pulumi.Parent(n)
-	tags := func(extra map[string]string) pulumi.StringMap {
-		m := pulumi.StringMap{}
-		for k, v := range args.Tags {
-			m[k] = pulumi.String(v)
-		}
-		for k, v := range extra {
-			m[k] = pulumi.String(v)
-		}
-		return m
-	}
+	tags := func(extra map[string]string) pulumi.StringMap { return pulumi.ToStringMap(merge(args.Tags, extra)) }
 	clusterTag := map[string]string{ClusterTag(args.ClusterName): "shared"}
 
 	vpc, err := ec2.NewVpc(ctx, name, &ec2.VpcArgs{

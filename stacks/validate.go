@@ -61,14 +61,13 @@ var amiTypes = map[string]bool{
 	"AL2023_x86_64_NVIDIA": true, "AL2023_x86_64_NEURON": true,
 }
 
-// key returns the fully qualified config key of a short name; it panics on a typo, which the
-// tests catch (every message names a real key).
+// key returns the fully qualified config key of a short name. (The tests check that every
+// problem names a key the program reads.)
 func key(name string) string {
-	k, ok := LookupKey(name)
-	if !ok {
-		panic("stacks: no config key " + name)
+	if k, ok := LookupKey(name); ok {
+		return k.FullKey()
 	}
-	return k.FullKey()
+	return Project + ":" + name
 }
 
 // Validate checks the whole configuration and returns a *ValidationError listing every

@@ -72,6 +72,9 @@ func TestBadConfigurationsRegisterNothing(t *testing.T) {
 				t.Errorf("same message as case %q", other)
 			}
 			seen[verr.Problems[0].Message] = c.name
+			if _, known := stacks.LookupKey(verr.Problems[0].Key); !known {
+				t.Errorf("the problem names %s, which is no config key", verr.Problems[0].Key)
+			}
 			if len(doc.Resources) != 0 || len(doc.Invokes) != 0 {
 				t.Errorf("an invalid stack registered %d resources and made %d lookups", len(doc.Resources), len(doc.Invokes))
 			}

@@ -259,7 +259,7 @@ func (r *run) lookup(ctx context.Context, host string) ([]string, int, error) {
 	}
 	n = min(n, p.attempts())
 	if cerr := ctx.Err(); cerr != nil {
-		err = fmt.Errorf("%w (%v)", err, cerr)
+		err = fmt.Errorf("%w (retries stopped: %v)", err, cerr)
 	}
 	return nil, n, err
 }

@@ -2,23 +2,31 @@
 // ALB. Run by Pulumi with no arguments it deploys the stack; its subcommands are tools around
 // the same program:
 //
-//	synth   the offline preview: the desired state under mocks, no credentials needed
+//	synth    the offline preview: the desired state under mocks, no credentials needed
+//	verify   post-deploy checks of a stack from the outside
 package main
 
 import (
+	"context"
 	"os"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/verify"
 )
 
 func main() {
 	if len(os.Args) > 1 {
+		args := os.Args[2:]
 		switch os.Args[1] {
 		case "synth":
-			os.Exit(synth.Command(os.Args[2:], os.Stdout, os.Stderr))
+			os.Exit(synth.Command(args, os.Stdout, os.Stderr))
+		case "verify":
+			os.Exit(verify.Command(args, os.Stdout, os.Stderr, func(stack string) (map[string]any, error) {
+				return stacks.LocalStackOutputs(context.Background(), ".", stack)
+			}))
 		}
 	}
 	pulumi.Run(stacks.Run)

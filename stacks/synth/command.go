@@ -7,7 +7,8 @@ import (
 )
 
 // Command is `synth`: it runs the real program under mocks for a stack file and prints the
-// desired state. It exits 2 on bad usage and 1 when the program fails (an invalid
+// desired state, or with --estimate the modelled time from `pulumi up` to a working
+// environment (estimate.go). It exits 2 on bad usage and 1 when the program fails (an invalid
 // configuration, say), printing the same message a real run would.
 func Command(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("synth", flag.ContinueOnError)
@@ -16,8 +17,9 @@ func Command(args []string, stdout, stderr io.Writer) int {
 	configFile := fs.String("config-file", "", "read this stack config file instead of Pulumi.<stack>.yaml")
 	dir := fs.String("dir", ".", "project directory holding the stack files")
 	format := fs.String("format", "text", "output format: text (for people) or json (for tools)")
+	estimate := fs.Bool("estimate", false, "print the modelled time from 'pulumi up' to a working environment, with its critical path and lower bound, instead of the desired state")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: synth [--stack NAME | --config-file PATH] [--format text|json]")
+		fmt.Fprintln(stderr, "usage: synth [--stack NAME | --config-file PATH] [--format text|json] [--estimate]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -41,7 +43,9 @@ func Command(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "error: %v\n", err)
 		return 1
 	}
-	if *format == "json" {
+	if *estimate {
+		err = writeEstimate(stdout, doc, *format)
+	} else if *format == "json" {
 		err = WriteJSON(stdout, doc)
 	} else {
 		err = WriteText(stdout, doc)
@@ -51,4 +55,16 @@ func Command(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// writeEstimate writes the document's modelled time to a working environment.
+func writeEstimate(w io.Writer, doc *Document, format string) error {
+	e, err := EstimateDocument(doc)
+	if err != nil {
+		return err
+	}
+	if format == "json" {
+		return WriteEstimateJSON(w, e)
+	}
+	return WriteEstimateText(w, e)
 }

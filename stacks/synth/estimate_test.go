@@ -1,0 +1,279 @@
+package synth
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+// synthStack runs the real program on a stack file of the project.
+func synthStack(t testing.TB, stack string) *Document {
+	t.Helper()
+	file, err := ReadStackFile(StackFilePath("../..", stack))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := Run(Options{Stack: stack, Config: file.Config, SecretKeys: file.SecretKeys})
+	if err != nil {
+		t.Fatalf("synth %s: %v", stack, err)
+	}
+	return doc
+}
+
+// TestEstimateDev: on the real dev stack, the critical path runs from the network to the DNS
+// record, through the cluster, its nodes and the ALB, and the graph reaches the lower bound.
+func TestEstimateDev(t *testing.T) {
+	e, err := EstimateDocument(synthStack(t, "dev"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := e.Modelled.CriticalPath
+	if len(path) == 0 {
+		t.Fatal("no critical path")
+	}
+	if first := path[0]; !strings.HasPrefix(first.Type, "aws:ec2/") {
+		t.Errorf("critical path starts at %s %q, want the network", first.Type, first.Name)
+	}
+	if last := path[len(path)-1]; last.Type != "aws:route53/record:Record" || last.Name != "eks.example.com-A" {
+		t.Errorf("critical path ends at %s %q, want the DNS record", last.Type, last.Name)
+	}
+	assertInOrder(t, path, "eks:index:Cluster", "eks:index:ManagedNodeGroup",
+		"kubernetes:helm.sh/v3:Release", "kubernetes:networking.k8s.io/v1:Ingress", "aws:route53/record:Record")
+	if got := path[len(path)-1].FinishMinutes; got != e.Modelled.Minutes {
+		t.Errorf("path ends at %.2f min, total %.2f", got, e.Modelled.Minutes)
+	}
+	if e.Modelled.Minutes < 15 || e.Modelled.Minutes > 30 {
+		t.Errorf("modelled %.2f min, want between 15 and 30 (cluster 10 + nodes 4 + releases + ALB + DNS)", e.Modelled.Minutes)
+	}
+	if !(e.Modelled.LowMinutes < e.Modelled.Minutes && e.Modelled.Minutes < e.Modelled.HighMinutes) {
+		t.Errorf("range %.2f..%.2f does not hold %.2f", e.Modelled.LowMinutes, e.Modelled.HighMinutes, e.Modelled.Minutes)
+	}
+	if e.LowerBound.Minutes != e.Modelled.Minutes || !e.ReachesLowerBound || len(e.CostlyEdges) != 0 {
+		t.Errorf("lower bound %.2f, modelled %.2f, costly edges %+v: the program should reach the bound",
+			e.LowerBound.Minutes, e.Modelled.Minutes, e.CostlyEdges)
+	}
+	if len(e.UnlistedTypes) != 0 {
+		t.Errorf("types without a timing: %v", e.UnlistedTypes)
+	}
+}
+
+// TestEstimateEveryStackTimed: every resource type of every stack file has a timing.
+func TestEstimateEveryStackTimed(t *testing.T) {
+	for _, stack := range []string{"dev", "prod"} {
+		e, err := EstimateDocument(synthStack(t, stack))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(e.UnlistedTypes) != 0 {
+			t.Errorf("%s: types without a timing: %v", stack, e.UnlistedTypes)
+		}
+	}
+}
+
+func assertInOrder(t *testing.T, path []Step, types ...string) {
+	t.Helper()
+	i := 0
+	for _, st := range path {
+		if i < len(types) && st.Type == types[i] {
+			i++
+		}
+	}
+	if i < len(types) {
+		t.Errorf("critical path lacks %s in order; path: %v", types[i], stepNames(path))
+	}
+}
+
+func stepNames(path []Step) []string {
+	var out []string
+	for _, st := range path {
+		out = append(out, st.Type+" "+st.Name)
+	}
+	return out
+}
+
+// res is a synthetic resource of a real type, so the timings table applies.
+func res(name, typ string, deps ...string) Resource {
+	return Resource{URN: "urn:" + name, Type: typ, Name: name, Custom: true, Dependencies: deps}
+}
+
+const (
+	vpc       = "aws:ec2/vpc:Vpc"               // 10 s
+	subnet    = "aws:ec2/subnet:Subnet"         // 10 s
+	nat       = "aws:ec2/natGateway:NatGateway" // 2 min
+	cluster   = "eks:index:Cluster"             // 10 min
+	nodeGroup = "eks:index:ManagedNodeGroup"    // 4 min
+	record    = "aws:route53/record:Record"     // 1 min
+	release   = "kubernetes:helm.sh/v3:Release" // 2 min
+	provider  = "pulumi:providers:kubernetes"   // 0
+	component = "kong-alb-eks:test:Component"   // 0
+	namespace = "kubernetes:core/v1:Namespace"  // 10 s
+	issuer    = "kubernetes:cert-manager.io/v1:Issuer"
+)
+
+// TestLongestPath: a diamond takes its longer branch, and a resource waiting on a component
+// waits on everything in it.
+func TestLongestPath(t *testing.T) {
+	comp := Resource{URN: "urn:comp", Type: component, Name: "comp"}
+	inComp := res("nodes", nodeGroup, "urn:cluster")
+	inComp.Parent = comp.URN
+	doc := &Document{Project: "kong-alb-eks", Resources: []Resource{
+		res("vpc", vpc),
+		res("nat", nat, "urn:vpc"),
+		res("cluster", cluster, "urn:vpc"),
+		res("short", record, "urn:nat"),
+		comp, inComp,
+		res("after-comp", record, "urn:comp"),
+	}}
+	g := newGraph(doc)
+	p, err := g.longestPath(g.deps, func(u string) time.Duration { t, _ := g.timing(u); return t.Typical })
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPath := []string{"urn:vpc", "urn:cluster", "urn:nodes", "urn:comp", "urn:after-comp"}
+	if strings.Join(p.path, " ") != strings.Join(wantPath, " ") {
+		t.Errorf("path %v, want %v", p.path, wantPath)
+	}
+	if want := 10*time.Second + 10*time.Minute + 4*time.Minute + time.Minute; p.total != want {
+		t.Errorf("total %v, want %v", p.total, want)
+	}
+	if want := 10*time.Second + 2*time.Minute + time.Minute; p.finish["urn:short"] != want {
+		t.Errorf("short branch finishes at %v, want %v", p.finish["urn:short"], want)
+	}
+}
+
+// TestLongestPathTies: of two equal branches the path takes the smaller URN, every run.
+func TestLongestPathTies(t *testing.T) {
+	doc := &Document{Resources: []Resource{
+		res("b", nat), res("a", nat), res("end", record, "urn:b", "urn:a"),
+	}}
+	g := newGraph(doc)
+	for range 5 {
+		p, err := g.longestPath(g.deps, func(u string) time.Duration { t, _ := g.timing(u); return t.Typical })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(p.path, " "); got != "urn:a urn:end" {
+			t.Fatalf("path %s, want urn:a urn:end", got)
+		}
+	}
+}
+
+func TestEstimateCycle(t *testing.T) {
+	doc := &Document{Project: "p", Stack: "s", Resources: []Resource{
+		res("a", vpc, "urn:b"), res("b", subnet, "urn:a"),
+	}}
+	_, err := EstimateDocument(doc)
+	if err == nil || !strings.Contains(err.Error(), "dependency cycle: urn:a -> urn:b -> urn:a") {
+		t.Errorf("error %v, want the cycle named", err)
+	}
+}
+
+// TestEstimateNamesCostlyEdge: a cluster made to wait on the NAT gateway, which no rule
+// requires, is 2 minutes above the lower bound, and the estimate names that edge.
+func TestEstimateNamesCostlyEdge(t *testing.T) {
+	doc := &Document{Project: "p", Stack: "s", Resources: []Resource{
+		res("vpc", vpc),
+		res("subnet", subnet, "urn:vpc"),
+		res("nat", nat, "urn:subnet"),
+		res("cluster", cluster, "urn:subnet", "urn:nat"),
+	}}
+	e, err := EstimateDocument(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Modelled.Minutes != 12.33 || e.LowerBound.Minutes != 10.33 || e.ReachesLowerBound {
+		t.Errorf("modelled %.2f, lower bound %.2f, reaches %v; want 12.33, 10.33, false",
+			e.Modelled.Minutes, e.LowerBound.Minutes, e.ReachesLowerBound)
+	}
+	if len(e.CostlyEdges) != 1 || e.CostlyEdges[0].Waiter != "urn:cluster" || e.CostlyEdges[0].Waited != "urn:nat" || e.CostlyEdges[0].CostMinutes != 2 {
+		t.Fatalf("costly edges %+v, want the cluster's wait on the NAT gateway, 2 min", e.CostlyEdges)
+	}
+	var b bytes.Buffer
+	if err := WriteEstimateText(&b, e); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Modelled: 12.3 min",
+		"Lower bound, keeping only the required edges: 10.3 min",
+		"2.0 min above the lower bound",
+		"urn:cluster waits on urn:nat: 2.0 min",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+// TestRequiredEdges: the rules keep what the environment needs and drop the rest.
+func TestRequiredEdges(t *testing.T) {
+	prov := res("k8s", provider)
+	inCluster := func(r Resource) Resource { r.Provider = prov.URN; return r }
+	kong := inCluster(res("kong", release))
+	kong.Inputs = map[string]any{"chart": "kong"}
+	lbc := inCluster(res("lbc", release))
+	lbc.Inputs = map[string]any{"chart": "aws-load-balancer-controller"}
+	ingress := inCluster(res("proxy", "kubernetes:networking.k8s.io/v1:Ingress"))
+	ingress.Inputs = map[string]any{"spec": map[string]any{"ingressClassName": "alb"}}
+	alias := res("alias", record)
+	alias.Inputs = map[string]any{"type": "A"}
+	for _, c := range []struct {
+		waiter, waited Resource
+		want           bool
+	}{
+		{prov, res("c", cluster), true},
+		{kong, prov, true},
+		{kong, inCluster(res("issuer", issuer)), true},
+		{kong, res("nodes", nodeGroup), true},
+		{ingress, lbc, true},
+		{ingress, kong, true},
+		{ingress, res("v", "aws:acm/certificateValidation:CertificateValidation"), true},
+		{alias, ingress, true},
+		{prov, res("nodes", nodeGroup), false}, // the provider itself needs only the cluster
+		{res("c", cluster), res("n", nat), false},
+		{inCluster(res("ns", namespace)), res("nodes", nodeGroup), false},
+		{alias, kong, false},
+	} {
+		if got, _ := required(c.waiter, c.waited); got != c.want {
+			t.Errorf("%s waits on %s: required %v, want %v", c.waiter.Name, c.waited.Name, got, c.want)
+		}
+	}
+}
+
+// TestTimingsCiteSources: every timing rule says where its figure comes from, and the range
+// holds the typical time.
+func TestTimingsCiteSources(t *testing.T) {
+	for i, rule := range timings {
+		if rule.Source == "" || rule.Label == "" {
+			t.Errorf("rule %d (%s) has no label or source", i, rule.Label)
+		}
+		if rule.Low > rule.Typical || rule.Typical > rule.High {
+			t.Errorf("rule %d (%s): %v not within %v..%v", i, rule.Label, rule.Typical, rule.Low, rule.High)
+		}
+	}
+	for i, e := range requiredEdges {
+		if e.why == "" {
+			t.Errorf("required edge %d says not why", i)
+		}
+	}
+}
+
+// TestSynthCommandEstimate: `synth --estimate --format json` prints the estimate.
+func TestSynthCommandEstimate(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := Command([]string{"--dir", "../..", "--stack", "dev", "--estimate", "--format", "json"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var e Estimate
+	if err := json.Unmarshal(out.Bytes(), &e); err != nil {
+		t.Fatalf("%v:\n%s", err, out.String())
+	}
+	if e.Stack != "dev" || e.Modelled.Minutes == 0 || len(e.LowerBound.CriticalPath) == 0 {
+		t.Errorf("estimate %+v", e)
+	}
+	out.Reset()
+	if code := Command([]string{"--dir", "../..", "--estimate"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "Modelled: ") {
+		t.Errorf("text estimate: exit %d\n%s", code, out.String())
+	}
+}

@@ -2,6 +2,8 @@ package stacks
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -93,6 +95,16 @@ type Manager struct {
 	running  map[string]*runningOp
 	closed   bool
 	prepared map[string]*sync.Once
+	// written remembers, per stack, the config this manager last wrote and the settings file it
+	// produced, so that an unchanged spec is not written again (each write runs the CLI).
+	written map[string]writtenConfig
+	salt    [32]byte
+}
+
+type writtenConfig struct {
+	digest  [32]byte
+	size    int64
+	modTime time.Time
 }
 
 type runningOp struct {
@@ -114,7 +126,9 @@ func NewManager(opts ManagerOptions) (*Manager, error) {
 		log:             opts.Logger,
 		running:         map[string]*runningOp{},
 		prepared:        map[string]*sync.Once{},
+		written:         map[string]writtenConfig{},
 	}
+	_, _ = rand.Read(m.salt[:])
 	if m.project == "" {
 		m.project = Project
 	}
@@ -443,9 +457,49 @@ func (e *cliError) Unwrap() error { return e.err }
 // secret goes through the CLI's standard input, never its command line (which other users of
 // the machine can read).
 func (m *Manager) writeConfig(ctx context.Context, s auto.Stack, cfg Config) error {
+	values := cfg.PulumiConfig()
+	digest := m.configDigest(values)
+	settingsFile := filepath.Join(s.Workspace().WorkDir(), "Pulumi."+s.Name()+".yaml")
+	m.mu.Lock()
+	prev, ok := m.written[s.Name()]
+	m.mu.Unlock()
+	if fi, err := os.Stat(settingsFile); ok && err == nil && prev.digest == digest && fi.Size() == prev.size && fi.ModTime().Equal(prev.modTime) {
+		return nil // this manager wrote exactly this config, and nothing touched the file since
+	}
+	if err := m.setConfig(ctx, s, values); err != nil {
+		m.mu.Lock()
+		delete(m.written, s.Name())
+		m.mu.Unlock()
+		return err
+	}
+	if fi, err := os.Stat(settingsFile); err == nil {
+		m.mu.Lock()
+		m.written[s.Name()] = writtenConfig{digest: digest, size: fi.Size(), modTime: fi.ModTime()}
+		m.mu.Unlock()
+	}
+	return nil
+}
+
+// configDigest identifies a config without keeping its secrets: a salted SHA-256.
+func (m *Manager) configDigest(values map[string]ConfigValue) [32]byte {
+	keys := make([]string, 0, len(values))
+	for k := range values {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	h := sha256.New()
+	h.Write(m.salt[:])
+	for _, k := range keys {
+		fmt.Fprintf(h, "%d:%s=%t:%d:%s;", len(k), k, values[k].Secret, len(values[k].Value), values[k].Value)
+	}
+	var d [32]byte
+	copy(d[:], h.Sum(nil))
+	return d
+}
+
+func (m *Manager) setConfig(ctx context.Context, s auto.Stack, values map[string]ConfigValue) error {
 	plain := auto.ConfigMap{}
 	var secretKeys []string
-	values := cfg.PulumiConfig()
 	for k, v := range values {
 		if v.Secret && v.Value != "" {
 			secretKeys = append(secretKeys, k)
@@ -759,6 +813,7 @@ func (m *Manager) Destroy(ctx context.Context, name string, opts ...OpOption) (*
 	}
 	m.mu.Lock()
 	delete(m.prepared, m.stackDir(name))
+	delete(m.written, name)
 	m.mu.Unlock()
 	return out, nil
 }

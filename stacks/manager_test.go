@@ -369,6 +369,25 @@ func TestManagerLifecycle(t *testing.T) {
 		t.Errorf("list = %+v", list)
 	}
 
+	// A changed spec is written (the manager skips rewriting an unchanged one), and so is an
+	// unchanged spec whose settings file changed behind the manager's back.
+	changed := spec
+	changed.Config.Domain = "staging.example.com"
+	changed.Config.Certificate = stacks.CertificateConfig{Mode: stacks.CertificateACM}
+	if up, err := m.Up(ctx, changed); err != nil || up.Outputs[stacks.OutputDomain].Value != "staging.example.com" {
+		t.Fatalf("update with a changed domain: %v %+v", err, up)
+	}
+	settingsFile := filepath.Join(state, "work", "stacks", "dev", "Pulumi.dev.yaml")
+	if err := os.Remove(settingsFile); err != nil {
+		t.Fatal(err)
+	}
+	if up, err := m.Up(ctx, changed); err != nil || up.Outputs[stacks.OutputDomain].Value != "staging.example.com" {
+		t.Fatalf("update after the settings file was removed: %v %+v", err, up)
+	}
+	if up, err := m.Up(ctx, spec); err != nil || up.Outputs[stacks.OutputDomain].Value != "dev.example.com" {
+		t.Fatalf("update back to the first spec: %v %+v", err, up)
+	}
+
 	// Secrets never reach the state directory in plaintext (backend, work dirs, home).
 	assertNoPlaintext(t, state, sec.postgresPassword, sec.keyMaterial)
 	cfgFile, err := os.ReadFile(filepath.Join(state, "work", "stacks", "dev", "Pulumi.dev.yaml"))

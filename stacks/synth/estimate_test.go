@@ -3,6 +3,7 @@ package synth
 import (
 	"bytes"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -59,9 +60,15 @@ func TestEstimateDev(t *testing.T) {
 	}
 }
 
-// TestEstimateEveryStackTimed: every resource type of every stack file has a timing.
+// TestEstimateEveryStackTimed: every resource type of every stack file (Pulumi.<stack>.yaml)
+// has a timing.
 func TestEstimateEveryStackTimed(t *testing.T) {
-	for _, stack := range []string{"dev", "prod"} {
+	files, err := filepath.Glob("../../Pulumi.*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no stack files: %v", err)
+	}
+	for _, f := range files {
+		stack := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "Pulumi."), ".yaml")
 		e, err := EstimateDocument(synthStack(t, stack))
 		if err != nil {
 			t.Fatal(err)

@@ -35,6 +35,7 @@ cd "$work"
 # replace directive it needs. GOFLAGS=-mod=mod lets `go build` record the go.sum entries it needs.
 export GOFLAGS="-mod=mod"
 export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
+export GOWORK=off
 go mod init kong-alb-eks.local/pulumi-cli >/dev/null 2>&1
 go mod edit -replace "github.com/atotto/clipboard=$CLIPBOARD_REPLACE"
 go mod edit -require "github.com/pulumi/pulumi/pkg/v3@$PULUMI_VERSION"

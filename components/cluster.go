@@ -20,6 +20,9 @@ type ClusterArgs struct {
 	VPCCIDR          pulumi.StringInput
 	PublicSubnetIDs  pulumi.StringArrayInput
 	PrivateSubnetIDs pulumi.StringArrayInput
+	// NodesWaitFor: what the nodes need before they can join, beyond the subnets themselves
+	// (the private subnets' routes to their NAT gateways).
+	NodesWaitFor []pulumi.Resource
 
 	NodeInstanceType string
 	NodeAMIType      string
@@ -135,9 +138,10 @@ func (c *Cluster) create(ctx *pulumi.Context, name string, args *ClusterArgs) er
 		Tags: tags,
 	},
 		parent,
-		// Nodes cannot join before their role has the worker policies; the attachments are
-		// not inputs of the node group, so the edge is explicit.
-		pulumi.DependsOn(attachments))
+		// Nodes cannot join before their role has the worker policies, nor without a route
+		// out of their private subnets (the EKS and ECR endpoints); neither is an input of
+		// the node group. The control plane does not wait for the NAT gateways.
+		pulumi.DependsOn(append(attachments, args.NodesWaitFor...)))
 	if err != nil {
 		return err
 	}

@@ -41,6 +41,10 @@ type Network struct {
 	VPCCIDR          pulumi.StringOutput      `pulumi:"vpcCidr"`
 	PublicSubnetIDs  pulumi.StringArrayOutput `pulumi:"publicSubnetIds"`
 	PrivateSubnetIDs pulumi.StringArrayOutput `pulumi:"privateSubnetIds"`
+
+	// PrivateEgress is done when every private subnet routes to its NAT gateway: nodes in
+	// those subnets need it to join the cluster. Empty for an existing VPC.
+	PrivateEgress []pulumi.Resource
 }
 
 // Subnet tags the AWS Load Balancer Controller discovers subnets by.
@@ -195,11 +199,13 @@ func (n *Network) create(ctx *pulumi.Context, name string, args *NetworkArgs) er
 		if err != nil {
 			return err
 		}
-		if _, err := ec2.NewRouteTableAssociation(ctx, name+"-private-"+suffix, &ec2.RouteTableAssociationArgs{
+		egress, err := ec2.NewRouteTableAssociation(ctx, name+"-private-"+suffix, &ec2.RouteTableAssociationArgs{
 			SubnetId: private.ID(), RouteTableId: privateTable.ID(),
-		}, parent); err != nil {
+		}, parent)
+		if err != nil {
 			return err
 		}
+		n.PrivateEgress = append(n.PrivateEgress, egress)
 		publicIDs = append(publicIDs, public.ID().ToStringOutput())
 		privateIDs = append(privateIDs, private.ID().ToStringOutput())
 	}

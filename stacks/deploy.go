@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"fmt"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/outputs"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/route53"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -83,6 +84,7 @@ func Deploy(ctx *pulumi.Context, cfg Config) (*Environment, error) {
 		VPCCIDR:               env.Network.VPCCIDR,
 		PublicSubnetIDs:       env.Network.PublicSubnetIDs,
 		PrivateSubnetIDs:      env.Network.PrivateSubnetIDs,
+		NodesWaitFor:          env.Network.PrivateEgress,
 		NodeInstanceType:      cl.NodeInstanceType,
 		NodeAMIType:           cl.NodeAMIType,
 		NodeMinSize:           cl.NodeMinSize,
@@ -118,29 +120,29 @@ func Deploy(ctx *pulumi.Context, cfg Config) (*Environment, error) {
 		return nil, err
 	}
 
-	env.Outputs[OutputRegion] = pulumi.String(cfg.Region)
-	env.Outputs[OutputDomain] = pulumi.String(cfg.Domain)
-	env.Outputs[OutputClusterName] = env.Cluster.Name
-	env.Outputs[OutputVPCID] = env.Network.VPCID
-	env.Outputs[OutputCertificateARN] = env.Certificate.ARN
-	env.Outputs[OutputOIDCProviderARN] = env.Cluster.OIDCProviderARN
-	env.Outputs[OutputKubeconfig] = env.Cluster.Kubeconfig
-	env.Outputs[OutputALBHostname] = env.ProxyIngress.Hostname
-	env.Outputs[OutputProxyURL] = pulumi.String("https://proxy." + cfg.Domain)
+	env.Outputs[outputs.Region] = pulumi.String(cfg.Region)
+	env.Outputs[outputs.Domain] = pulumi.String(cfg.Domain)
+	env.Outputs[outputs.ClusterName] = env.Cluster.Name
+	env.Outputs[outputs.VPCID] = env.Network.VPCID
+	env.Outputs[outputs.CertificateARN] = env.Certificate.ARN
+	env.Outputs[outputs.OIDCProviderARN] = env.Cluster.OIDCProviderARN
+	env.Outputs[outputs.Kubeconfig] = env.Cluster.Kubeconfig
+	env.Outputs[outputs.ALBHostname] = env.ProxyIngress.Hostname
+	env.Outputs[outputs.ProxyURL] = pulumi.String("https://proxy." + cfg.Domain)
 	if len(cfg.Kong.AdminAllowedCIDRs) > 0 {
-		env.Outputs[OutputKongManagerURL] = env.ControlPlane.ManagerURL
-		env.Outputs[OutputKongAdminAPIURL] = env.ControlPlane.AdminAPIURL
+		env.Outputs[outputs.KongManagerURL] = env.ControlPlane.ManagerURL
+		env.Outputs[outputs.KongAdminAPIURL] = env.ControlPlane.AdminAPIURL
 	}
-	env.Outputs[OutputAdminAllowedCIDR] = pulumi.ToStringArray(cfg.Kong.AdminAllowedCIDRs)
-	env.Outputs[OutputPlainHTTPAllowed] = pulumi.Bool(cfg.ALB.AllowPlainHTTP)
-	env.Outputs[OutputKongVersion] = pulumi.String(cfg.Kong.Version)
-	env.Outputs[OutputChartVersions] = pulumi.StringMap{
+	env.Outputs[outputs.AdminAllowedCIDR] = pulumi.ToStringArray(cfg.Kong.AdminAllowedCIDRs)
+	env.Outputs[outputs.PlainHTTPAllowed] = pulumi.Bool(cfg.ALB.AllowPlainHTTP)
+	env.Outputs[outputs.KongVersion] = pulumi.String(cfg.Kong.Version)
+	env.Outputs[outputs.ChartVersions] = pulumi.StringMap{
 		"kong":                         pulumi.String(cfg.Charts.Kong.Version),
 		"aws-load-balancer-controller": pulumi.String(cfg.Charts.LoadBalancerController.Version),
 		"cert-manager":                 pulumi.String(cfg.Charts.CertManager.Version),
 	}
 	if env.Demo != nil {
-		env.Outputs[OutputDemoURL] = env.Demo.URL
+		env.Outputs[outputs.DemoURL] = env.Demo.URL
 	}
 
 	for name, value := range env.Outputs {

@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/outputs"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -154,9 +155,9 @@ func testProgram(h *hooks) pulumi.RunFunc {
 		if err := ctx.RegisterResourceOutputs(&comp, pulumi.Map{"dsn": dsn}); err != nil {
 			return err
 		}
-		ctx.Export(stacks.OutputRegion, pulumi.String(cfg.Region))
-		ctx.Export(stacks.OutputDomain, pulumi.String(cfg.Domain))
-		ctx.Export(stacks.OutputClusterName, pulumi.String(cfg.ClusterName(ctx.Stack())))
+		ctx.Export(outputs.Region, pulumi.String(cfg.Region))
+		ctx.Export(outputs.Domain, pulumi.String(cfg.Domain))
+		ctx.Export(outputs.ClusterName, pulumi.String(cfg.ClusterName(ctx.Stack())))
 		ctx.Export("certificateMode", pulumi.String(cfg.Certificate.Mode))
 		ctx.Export("postgresDsn", dsn)
 		return nil
@@ -283,15 +284,15 @@ func TestManagerLifecycle(t *testing.T) {
 		t.Fatalf("up: %v", err)
 	}
 	want := map[string]any{
-		stacks.OutputRegion: "us-east-1", stacks.OutputDomain: "dev.example.com",
-		stacks.OutputClusterName: "kong-alb-eks-dev", "certificateMode": "import", "postgresDsn": stacks.Redacted,
+		outputs.Region: "us-east-1", outputs.Domain: "dev.example.com",
+		outputs.ClusterName: "kong-alb-eks-dev", "certificateMode": "import", "postgresDsn": stacks.Redacted,
 	}
 	for k, v := range want {
 		if got := up.Outputs[k].Value; got != v {
 			t.Errorf("up output %s = %v, want %v", k, got, v)
 		}
 	}
-	if !up.Outputs["postgresDsn"].Secret || up.Outputs[stacks.OutputRegion].Secret {
+	if !up.Outputs["postgresDsn"].Secret || up.Outputs[outputs.Region].Secret {
 		t.Errorf("secretness of outputs wrong: %+v", up.Outputs)
 	}
 	if up.Changes["create"] != 2 {
@@ -321,7 +322,7 @@ func TestManagerLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if outs["postgresDsn"].Value != stacks.Redacted || outs[stacks.OutputDomain].Value != "dev.example.com" {
+	if outs["postgresDsn"].Value != stacks.Redacted || outs[outputs.Domain].Value != "dev.example.com" {
 		t.Errorf("outputs = %+v", outs)
 	}
 	revealed, err := m.OutputsWithSecrets(ctx, "dev")
@@ -374,17 +375,17 @@ func TestManagerLifecycle(t *testing.T) {
 	changed := spec
 	changed.Config.Domain = "staging.example.com"
 	changed.Config.Certificate = stacks.CertificateConfig{Mode: stacks.CertificateACM}
-	if up, err := m.Up(ctx, changed); err != nil || up.Outputs[stacks.OutputDomain].Value != "staging.example.com" {
+	if up, err := m.Up(ctx, changed); err != nil || up.Outputs[outputs.Domain].Value != "staging.example.com" {
 		t.Fatalf("update with a changed domain: %v %+v", err, up)
 	}
 	settingsFile := filepath.Join(state, "work", "stacks", "dev", "Pulumi.dev.yaml")
 	if err := os.Remove(settingsFile); err != nil {
 		t.Fatal(err)
 	}
-	if up, err := m.Up(ctx, changed); err != nil || up.Outputs[stacks.OutputDomain].Value != "staging.example.com" {
+	if up, err := m.Up(ctx, changed); err != nil || up.Outputs[outputs.Domain].Value != "staging.example.com" {
 		t.Fatalf("update after the settings file was removed: %v %+v", err, up)
 	}
-	if up, err := m.Up(ctx, spec); err != nil || up.Outputs[stacks.OutputDomain].Value != "dev.example.com" {
+	if up, err := m.Up(ctx, spec); err != nil || up.Outputs[outputs.Domain].Value != "dev.example.com" {
 		t.Fatalf("update back to the first spec: %v %+v", err, up)
 	}
 
@@ -587,10 +588,10 @@ func TestManagerParallelStacks(t *testing.T) {
 		}
 	}
 	for i, n := range names {
-		if got := results[i].Outputs[stacks.OutputDomain].Value; got != n+".example.com" {
+		if got := results[i].Outputs[outputs.Domain].Value; got != n+".example.com" {
 			t.Errorf("stack %s: domain output %v", n, got)
 		}
-		if got := results[i].Outputs[stacks.OutputClusterName].Value; got != "kong-alb-eks-"+n {
+		if got := results[i].Outputs[outputs.ClusterName].Value; got != "kong-alb-eks-"+n {
 			t.Errorf("stack %s: cluster name output %v", n, got)
 		}
 	}

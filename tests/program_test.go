@@ -3,13 +3,13 @@
 package tests
 
 import (
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/outputs"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
 
-	"github.com/kong-alb-eks/kong-alb-eks/stacks"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth"
 )
 
@@ -90,15 +90,15 @@ func TestEveryStackSynthesizes(t *testing.T) {
 	for stack := range stackFiles(t) {
 		t.Run(stack, func(t *testing.T) {
 			doc := synthStack(t, stack)
-			for _, k := range []string{stacks.OutputRegion, stacks.OutputClusterName, stacks.OutputVPCID, stacks.OutputCertificateARN,
-				stacks.OutputOIDCProviderARN, stacks.OutputKubeconfig, stacks.OutputALBHostname, stacks.OutputProxyURL,
-				stacks.OutputKongVersion, stacks.OutputChartVersions} {
+			for _, k := range []string{outputs.Region, outputs.ClusterName, outputs.VPCID, outputs.CertificateARN,
+				outputs.OIDCProviderARN, outputs.Kubeconfig, outputs.ALBHostname, outputs.ProxyURL,
+				outputs.KongVersion, outputs.ChartVersions} {
 				if _, ok := doc.Outputs[k]; !ok {
 					t.Errorf("output %s missing", k)
 				}
 			}
-			if doc.Outputs[stacks.OutputKubeconfig] != synth.Secret {
-				t.Errorf("kubeconfig output is not secret: %v", doc.Outputs[stacks.OutputKubeconfig])
+			if doc.Outputs[outputs.Kubeconfig] != synth.Secret {
+				t.Errorf("kubeconfig output is not secret: %v", doc.Outputs[outputs.Kubeconfig])
 			}
 			for _, r := range doc.Resources {
 				if !r.Custom && strings.HasPrefix(r.Type, "kong-alb-eks:") && !componentToken.MatchString(r.Type) {
@@ -122,7 +122,7 @@ func TestEveryStackSynthesizes(t *testing.T) {
 func TestDNSAliasesTheIngressHostname(t *testing.T) {
 	doc := synthStack(t, "dev")
 	ingress := one(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", "kong-proxy")
-	hostname := doc.Outputs[stacks.OutputALBHostname]
+	hostname := doc.Outputs[outputs.ALBHostname]
 	if h, _ := hostname.(string); !strings.HasSuffix(h, ".us-east-1.elb.amazonaws.com") {
 		t.Fatalf("albHostname output = %v, want the Ingress's status hostname", hostname)
 	}
@@ -163,6 +163,14 @@ func TestOrderingOnCreateAndDestroy(t *testing.T) {
 		waitsOn(t, one(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", ing), lbc, "the controller's webhook admits every Ingress")
 	}
 	waitsOn(t, one(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", "kuard"), cp, "the ingress controller turns it into a route")
+	nodes := one(t, doc, "eks:index:ManagedNodeGroup", "kong-alb-eks-dev-nodes")
+	for _, assoc := range []string{"kong-alb-eks-dev-private-0", "kong-alb-eks-dev-private-1"} {
+		waitsOn(t, nodes, one(t, doc, "aws:ec2/routeTableAssociation:RouteTableAssociation", assoc), "nodes need the NAT route to join")
+	}
+	nat := one(t, doc, "aws:ec2/natGateway:NatGateway", "kong-alb-eks-dev-0")
+	if reaches(doc, cluster.URN, nat.URN) {
+		t.Error("the EKS control plane waits on the NAT gateway, which it does not need")
+	}
 
 	// No edge longer than needed: the certificate proceeds in parallel with the cluster, the
 	// controller and cert-manager in parallel with each other, the two Kong planes too.
@@ -194,15 +202,15 @@ func TestBothKongReleasesUseTheOneIssuer(t *testing.T) {
 
 func TestAdminExposurePerStack(t *testing.T) {
 	dev := synthStack(t, "dev") // adminAllowedCidrs: [203.0.113.0/24]
-	if dev.Outputs[stacks.OutputKongAdminAPIURL] != "https://kong.eks.example.com/api" {
-		t.Errorf("dev admin URL = %v", dev.Outputs[stacks.OutputKongAdminAPIURL])
+	if dev.Outputs[outputs.KongAdminAPIURL] != "https://kong.eks.example.com/api" {
+		t.Errorf("dev admin URL = %v", dev.Outputs[outputs.KongAdminAPIURL])
 	}
 	plugin := one(t, dev, "kubernetes:configuration.konghq.com/v1:KongPlugin", "kong-aws-cp-admin-allowlist")
 	if got := synth.Lookup(plugin.Inputs, "config.allow.0"); got != "203.0.113.0/24" {
 		t.Errorf("allowlist = %v", got)
 	}
 	prod := synthStack(t, "prod") // no allowlist: nothing published
-	if _, ok := prod.Outputs[stacks.OutputKongAdminAPIURL]; ok {
+	if _, ok := prod.Outputs[outputs.KongAdminAPIURL]; ok {
 		t.Error("prod publishes the Admin API without an allowlist")
 	}
 	if n := len(prod.Find("kubernetes:configuration.konghq.com/v1:KongPlugin")); n != 0 {

@@ -98,16 +98,16 @@ func TestREADMEDocumentsEveryKeyAndOutput(t *testing.T) {
 	}
 }
 
-// outputNames reads the Output* constants of stacks/outputs.go.
+// outputNames reads the constants of stacks/outputs.
 func outputNames(t *testing.T) []string {
 	t.Helper()
-	f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(projectDir, "stacks", "outputs.go"), nil, 0)
+	f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(projectDir, "stacks", "outputs", "outputs.go"), nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var names []string
 	ast.Inspect(f, func(n ast.Node) bool {
-		if vs, ok := n.(*ast.ValueSpec); ok && strings.HasPrefix(vs.Names[0].Name, "Output") {
+		if vs, ok := n.(*ast.ValueSpec); ok && vs.Names[0].IsExported() {
 			if lit, ok := vs.Values[0].(*ast.BasicLit); ok {
 				s, _ := strconv.Unquote(lit.Value)
 				names = append(names, s)

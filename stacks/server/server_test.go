@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/outputs"
 	"io"
 	"log/slog"
 	"net/http"
@@ -83,7 +84,7 @@ func program(g *gate) pulumi.RunFunc {
 		if err := ctx.RegisterComponentResource("kong-alb-eks:test:Environment", "env", &c); err != nil {
 			return err
 		}
-		ctx.Export(stacks.OutputDomain, pulumi.String(cfg.Domain))
+		ctx.Export(outputs.Domain, pulumi.String(cfg.Domain))
 		ctx.Export("postgresPassword", pulumi.ToSecret(pulumi.String(cfg.Kong.PostgresPassword.Reveal())))
 		return nil
 	}

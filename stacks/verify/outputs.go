@@ -3,31 +3,18 @@
 // HTTPS, the certificate covers the names, Kong's proxy, Admin API and Manager answer, and the
 // demo app answers through the ALB.
 //
-// The package uses the standard library only (no AWS or Pulumi SDK), so it builds fast and its
-// tests run offline against httptest servers and an injected resolver.
+// The package needs neither the AWS nor the Pulumi SDK (the output names come from the leaf
+// package stacks/outputs), so it builds fast; its tests run offline against httptest servers
+// and an injected resolver.
 package verify
 
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/outputs"
 	"net/netip"
 	"strconv"
 	"strings"
-)
-
-// Stack output names read by verify. They mirror the constants in stacks/outputs.go; they are
-// repeated here so that this package does not import the Pulumi SDK through package stacks.
-const (
-	outRegion           = "region"
-	outDomain           = "domain"
-	outALBHostname      = "albHostname"
-	outProxyURL         = "proxyUrl"
-	outKongManagerURL   = "kongManagerUrl"
-	outKongAdminAPIURL  = "kongAdminApiUrl"
-	outAdminAllowedCIDR = "adminAllowedCidrs"
-	outPlainHTTPAllowed = "plainHttpAllowed"
-	outKongVersion      = "kongVersion"
-	outDemoURL          = "demoUrl"
 )
 
 // secretPlaceholder is what `pulumi stack output --json` prints for a secret without
@@ -78,21 +65,21 @@ func ParseOutputs(m map[string]any) (Outputs, error) {
 		s, err = stringOutput(m, key)
 		return s
 	}
-	o.Region = str(outRegion)
-	o.Domain = strings.ToLower(strings.TrimSuffix(str(outDomain), "."))
-	o.ALBHostname = strings.ToLower(strings.TrimSuffix(str(outALBHostname), "."))
-	o.ProxyURL = str(outProxyURL)
-	o.KongManagerURL = str(outKongManagerURL)
-	o.KongAdminAPIURL = str(outKongAdminAPIURL)
-	o.KongVersion = str(outKongVersion)
-	o.DemoURL = str(outDemoURL)
+	o.Region = str(outputs.Region)
+	o.Domain = strings.ToLower(strings.TrimSuffix(str(outputs.Domain), "."))
+	o.ALBHostname = strings.ToLower(strings.TrimSuffix(str(outputs.ALBHostname), "."))
+	o.ProxyURL = str(outputs.ProxyURL)
+	o.KongManagerURL = str(outputs.KongManagerURL)
+	o.KongAdminAPIURL = str(outputs.KongAdminAPIURL)
+	o.KongVersion = str(outputs.KongVersion)
+	o.DemoURL = str(outputs.DemoURL)
 	if err != nil {
 		return Outputs{}, err
 	}
 	if o.Domain == "" {
-		return Outputs{}, fmt.Errorf("stack outputs: %q is missing: is the stack deployed?", outDomain)
+		return Outputs{}, fmt.Errorf("stack outputs: %q is missing: is the stack deployed?", outputs.Domain)
 	}
-	cidrs, err := listOutput(m, outAdminAllowedCIDR)
+	cidrs, err := listOutput(m, outputs.AdminAllowedCIDR)
 	if err != nil {
 		return Outputs{}, err
 	}
@@ -104,7 +91,7 @@ func ParseOutputs(m map[string]any) (Outputs, error) {
 		}
 		o.AdminAllowedCIDRs = append(o.AdminAllowedCIDRs, p.Masked())
 	}
-	if o.PlainHTTPAllowed, err = boolOutput(m, outPlainHTTPAllowed); err != nil {
+	if o.PlainHTTPAllowed, err = boolOutput(m, outputs.PlainHTTPAllowed); err != nil {
 		return Outputs{}, err
 	}
 	return o, nil

@@ -1,0 +1,23 @@
+// Package outputs names the stack outputs. The program exports them; the Automation API,
+// the portal service and verify read them.
+package outputs
+
+// Stack output names.
+const (
+	Region           = "region"
+	Domain           = "domain"
+	ClusterName      = "clusterName"
+	VPCID            = "vpcId"
+	CertificateARN   = "certificateArn"
+	OIDCProviderARN  = "oidcProviderArn"
+	Kubeconfig       = "kubeconfig" // secret
+	ALBHostname      = "albHostname"
+	ProxyURL         = "proxyUrl"
+	KongManagerURL   = "kongManagerUrl"  // only when adminAllowedCidrs is set
+	KongAdminAPIURL  = "kongAdminApiUrl" // only when adminAllowedCidrs is set
+	AdminAllowedCIDR = "adminAllowedCidrs"
+	PlainHTTPAllowed = "plainHttpAllowed"
+	KongVersion      = "kongVersion"
+	ChartVersions    = "chartVersions" // map: kong, aws-load-balancer-controller, cert-manager
+	DemoURL          = "demoUrl"       // only when demoEnabled
+)

@@ -187,7 +187,7 @@ func checkSubnets(p *Problems, k string, cidrs []string, vpc netip.Prefix, vpcOK
 			p.add(k, "%q has host bits set; did you mean %s?", s, sub.Masked())
 		case sub.Bits() > 28:
 			p.add(k, "%q is smaller than the /28 AWS allows for a subnet", s)
-		case vpcOK && !(vpc.Contains(sub.Addr()) && sub.Bits() >= vpc.Bits()):
+		case vpcOK && (!vpc.Contains(sub.Addr()) || sub.Bits() < vpc.Bits()):
 			p.add(k, "%s is not inside the VPC CIDR %s", s, vpc)
 		}
 		out = append(out, namedPrefix{k, sub})

@@ -245,7 +245,7 @@ func (e *env) totalHits() int {
 func kong404(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusNotFound)
-	io.WriteString(w, `{
+	_, _ = io.WriteString(w, `{
   "message":"no Route matched with those values",
   "request_id":"b1c0ffee"
 }`)
@@ -286,7 +286,7 @@ func start(t *testing.T, d deployment) *env {
 			case d.adminForbidden:
 				w.Header().Set("Content-Type", "application/json; charset=utf-8")
 				w.WriteHeader(http.StatusForbidden)
-				io.WriteString(w, `{"message":"Your IP address is not allowed"}`)
+				_, _ = io.WriteString(w, `{"message":"Your IP address is not allowed"}`)
 			default:
 				w.Header().Set("Content-Type", "application/json; charset=utf-8")
 				fmt.Fprintf(w, `{"configuration":{"database":"postgres","role":"control_plane"},"hostname":"kong-aws-cp-0","tagline":"Welcome to kong","version":%q}`, testVersion)
@@ -297,20 +297,20 @@ func start(t *testing.T, d deployment) *env {
 				return
 			}
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			io.WriteString(w, "<!DOCTYPE html><html><head><title>Kong Manager</title></head><body></body></html>")
+			_, _ = io.WriteString(w, "<!DOCTYPE html><html><head><title>Kong Manager</title></head><body></body></html>")
 		case host == demoHost && !d.demoUnrouted:
 			if d.demoStatus != 0 && d.demoStatus != http.StatusOK {
 				w.Header().Set("Content-Type", "text/html")
 				w.WriteHeader(d.demoStatus)
-				io.WriteString(w, "<html><body><center><h1>503 Service Temporarily Unavailable</h1></center></body></html>")
+				_, _ = io.WriteString(w, "<html><body><center><h1>503 Service Temporarily Unavailable</h1></center></body></html>")
 				return
 			}
 			w.Header().Set("Content-Type", "text/html")
-			io.WriteString(w, "<html><title>KUAR Demo</title></html>")
+			_, _ = io.WriteString(w, "<html><title>KUAR Demo</title></html>")
 		case d.unknownNotKong:
 			w.Header().Set("Content-Type", "text/plain")
 			w.WriteHeader(http.StatusNotFound)
-			io.WriteString(w, "Not Found")
+			_, _ = io.WriteString(w, "Not Found")
 		default:
 			kong404(w)
 		}

@@ -6,7 +6,6 @@ import (
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
-	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -83,27 +82,16 @@ func NewDemoWorkload(ctx *pulumi.Context, name string, args *DemoWorkloadArgs, o
 		return nil, fmt.Errorf("demo workload %s: %w", name, err)
 	}
 	host := args.Name + "." + args.Domain
-	if _, err := networkingv1.NewIngress(ctx, name, &networkingv1.IngressArgs{
-		Metadata: metav1.ObjectMetaArgs{
-			Name: pulumi.String(args.Name), Namespace: ns.Metadata.Name(),
-			// Kong's ingress controller does not report a load balancer status Pulumi could await.
-			Annotations: pulumi.StringMap{"pulumi.com/skipAwait": pulumi.String("true")},
-		},
-		Spec: networkingv1.IngressSpecArgs{
-			IngressClassName: pulumi.String("kong"),
-			Rules: networkingv1.IngressRuleArray{networkingv1.IngressRuleArgs{
-				Host: pulumi.String(host),
-				Http: networkingv1.HTTPIngressRuleValueArgs{Paths: networkingv1.HTTPIngressPathArray{
-					networkingv1.HTTPIngressPathArgs{
-						Path: pulumi.String("/"), PathType: pulumi.String("Prefix"),
-						Backend: networkingv1.IngressBackendArgs{Service: networkingv1.IngressServiceBackendArgs{
-							Name: svc.Metadata.Name().Elem(),
-							Port: networkingv1.ServiceBackendPortArgs{Number: pulumi.Int(80)},
-						}},
-					},
-				}},
-			}},
-		},
+	if _, err := newIngressRoute(ctx, name, ingressRoute{
+		Name:      pulumi.String(args.Name),
+		Namespace: ns.Metadata.Name().Elem(),
+		// Kong's ingress controller does not report a load balancer status Pulumi could await.
+		Annotations: pulumi.StringMap{"pulumi.com/skipAwait": pulumi.String("true")},
+		Class:       "kong",
+		Host:        host,
+		Path:        "/",
+		Service:     svc.Metadata.Name().Elem(),
+		Port:        80,
 	},
 		parent,
 		// The ingress controller (control plane) must run to turn it into a route, and the

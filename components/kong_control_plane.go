@@ -9,7 +9,6 @@ import (
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
-	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -222,28 +221,15 @@ func (k *KongControlPlane) publishAdmin(ctx *pulumi.Context, name string, args *
 		for a, v := range r.annotations {
 			annotations[a] = pulumi.String(v)
 		}
-		if _, err := networkingv1.NewIngress(ctx, name+"-"+r.suffix, &networkingv1.IngressArgs{
-			Metadata: metav1.ObjectMetaArgs{
-				Name:        pulumi.String(args.ReleaseName + "-" + r.suffix),
-				Namespace:   args.Namespace,
-				Annotations: annotations,
-			},
-			Spec: networkingv1.IngressSpecArgs{
-				IngressClassName: pulumi.String("kong"),
-				Rules: networkingv1.IngressRuleArray{networkingv1.IngressRuleArgs{
-					Host: pulumi.String(host),
-					Http: networkingv1.HTTPIngressRuleValueArgs{Paths: networkingv1.HTTPIngressPathArray{
-						networkingv1.HTTPIngressPathArgs{
-							Path:     pulumi.String(r.path),
-							PathType: pulumi.String("Prefix"),
-							Backend: networkingv1.IngressBackendArgs{Service: networkingv1.IngressServiceBackendArgs{
-								Name: pulumi.String(r.service),
-								Port: networkingv1.ServiceBackendPortArgs{Number: pulumi.Int(r.port)},
-							}},
-						},
-					}},
-				}},
-			},
+		if _, err := newIngressRoute(ctx, name+"-"+r.suffix, ingressRoute{
+			Name:        pulumi.String(args.ReleaseName + "-" + r.suffix),
+			Namespace:   args.Namespace,
+			Annotations: annotations,
+			Class:       "kong",
+			Host:        host,
+			Path:        r.path,
+			Service:     pulumi.String(r.service),
+			Port:        r.port,
 		}, parent, after); err != nil {
 			return err
 		}

@@ -5,8 +5,6 @@ import (
 	"sort"
 	"strings"
 
-	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
-	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -104,28 +102,15 @@ func NewProxyIngress(ctx *pulumi.Context, name string, args *ProxyIngressArgs, o
 		return strings.Join(ids, ",")
 	}).(pulumi.StringOutput)
 
-	ing, err := networkingv1.NewIngress(ctx, name, &networkingv1.IngressArgs{
-		Metadata: metav1.ObjectMetaArgs{
-			Name:        pulumi.String(name),
-			Namespace:   args.Namespace,
-			Annotations: annotations,
-		},
-		Spec: networkingv1.IngressSpecArgs{
-			IngressClassName: pulumi.String("alb"),
-			Rules: networkingv1.IngressRuleArray{networkingv1.IngressRuleArgs{
-				Host: pulumi.String("*." + args.Domain),
-				Http: networkingv1.HTTPIngressRuleValueArgs{Paths: networkingv1.HTTPIngressPathArray{
-					networkingv1.HTTPIngressPathArgs{
-						Path:     pulumi.String("/"),
-						PathType: pulumi.String("Prefix"),
-						Backend: networkingv1.IngressBackendArgs{Service: networkingv1.IngressServiceBackendArgs{
-							Name: args.ServiceName,
-							Port: networkingv1.ServiceBackendPortArgs{Number: pulumi.Int(args.ServicePort)},
-						}},
-					},
-				}},
-			}},
-		},
+	ing, err := newIngressRoute(ctx, name, ingressRoute{
+		Name:        pulumi.String(name),
+		Namespace:   args.Namespace,
+		Annotations: annotations,
+		Class:       "alb",
+		Host:        "*." + args.Domain,
+		Path:        "/",
+		Service:     args.ServiceName,
+		Port:        args.ServicePort,
 	},
 		pulumi.Parent(pi),
 		// Created only once the controller's webhook serves (it admits every Ingress), and

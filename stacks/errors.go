@@ -40,16 +40,7 @@ type InvalidSpecError struct {
 }
 
 func (e *InvalidSpecError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "invalid environment spec %q (%d problem", e.Name, len(e.Problems))
-	if len(e.Problems) != 1 {
-		b.WriteString("s")
-	}
-	b.WriteString("):")
-	for _, p := range e.Problems {
-		fmt.Fprintf(&b, "\n  - %s: %s", p.Key, p.Message)
-	}
-	return b.String()
+	return e.Problems.describe(fmt.Sprintf("invalid environment spec %q", e.Name))
 }
 
 func (e *InvalidSpecError) Unwrap() error        { return e.Err }

@@ -29,15 +29,18 @@ type ValidationError struct {
 	Problems Problems
 }
 
-func (e *ValidationError) Error() string {
+func (e *ValidationError) Error() string { return e.Problems.describe("invalid configuration") }
+
+// describe formats the problems under a heading: "heading (N problems):" and a line each.
+func (p Problems) describe(heading string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "invalid configuration (%d problem", len(e.Problems))
-	if len(e.Problems) != 1 {
+	fmt.Fprintf(&b, "%s (%d problem", heading, len(p))
+	if len(p) != 1 {
 		b.WriteString("s")
 	}
 	b.WriteString("):")
-	for _, p := range e.Problems {
-		fmt.Fprintf(&b, "\n  - %s: %s", p.Key, p.Message)
+	for _, x := range p {
+		fmt.Fprintf(&b, "\n  - %s: %s", x.Key, x.Message)
 	}
 	return b.String()
 }

@@ -277,8 +277,13 @@ func (s *Server) name(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return name, true
 }
 
-// decodeSpec reads the request's spec, bounded and strict.
-func (s *Server) decodeSpec(w http.ResponseWriter, r *http.Request, name string) (stacks.Spec, bool) {
+// specRequest reads the environment name from the path and its spec from the body, bounded
+// and strict; on failure it has answered.
+func (s *Server) specRequest(w http.ResponseWriter, r *http.Request) (stacks.Spec, bool) {
+	name, ok := s.name(w, r)
+	if !ok {
+		return stacks.Spec{}, false
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
 	spec, err := stacks.DecodeSpec(r.Body, name)
 	if err != nil {
@@ -288,39 +293,31 @@ func (s *Server) decodeSpec(w http.ResponseWriter, r *http.Request, name string)
 	return spec, true
 }
 
+// result keeps a failed operation's nil result from becoming a non-nil interface.
+func result[T any](res *T, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
 func (s *Server) putEnvironment(w http.ResponseWriter, r *http.Request) {
-	name, ok := s.name(w, r)
+	spec, ok := s.specRequest(w, r)
 	if !ok {
 		return
 	}
-	spec, ok := s.decodeSpec(w, r, name)
-	if !ok {
-		return
-	}
-	s.startOperation(w, name, stacks.OpUp, func(ctx context.Context, on stacks.EventHandler) (any, error) {
-		res, err := s.m.Up(ctx, spec, stacks.WithEvents(on), stacks.WithMessage("portal update"))
-		if err != nil {
-			return nil, err
-		}
-		return res, nil
+	s.startOperation(w, spec.Name, stacks.OpUp, func(ctx context.Context, on stacks.EventHandler) (any, error) {
+		return result(s.m.Up(ctx, spec, stacks.WithEvents(on), stacks.WithMessage("portal update")))
 	})
 }
 
 func (s *Server) previewEnvironment(w http.ResponseWriter, r *http.Request) {
-	name, ok := s.name(w, r)
+	spec, ok := s.specRequest(w, r)
 	if !ok {
 		return
 	}
-	spec, ok := s.decodeSpec(w, r, name)
-	if !ok {
-		return
-	}
-	s.startOperation(w, name, stacks.OpPreview, func(ctx context.Context, on stacks.EventHandler) (any, error) {
-		res, err := s.m.Preview(ctx, spec, stacks.WithEvents(on))
-		if err != nil {
-			return nil, err
-		}
-		return res, nil
+	s.startOperation(w, spec.Name, stacks.OpPreview, func(ctx context.Context, on stacks.EventHandler) (any, error) {
+		return result(s.m.Preview(ctx, spec, stacks.WithEvents(on)))
 	})
 }
 
@@ -335,11 +332,7 @@ func (s *Server) deleteEnvironment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.startOperation(w, name, stacks.OpDestroy, func(ctx context.Context, on stacks.EventHandler) (any, error) {
-		res, err := s.m.Destroy(ctx, name, stacks.WithEvents(on))
-		if err != nil {
-			return nil, err
-		}
-		return res, nil
+		return result(s.m.Destroy(ctx, name, stacks.WithEvents(on)))
 	})
 }
 

@@ -55,6 +55,8 @@ type Cluster struct {
 	// Provider is the Kubernetes provider for everything inside the cluster. It is ready
 	// only once the node group is, so workloads have somewhere to run.
 	Provider *kubernetes.Provider
+	// Nodes is the managed node group.
+	Nodes pulumi.Resource
 }
 
 // Managed policies every EKS worker node role needs.
@@ -181,5 +183,6 @@ func (c *Cluster) create(ctx *pulumi.Context, name string, args *ClusterArgs) er
 	c.VPCID = args.VPCID.ToStringOutput()
 	c.VPCCIDR = args.VPCCIDR.ToStringOutput()
 	c.Provider = provider
+	c.Nodes = nodeGroup
 	return nil
 }

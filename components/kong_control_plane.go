@@ -9,6 +9,7 @@ import (
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi-random/sdk/v4/go/random"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -119,25 +120,20 @@ func (k *KongControlPlane) create(ctx *pulumi.Context, name string, args *KongCo
 		GatewayDiscovery: &enabled{Enabled: false},
 	}
 
-	var waitFor []pulumi.Resource
-	waitFor = append(waitFor, args.WaitFor...)
+	secret, err := k.postgresSecret(ctx, name, args)
+	if err != nil {
+		return err
+	}
+	// Kong's password always comes from the Secret above (the chart's own default would point
+	// at a Secret of the PostgreSQL subchart).
+	values.Env["pg_password"] = map[string]any{"valueFrom": map[string]any{"secretKeyRef": map[string]any{
+		"name": secret.Metadata.Name().Elem(), "key": postgresUserPasswordKey,
+	}}}
 	if pg := args.Postgres; pg.Host != "" {
-		secret, err := corev1.NewSecret(ctx, name+"-postgres", &corev1.SecretArgs{
-			Metadata: metav1.ObjectMetaArgs{Name: pulumi.String(args.ReleaseName + "-postgres"), Namespace: args.Namespace},
-			StringData: pulumi.StringMap{
-				"password": pulumi.ToSecret(pg.Password).(pulumi.StringOutput),
-			},
-		}, parent)
-		if err != nil {
-			return err
-		}
 		values.Env["pg_host"] = pg.Host
 		values.Env["pg_port"] = strconv.Itoa(pg.Port)
 		values.Env["pg_database"] = pg.Database
 		values.Env["pg_user"] = pg.User
-		values.Env["pg_password"] = map[string]any{"valueFrom": map[string]any{"secretKeyRef": map[string]any{
-			"name": secret.Metadata.Name().Elem(), "key": "password",
-		}}}
 		if pg.SSL {
 			values.Env["pg_ssl"] = "on"
 		}
@@ -146,8 +142,11 @@ func (k *KongControlPlane) create(ctx *pulumi.Context, name string, args *KongCo
 		registry, repository := splitImageRegistry(pg.ImageRepository)
 		values.PostgreSQL = &kongPostgreSQL{
 			Enabled: true,
-			Auth:    kongPostgresAuth{Username: "kong", Database: "kong"},
-			Image:   kongPostgresImage{Registry: registry, Repository: repository, Tag: pg.ImageTag},
+			Auth: kongPostgresAuth{Username: "kong", Database: "kong",
+				// The subchart would generate new passwords on every upgrade, locking Kong out of
+				// the existing volume; it uses these instead.
+				ExistingSecret: secret.Metadata.Name().Elem()},
+			Image: kongPostgresImage{Registry: registry, Repository: repository, Tag: pg.ImageTag},
 		}
 	}
 
@@ -159,7 +158,7 @@ func (k *KongControlPlane) create(ctx *pulumi.Context, name string, args *KongCo
 	release, err := helmv3.NewRelease(ctx, name, relArgs, parent,
 		// The chart renders cluster mTLS only if cert-manager's API is there when it renders,
 		// and its certificates need the CA issuer; see WaitFor.
-		pulumi.DependsOn(waitFor))
+		pulumi.DependsOn(args.WaitFor))
 	if err != nil {
 		return err
 	}
@@ -235,6 +234,37 @@ func (k *KongControlPlane) publishAdmin(ctx *pulumi.Context, name string, args *
 		}
 	}
 	return nil
+}
+
+// Keys of the Postgres Secret, as the PostgreSQL subchart reads them (auth.secretKeys).
+const (
+	postgresUserPasswordKey  = "password"
+	postgresAdminPasswordKey = "postgres-password"
+)
+
+// postgresSecret holds the database passwords: generated (and kept in state) for the bundled
+// PostgreSQL, the configured one for an external database.
+func (k *KongControlPlane) postgresSecret(ctx *pulumi.Context, name string, args *KongControlPlaneArgs) (*corev1.Secret, error) {
+	parent := pulumi.Parent(k)
+	data := pulumi.StringMap{}
+	if args.Postgres.Host != "" {
+		data[postgresUserPasswordKey] = pulumi.ToSecret(args.Postgres.Password).(pulumi.StringOutput)
+	} else {
+		for _, key := range []string{postgresUserPasswordKey, postgresAdminPasswordKey} {
+			pw, err := random.NewRandomPassword(ctx, name+"-"+key, &random.RandomPasswordArgs{
+				Length:  pulumi.Int(32),
+				Special: pulumi.Bool(false), // no quoting surprises in connection strings
+			}, parent)
+			if err != nil {
+				return nil, err
+			}
+			data[key] = pw.Result
+		}
+	}
+	return corev1.NewSecret(ctx, name+"-postgres", &corev1.SecretArgs{
+		Metadata:   metav1.ObjectMetaArgs{Name: pulumi.String(args.ReleaseName + "-postgres"), Namespace: args.Namespace},
+		StringData: data,
+	}, parent)
 }
 
 // splitImageRegistry splits "docker.io/bitnamilegacy/postgresql" into the registry and the

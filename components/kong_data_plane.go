@@ -57,8 +57,8 @@ func NewKongDataPlane(ctx *pulumi.Context, name string, args *KongDataPlaneArgs,
 
 	values := kongBaseValues(args.Version, args.IssuerName)
 	values.ReplicaCount = args.Replicas
-	// The chart adds the budget only with more than one replica.
-	values.PodDisruptionBudget = &kongPDB{Enabled: true, MaxUnavailable: 1}
+	// Drains keep all but one data plane serving; a single replica has nothing to keep.
+	values.PodDisruptionBudget = &kongPDB{Enabled: args.Replicas > 1, MaxUnavailable: 1}
 	values.Env["role"] = "data_plane"
 	values.Env["database"] = "off"
 	values.Env["cluster_control_plane"] = cluster

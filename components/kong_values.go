@@ -15,8 +15,12 @@ const (
 	KongAdminPort            = 8001
 	KongManagerPort          = 8002
 	KongProxyHTTPSPort       = 443
-	KongClusterCommonName    = "kong_clustering"
-	KongGatewayImage         = "kong/kong-gateway"
+	// KongClusterCommonName is the cluster certificate's common name and the data planes'
+	// KONG_CLUSTER_SERVER_NAME. The chart's certificate template merges its own
+	// "kong_cluster" ahead of certificates.cluster.commonName, while the server name comes
+	// from the value: only "kong_cluster" makes the two agree.
+	KongClusterCommonName = "kong_cluster"
+	KongGatewayImage      = "kong/kong-gateway"
 )
 
 // KongServiceName is the name the chart gives a release's Service: <release>-kong-<service>.
@@ -101,8 +105,9 @@ type kongPostgreSQL struct {
 }
 
 type kongPostgresAuth struct {
-	Username string `json:"username"`
-	Database string `json:"database"`
+	Username       string             `json:"username"`
+	Database       string             `json:"database"`
+	ExistingSecret pulumi.StringInput `json:"existingSecret"`
 }
 
 type kongPostgresImage struct {

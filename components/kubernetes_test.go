@@ -176,7 +176,7 @@ func TestKongControlPlaneValues(t *testing.T) {
 		"values.cluster.enabled": true, "values.cluster.tls.enabled": true, "values.cluster.tls.servicePort": 8005.0,
 		"values.clustertelemetry.enabled": true, "values.clustertelemetry.tls.enabled": true, "values.clustertelemetry.tls.servicePort": 8006.0,
 		"values.certificates.enabled": true, "values.certificates.issuer": "my-ca-issuer",
-		"values.certificates.cluster.enabled": true, "values.certificates.cluster.commonName": "kong_clustering",
+		"values.certificates.cluster.enabled": true, "values.certificates.cluster.commonName": "kong_cluster",
 		"values.certificates.proxy.enabled": false,
 		"values.enterprise.enabled":         true, "values.proxy.enabled": false,
 		"values.ingressController.enabled": true, "values.ingressController.ingressClass": "kong",
@@ -184,12 +184,28 @@ func TestKongControlPlaneValues(t *testing.T) {
 		"values.admin.enabled":                         true, "values.admin.type": "ClusterIP", "values.manager.type": "ClusterIP",
 		"values.postgresql.enabled": true, "values.postgresql.image.registry": "docker.io",
 		"values.postgresql.image.repository": "bitnamilegacy/postgresql", "values.postgresql.image.tag": "13.11.0-debian-11-r20",
+		"values.postgresql.auth.existingSecret":              "kong-aws-cp-postgres",
+		"values.env.pg_password.valueFrom.secretKeyRef.name": "kong-aws-cp-postgres",
+		"values.env.pg_password.valueFrom.secretKeyRef.key":  "password",
 		// Not published: Kong Manager finds the Admin API through a port-forward.
 		"values.env.admin_gui_url": "http://localhost:8002", "values.env.admin_gui_api_url": "http://localhost:8001",
 		"waitForJobs": true, "skipAwait": false,
 	} {
 		assertEqual(t, "control plane "+path, cp.Input(path), want)
 	}
+}
+
+func TestBundledPostgresPasswordsAreGeneratedOnceAndSecret(t *testing.T) {
+	doc := renderKong(t, kongPlanes{postgres: bundledPostgres})
+	cp := named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")
+	secret := named(t, doc, "kubernetes:core/v1:Secret", "kong-aws-cp-postgres")
+	assertEqual(t, "secret data", secret.Input("stringData"), synth.Secret)
+	for _, key := range []string{"password", "postgres-password"} {
+		pw := named(t, doc, "random:index/randomPassword:RandomPassword", "kong-aws-cp-"+key)
+		assertEqual(t, key+" length", pw.Input("length"), 32.0)
+		assertWaitsOn(t, secret, pw)
+	}
+	assertWaitsOn(t, cp, secret)
 }
 
 func TestKongDataPlaneValues(t *testing.T) {
@@ -361,4 +377,39 @@ func TestDemoWorkloadRoutesThroughKong(t *testing.T) {
 	assertEqual(t, "image", deployment.Input("spec.template.spec.containers.0.image"), "gcr.io/kuar-demo/kuard-amd64:1")
 	assertWaitsOn(t, ing, named(t, doc, "kubernetes:core/v1:Service", "kuard"))
 	assertEqual(t, "url", doc.Outputs["url"], "https://kuard.eks.example.com")
+}
+
+func TestEBSCSIDriverGivesTheClusterVolumes(t *testing.T) {
+	doc := render(t, func(ctx *pulumi.Context) (pulumi.Map, error) {
+		c, err := newCluster(ctx)
+		if err != nil {
+			return nil, err
+		}
+		d, err := components.NewEBSCSIDriver(ctx, "ebs", &components.EBSCSIDriverArgs{
+			ClusterName: c.Name, OIDCProviderARN: c.OIDCProviderARN, OIDCIssuerURL: c.OIDCIssuerURL, Nodes: c.Nodes,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return pulumi.Map{"class": d.StorageClass}, nil
+	})
+	addon := named(t, doc, "aws:eks/addon:Addon", "ebs")
+	assertEqual(t, "add-on", addon.Input("addonName"), "aws-ebs-csi-driver")
+	assertEqual(t, "cluster", addon.Input("clusterName"), "demo")
+	assertEqual(t, "IRSA role", addon.Input("serviceAccountRoleArn"), "arn:aws:iam::123456789012:role/ebs")
+	assertEqual(t, "version: EKS's default", addon.Input("addonVersion"), nil)
+	assertWaitsOn(t, addon, named(t, doc, "eks:index:ManagedNodeGroup", "eks-nodes"))
+	assertWaitsOn(t, addon, named(t, doc, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "ebs"))
+
+	role := named(t, doc, "aws:iam/role:Role", "ebs")
+	if policy, _ := role.Input("assumeRolePolicy").(string); !strings.Contains(policy, `"system:serviceaccount:kube-system:ebs-csi-controller-sa"`) {
+		t.Errorf("trust policy = %s", policy)
+	}
+	class := named(t, doc, "kubernetes:storage.k8s.io/v1:StorageClass", "ebs-gp3")
+	assertEqual(t, "provisioner", class.Input("provisioner"), "ebs.csi.aws.com")
+	assertEqual(t, "default class", class.Annotation("storageclass.kubernetes.io/is-default-class"), "true")
+	assertEqual(t, "gp3", class.Input("parameters.type"), "gp3")
+	assertEqual(t, "encrypted", class.Input("parameters.encrypted"), "true")
+	assertEqual(t, "binding", class.Input("volumeBindingMode"), "WaitForFirstConsumer")
+	assertEqual(t, "output", doc.Outputs["class"], "gp3")
 }

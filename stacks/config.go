@@ -58,13 +58,16 @@ func (n NetworkConfig) UsesExistingVPC() bool { return n.ExistingVPCID != "" }
 // ClusterConfig describes the EKS cluster and its managed node group.
 type ClusterConfig struct {
 	// Name is the EKS cluster name; empty means "kong-alb-eks-<stack>".
-	Name                  string   `key:"clusterName"`
-	KubernetesVersion     string   `key:"kubernetesVersion"`
-	NodeInstanceType      string   `key:"nodeInstanceType"`
-	NodeAMIType           string   `key:"nodeAmiType"`
-	NodeMinSize           int      `key:"nodeMinSize"`
-	NodeDesiredSize       int      `key:"nodeDesiredSize"`
-	NodeMaxSize           int      `key:"nodeMaxSize"`
+	Name              string `key:"clusterName"`
+	KubernetesVersion string `key:"kubernetesVersion"`
+	NodeInstanceType  string `key:"nodeInstanceType"`
+	NodeAMIType       string `key:"nodeAmiType"`
+	NodeMinSize       int    `key:"nodeMinSize"`
+	NodeDesiredSize   int    `key:"nodeDesiredSize"`
+	NodeMaxSize       int    `key:"nodeMaxSize"`
+	// EBSCSIDriverVersion pins the aws-ebs-csi-driver add-on; empty means the version EKS makes
+	// the default for KubernetesVersion.
+	EBSCSIDriverVersion   string   `key:"ebsCsiDriverVersion"`
 	EndpointPublicAccess  bool     `key:"endpointPublicAccess"`
 	EndpointPrivateAccess bool     `key:"endpointPrivateAccess"`
 	PublicAccessCIDRs     []string `key:"publicAccessCidrs"`

@@ -19,6 +19,7 @@ type Environment struct {
 	Certificate            *components.Certificate
 	LoadBalancerController *components.LoadBalancerController
 	CertManager            *components.CertManager
+	Storage                *components.EBSCSIDriver
 	ControlPlane           *components.KongControlPlane
 	DataPlane              *components.KongDataPlane
 	ProxyIngress           *components.ProxyIngress
@@ -187,11 +188,28 @@ func deployKubernetes(ctx *pulumi.Context, cfg Config, env *Environment, zoneID 
 		return err
 	}
 
-	// Both Kong releases wait for the CA issuer (cluster mTLS is rendered only when
-	// cert-manager's API is there) and for the controller's webhook, which admits the
-	// Ingresses that come with the control plane. The two wait about equally long and in
-	// parallel, so the second costs nothing.
-	kongWaitsFor := []pulumi.Resource{env.CertManager.Issuer, env.LoadBalancerController.Ready}
+	// Volumes for the bundled PostgreSQL (and any other workload).
+	env.Storage, err = components.NewEBSCSIDriver(ctx, "ebs-csi-driver", &components.EBSCSIDriverArgs{
+		ClusterName:     env.Cluster.Name,
+		OIDCProviderARN: env.Cluster.OIDCProviderARN,
+		OIDCIssuerURL:   env.Cluster.OIDCIssuerURL,
+		AddonVersion:    cfg.Cluster.EBSCSIDriverVersion,
+		Nodes:           env.Cluster.Nodes,
+		Tags:            tags,
+	}, k8s)
+	if err != nil {
+		return err
+	}
+
+	// Both Kong releases wait for the CA issuer through their issuer input. They also wait for
+	// the controller, as issue #3 asks, against its webhook (which admits every Ingress): it
+	// installs in parallel with cert-manager, which takes as long, so this costs nothing.
+	kongWaitsFor := []pulumi.Resource{env.LoadBalancerController.Ready}
+	controlPlaneWaitsFor := kongWaitsFor
+	if !kong.UsesExternalPostgres() {
+		// The bundled PostgreSQL's volume needs the EBS CSI driver and a default StorageClass.
+		controlPlaneWaitsFor = append(append([]pulumi.Resource{}, kongWaitsFor...), env.Storage.Ready...)
+	}
 	env.ControlPlane, err = components.NewKongControlPlane(ctx, kong.ControlPlaneRelease, &components.KongControlPlaneArgs{
 		Namespace:        namespace,
 		NamespaceName:    kong.Namespace,
@@ -212,7 +230,7 @@ func deployKubernetes(ctx *pulumi.Context, cfg Config, env *Environment, zoneID 
 		},
 		Domain:            cfg.Domain,
 		AdminAllowedCIDRs: kong.AdminAllowedCIDRs,
-		WaitFor:           kongWaitsFor,
+		WaitFor:           controlPlaneWaitsFor,
 	}, k8s)
 	if err != nil {
 		return err

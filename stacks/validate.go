@@ -54,6 +54,7 @@ var (
 	k8sVersion      = regexp.MustCompile(`^1\.[0-9]{2}$`)
 	instanceType    = regexp.MustCompile(`^([a-z][a-z0-9-]*)\.[a-z0-9]+$`)
 	gravitonFamily  = regexp.MustCompile(`^(a1|[a-z]+[0-9]+[a-z]*g[a-z]*)$`)
+	addonVersion    = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$`)
 	kongVersion     = regexp.MustCompile(`^[0-9]+\.[0-9]+(\.[0-9]+){0,2}$`)
 	acmARN          = regexp.MustCompile(`^arn:aws[a-z-]*:acm:([a-z0-9-]+):[0-9]{12}:certificate/[0-9a-f-]{36}$`)
 	wafACLARN       = regexp.MustCompile(`^arn:aws[a-z-]*:wafv2:([a-z0-9-]+):[0-9]{12}:regional/webacl/[A-Za-z0-9_-]+/[0-9a-f-]{36}$`)
@@ -232,6 +233,9 @@ func (c Config) validateCluster(p *Problems) {
 	} else if m != nil && gravitonFamily.MatchString(m[1]) != strings.Contains(cl.NodeAMIType, "ARM") {
 		p.add(key("nodeAmiType"), "%s does not run on instance type %s (arm64 types need AL2023_ARM_64_STANDARD, x86_64 types an x86_64 AMI)", cl.NodeAMIType, cl.NodeInstanceType)
 	}
+	if cl.EBSCSIDriverVersion != "" && !addonVersion.MatchString(cl.EBSCSIDriverVersion) {
+		p.add(key("ebsCsiDriverVersion"), "expected an EKS add-on version such as v1.48.0-eksbuild.1, or empty for EKS's default, got %q", cl.EBSCSIDriverVersion)
+	}
 	if cl.NodeMinSize < 1 {
 		p.add(key("nodeMinSize"), "expected at least 1, got %d", cl.NodeMinSize)
 	}
@@ -395,7 +399,7 @@ func (c Config) validateKong(p *Problems) {
 		}
 		checkPinned(p, key("postgresImageTag"), k.PostgresImageTag, nil, "a PostgreSQL image tag")
 		if k.PostgresPassword != "" {
-			p.add(key("postgresPassword"), "only used with postgresHost: the bundled PostgreSQL generates its own")
+			p.add(key("postgresPassword"), "only used with postgresHost: the bundled PostgreSQL's passwords are generated and kept in the stack's state")
 		}
 	}
 }

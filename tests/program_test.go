@@ -163,6 +163,11 @@ func TestOrderingOnCreateAndDestroy(t *testing.T) {
 		waitsOn(t, one(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", ing), lbc, "the controller's webhook admits every Ingress")
 	}
 	waitsOn(t, one(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", "kuard"), cp, "the ingress controller turns it into a route")
+	addon := one(t, doc, "aws:eks/addon:Addon", "ebs-csi-driver")
+	waitsOn(t, cp, addon, "the bundled PostgreSQL's volume needs the EBS CSI driver")
+	if reaches(doc, dp.URN, addon.URN) {
+		t.Error("the data plane waits on the EBS CSI driver, which it does not need")
+	}
 	nodes := one(t, doc, "eks:index:ManagedNodeGroup", "kong-alb-eks-dev-nodes")
 	for _, assoc := range []string{"kong-alb-eks-dev-private-0", "kong-alb-eks-dev-private-1"} {
 		waitsOn(t, nodes, one(t, doc, "aws:ec2/routeTableAssociation:RouteTableAssociation", assoc), "nodes need the NAT route to join")

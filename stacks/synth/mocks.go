@@ -236,6 +236,9 @@ func (m *Mocks) answer(typ, name string, inputs resource.PropertyMap) (string, r
 		fqdn := strings.TrimSuffix(str("name"), ".")
 		set("fqdn", fqdn)
 		return fmt.Sprintf("%s_%s_%s", str("zoneId"), fqdn, str("type")), state
+	case "random:index/randomPassword:RandomPassword":
+		state["result"] = resource.MakeSecret(resource.NewProperty(hexOf(32, "password", name)))
+		return "none", state
 	case "eks:index:Cluster":
 		set("kubeconfigJson", m.kubeconfig(name))
 		return "", state

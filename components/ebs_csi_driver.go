@@ -1,0 +1,108 @@
+package components
+
+import (
+	"fmt"
+
+	awseks "github.com/pulumi/pulumi-aws/sdk/v6/go/aws/eks"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	storagev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/storage/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// The EBS CSI controller's service account, which its IAM role trusts.
+const (
+	ebsCSIServiceAccount = "ebs-csi-controller-sa"
+	ebsCSIPolicyARN      = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
+	// GP3StorageClass is the cluster's default StorageClass.
+	GP3StorageClass = "gp3"
+)
+
+// EBSCSIDriverArgs configures the EBS CSI driver add-on.
+type EBSCSIDriverArgs struct {
+	ClusterName     pulumi.StringInput
+	OIDCProviderARN pulumi.StringInput
+	OIDCIssuerURL   pulumi.StringInput
+	// AddonVersion pins the add-on; empty means the version EKS makes the default for the
+	// cluster's Kubernetes version.
+	AddonVersion string
+	// Nodes: the add-on's pods run on them, and EKS reports it ACTIVE only then.
+	Nodes pulumi.Resource
+	Tags  map[string]string
+}
+
+// EBSCSIDriver is the Amazon EBS CSI driver (an EKS add-on with an IRSA role) and a default
+// encrypted gp3 StorageClass: since Kubernetes 1.23 the in-tree EBS plugin is gone, and
+// without them a PersistentVolumeClaim (the bundled PostgreSQL's) stays Pending.
+type EBSCSIDriver struct {
+	pulumi.ResourceState
+
+	StorageClass pulumi.StringOutput `pulumi:"storageClass"`
+	// Ready is done when volumes can be provisioned.
+	Ready []pulumi.Resource
+}
+
+// NewEBSCSIDriver installs the add-on and the StorageClass. Pass the cluster's Kubernetes
+// provider with pulumi.Providers.
+func NewEBSCSIDriver(ctx *pulumi.Context, name string, args *EBSCSIDriverArgs, opts ...pulumi.ResourceOption) (*EBSCSIDriver, error) {
+	if args == nil || args.ClusterName == nil || args.OIDCProviderARN == nil || args.OIDCIssuerURL == nil || args.Nodes == nil {
+		return nil, fmt.Errorf("EBS CSI driver %s: cluster name, OIDC provider and nodes are required", name)
+	}
+	d := &EBSCSIDriver{}
+	if err := ctx.RegisterComponentResource("kong-alb-eks:aws:EBSCSIDriver", name, d, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(d)
+	role, err := iam.NewRole(ctx, name, &iam.RoleArgs{
+		AssumeRolePolicy: pulumi.All(args.OIDCProviderARN, args.OIDCIssuerURL).ApplyT(func(v []any) (string, error) {
+			return IRSATrustPolicy(v[0].(string), v[1].(string), "kube-system", ebsCSIServiceAccount)
+		}).(pulumi.StringOutput),
+		Tags: pulumi.ToStringMap(args.Tags),
+	}, parent)
+	if err != nil {
+		return nil, fmt.Errorf("EBS CSI driver %s: %w", name, err)
+	}
+	attachment, err := iam.NewRolePolicyAttachment(ctx, name, &iam.RolePolicyAttachmentArgs{
+		Role: role.Name, PolicyArn: pulumi.String(ebsCSIPolicyARN),
+	}, parent)
+	if err != nil {
+		return nil, fmt.Errorf("EBS CSI driver %s: %w", name, err)
+	}
+	addonArgs := &awseks.AddonArgs{
+		ClusterName:           args.ClusterName,
+		AddonName:             pulumi.String("aws-ebs-csi-driver"),
+		ServiceAccountRoleArn: role.Arn,
+		// Adopt a driver installed by hand before.
+		ResolveConflictsOnCreate: pulumi.String("OVERWRITE"),
+		ResolveConflictsOnUpdate: pulumi.String("OVERWRITE"),
+		Tags:                     pulumi.ToStringMap(args.Tags),
+	}
+	if args.AddonVersion != "" {
+		addonArgs.AddonVersion = pulumi.String(args.AddonVersion)
+	}
+	addon, err := awseks.NewAddon(ctx, name, addonArgs,
+		parent,
+		// EKS reports the add-on ACTIVE only once its pods run on nodes, and the controller
+		// needs its policy to provision volumes; neither is an input.
+		pulumi.DependsOn([]pulumi.Resource{args.Nodes, attachment}))
+	if err != nil {
+		return nil, fmt.Errorf("EBS CSI driver %s: %w", name, err)
+	}
+	class, err := storagev1.NewStorageClass(ctx, name+"-gp3", &storagev1.StorageClassArgs{
+		Metadata: metav1.ObjectMetaArgs{
+			Name:        pulumi.String(GP3StorageClass),
+			Annotations: pulumi.StringMap{"storageclass.kubernetes.io/is-default-class": pulumi.String("true")},
+		},
+		Provisioner:          pulumi.String("ebs.csi.aws.com"),
+		Parameters:           pulumi.StringMap{"type": pulumi.String("gp3"), "encrypted": pulumi.String("true")},
+		VolumeBindingMode:    pulumi.String("WaitForFirstConsumer"), // in the zone of the pod's node
+		AllowVolumeExpansion: pulumi.Bool(true),
+		ReclaimPolicy:        pulumi.String("Delete"),
+	}, parent)
+	if err != nil {
+		return nil, fmt.Errorf("EBS CSI driver %s: %w", name, err)
+	}
+	d.StorageClass = class.Metadata.Name().Elem()
+	d.Ready = []pulumi.Resource{addon, class}
+	return d, ctx.RegisterResourceOutputs(d, pulumi.Map{"storageClass": d.StorageClass})
+}

@@ -101,7 +101,10 @@ func (k *KongControlPlane) create(ctx *pulumi.Context, name string, args *KongCo
 	// TLS ends at the ALB, so the chart would derive http:// URLs; set them.
 	values.Env["admin_gui_url"] = managerURL
 	values.Env["admin_gui_api_url"] = adminURL
-	values.Admin = kongService{Enabled: true, Type: "ClusterIP",
+	// Unpublished, the Admin API listens on localhost only (the chart binds it to 127.0.0.1
+	// when admin is disabled): the ingress controller beside it and kubectl port-forward reach
+	// it, other pods do not. Published, the data planes must reach it to route kong.<domain>/api.
+	values.Admin = kongService{Enabled: published, Type: "ClusterIP",
 		HTTP: &kongListener{Enabled: true, ServicePort: KongAdminPort, ContainerPort: KongAdminPort}}
 	values.Manager = kongService{Enabled: true, Type: "ClusterIP",
 		HTTP: &kongListener{Enabled: true, ServicePort: KongManagerPort, ContainerPort: KongManagerPort}}

@@ -249,6 +249,7 @@ func TestAdminIsPublishedOnlyToTheAllowlist(t *testing.T) {
 	cp := named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")
 	assertEqual(t, "admin_gui_url", cp.Input("values.env.admin_gui_url"), "https://kong.eks.example.com")
 	assertEqual(t, "admin_gui_api_url", cp.Input("values.env.admin_gui_api_url"), "https://kong.eks.example.com/api")
+	assertEqual(t, "admin Service for the data planes", cp.Input("values.admin.enabled"), true)
 
 	plugin := named(t, doc, "kubernetes:configuration.konghq.com/v1:KongPlugin", "kong-aws-cp-admin-allowlist")
 	assertEqual(t, "plugin", plugin.Input("plugin"), "ip-restriction")

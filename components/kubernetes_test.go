@@ -181,7 +181,9 @@ func TestKongControlPlaneValues(t *testing.T) {
 		"values.enterprise.enabled":         true, "values.proxy.enabled": false,
 		"values.ingressController.enabled": true, "values.ingressController.ingressClass": "kong",
 		"values.ingressController.env.publish_service": "kong/kong-aws-dp-kong-proxy",
-		"values.admin.enabled":                         true, "values.admin.type": "ClusterIP", "values.manager.type": "ClusterIP",
+		// Not published: the Admin API listens on localhost only.
+		"values.admin.enabled": false, "values.admin.http.enabled": true, "values.admin.http.containerPort": 8001.0,
+		"values.manager.type":       "ClusterIP",
 		"values.postgresql.enabled": true, "values.postgresql.image.registry": "docker.io",
 		"values.postgresql.image.repository": "bitnamilegacy/postgresql", "values.postgresql.image.tag": "13.11.0-debian-11-r20",
 		"values.postgresql.auth.existingSecret":              "kong-aws-cp-postgres",

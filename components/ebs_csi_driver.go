@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	awseks "github.com/pulumi/pulumi-aws/sdk/v6/go/aws/eks"
-	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	storagev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/storage/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -53,17 +52,10 @@ func NewEBSCSIDriver(ctx *pulumi.Context, name string, args *EBSCSIDriverArgs, o
 		return nil, err
 	}
 	parent := pulumi.Parent(d)
-	role, err := iam.NewRole(ctx, name, &iam.RoleArgs{
-		AssumeRolePolicy: pulumi.All(args.OIDCProviderARN, args.OIDCIssuerURL).ApplyT(func(v []any) (string, error) {
-			return IRSATrustPolicy(v[0].(string), v[1].(string), "kube-system", ebsCSIServiceAccount)
-		}).(pulumi.StringOutput),
-		Tags: pulumi.ToStringMap(args.Tags),
-	}, parent)
-	if err != nil {
-		return nil, fmt.Errorf("EBS CSI driver %s: %w", name, err)
-	}
-	attachment, err := iam.NewRolePolicyAttachment(ctx, name, &iam.RolePolicyAttachmentArgs{
-		Role: role.Name, PolicyArn: pulumi.String(ebsCSIPolicyARN),
+	role, attachment, err := newIRSARole(ctx, name, irsaRole{
+		OIDCProviderARN: args.OIDCProviderARN, OIDCIssuerURL: args.OIDCIssuerURL,
+		Namespace: "kube-system", ServiceAccount: ebsCSIServiceAccount,
+		PolicyARN: pulumi.String(ebsCSIPolicyARN), Tags: args.Tags,
 	}, parent)
 	if err != nil {
 		return nil, fmt.Errorf("EBS CSI driver %s: %w", name, err)

@@ -2,9 +2,7 @@ package components
 
 import (
 	_ "embed"
-	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
@@ -57,27 +55,19 @@ func NewLoadBalancerController(ctx *pulumi.Context, name string, args *LoadBalan
 		return nil, err
 	}
 	parent := pulumi.Parent(c)
-	tags := pulumi.ToStringMap(args.Tags)
 
-	role, err := iam.NewRole(ctx, name, &iam.RoleArgs{
-		AssumeRolePolicy: pulumi.All(args.OIDCProviderARN, args.OIDCIssuerURL).ApplyT(func(v []any) (string, error) {
-			return IRSATrustPolicy(v[0].(string), v[1].(string), LoadBalancerControllerNamespace, LoadBalancerControllerServiceAccount)
-		}).(pulumi.StringOutput),
-		Tags: tags,
-	}, parent)
-	if err != nil {
-		return nil, fmt.Errorf("load balancer controller %s: %w", name, err)
-	}
 	policy, err := iam.NewPolicy(ctx, name, &iam.PolicyArgs{
 		Description: pulumi.String("AWS Load Balancer Controller (official policy)"),
 		Policy:      pulumi.String(LoadBalancerControllerPolicy),
-		Tags:        tags,
+		Tags:        pulumi.ToStringMap(args.Tags),
 	}, parent)
 	if err != nil {
 		return nil, fmt.Errorf("load balancer controller %s: %w", name, err)
 	}
-	attachment, err := iam.NewRolePolicyAttachment(ctx, name, &iam.RolePolicyAttachmentArgs{
-		Role: role.Name, PolicyArn: policy.Arn,
+	role, attachment, err := newIRSARole(ctx, name, irsaRole{
+		OIDCProviderARN: args.OIDCProviderARN, OIDCIssuerURL: args.OIDCIssuerURL,
+		Namespace: LoadBalancerControllerNamespace, ServiceAccount: LoadBalancerControllerServiceAccount,
+		PolicyARN: policy.Arn, Tags: args.Tags,
 	}, parent)
 	if err != nil {
 		return nil, fmt.Errorf("load balancer controller %s: %w", name, err)
@@ -130,28 +120,4 @@ type lbcServiceAccount struct {
 	Create      bool                          `json:"create"`
 	Name        string                        `json:"name"`
 	Annotations map[string]pulumi.StringInput `json:"annotations"`
-}
-
-// IRSATrustPolicy is the trust policy of an IAM role for a Kubernetes service account: the
-// cluster's OIDC provider may assume it for exactly that service account (sub) and only for
-// STS (aud).
-func IRSATrustPolicy(providerARN, issuerURL, namespace, serviceAccount string) (string, error) {
-	issuer := strings.TrimPrefix(issuerURL, "https://")
-	if providerARN == "" || issuer == "" {
-		return "", fmt.Errorf("IRSA trust policy needs the OIDC provider ARN and issuer")
-	}
-	doc := map[string]any{
-		"Version": "2012-10-17",
-		"Statement": []any{map[string]any{
-			"Effect":    "Allow",
-			"Principal": map[string]any{"Federated": providerARN},
-			"Action":    "sts:AssumeRoleWithWebIdentity",
-			"Condition": map[string]any{"StringEquals": map[string]any{
-				issuer + ":sub": "system:serviceaccount:" + namespace + ":" + serviceAccount,
-				issuer + ":aud": "sts.amazonaws.com",
-			}},
-		}},
-	}
-	b, err := json.Marshal(doc)
-	return string(b), err
 }

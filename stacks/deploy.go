@@ -2,7 +2,6 @@ package stacks
 
 import (
 	"fmt"
-	"github.com/kong-alb-eks/kong-alb-eks/stacks/outputs"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/route53"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -10,6 +9,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/kong-alb-eks/kong-alb-eks/components"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/outputs"
 )
 
 // Environment is what Deploy registered, and the stack outputs it exported.

@@ -11,7 +11,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"github.com/kong-alb-eks/kong-alb-eks/stacks/outputs"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -28,6 +27,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/outputs"
 )
 
 // requirePulumi fails (never skips) without the CLI: CI must run these tests.

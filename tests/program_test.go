@@ -3,13 +3,13 @@
 package tests
 
 import (
-	"github.com/kong-alb-eks/kong-alb-eks/stacks/outputs"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/outputs"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth"
 )
 

@@ -11,10 +11,11 @@ package verify
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/kong-alb-eks/kong-alb-eks/stacks/outputs"
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/outputs"
 )
 
 // secretPlaceholder is what `pulumi stack output --json` prints for a secret without

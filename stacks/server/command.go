@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -51,7 +52,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "address to listen on")
-	fs.StringVar(&c.stateDir, "state-dir", ".pulumi/portal", "directory for the file backend, the stack work directories and PULUMI_HOME")
+	fs.StringVar(&c.stateDir, "state-dir", ".pulumi/portal", "directory for the file backend, the stack work directories, PULUMI_HOME and the operations journal")
 	fs.StringVar(&c.backend, "backend", "", "backend URL (default file://<state-dir>/backend; s3://... and Pulumi Cloud URLs accepted)")
 	fs.StringVar(&c.secretsProvider, "secrets-provider", "", "secrets provider for new stacks (default passphrase from PULUMI_CONFIG_PASSPHRASE; awskms://... accepted)")
 	fs.StringVar(&c.pulumi, "pulumi", "", "path of the pulumi CLI (default: pulumi on PATH)")
@@ -113,7 +114,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	log.Info("manager ready", "project", m.Project(), "pulumi", m.PulumiVersion(), "stateDir", c.stateDir, "maxConcurrent", c.maxConcurrent)
 	reportBackend(ctx, m, log)
 
-	srv, err := New(Options{Manager: m, Token: token, Logger: log, MaxBodyBytes: c.maxBodyBytes})
+	srv, err := New(Options{Manager: m, Token: token, Logger: log, MaxBodyBytes: c.maxBodyBytes,
+		OperationsDir: filepath.Join(c.stateDir, "operations")})
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
 		return 1

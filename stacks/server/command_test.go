@@ -156,9 +156,13 @@ func TestCommandServesAndReportsTheBackend(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// ... and the journal record of the update it was running.
+	writeRecord(t, state, Operation{ID: "op-0c", Kind: stacks.OpUp, Environment: "dev", State: StateRunning, CreatedAt: time.Now().UTC()})
+
 	url, logs, stop := serve(t, []string{"serve", "--listen", "127.0.0.1:0", "--state-dir", state, "--shutdown-timeout", "5s"},
 		map[string]string{EnvToken: testToken})
-	for _, want := range []string{`"msg":"backend"`, `"stacks":1`, `"stack":"dev"`, "stack left locked by a killed process", "pulumi cancel --stack dev", "0123abcd.json"} {
+	for _, want := range []string{`"msg":"backend"`, `"stacks":1`, `"stack":"dev"`, "stack left locked by a killed process", "pulumi cancel --stack dev", "0123abcd.json",
+		"operation interrupted", `"operation":"op-0c"`, `"msg":"operations journal loaded"`, `"interrupted":1`} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("startup logs lack %q:\n%s", want, logs.String())
 		}
@@ -172,6 +176,14 @@ func TestCommandServesAndReportsTheBackend(t *testing.T) {
 	code, body := get(t, url+"/v1/environments", testToken)
 	if code != http.StatusOK || !strings.Contains(body, `"name":"dev"`) || !strings.Contains(body, `"state":"stale-lock"`) || !strings.Contains(body, `"stale":true`) {
 		t.Errorf("environments: %d %s", code, body)
+	}
+	// The interrupted update is its last operation, with how to clear the lock it left.
+	if !strings.Contains(body, `"id":"op-0c"`) || !strings.Contains(body, `"state":"interrupted"`) {
+		t.Errorf("environments lack the interrupted operation: %s", body)
+	}
+	if code, body := get(t, url+"/v1/operations/op-0c", testToken); code != http.StatusOK || !strings.Contains(body, `"state":"interrupted"`) ||
+		!strings.Contains(body, "0123abcd.json") || !strings.Contains(body, "pulumi cancel --stack dev") {
+		t.Errorf("interrupted operation: %d %s", code, body)
 	}
 	// An update of the locked environment is refused with the lock and how to clear it.
 	req, _ := http.NewRequest(http.MethodPut, url+"/v1/environments/dev", strings.NewReader(`{"config":{"aws:region":"us-east-1","domain":"dev.example.com","hostedZone":"example.com"}}`))

@@ -19,6 +19,9 @@ const (
 	StateSucceeded = "succeeded"
 	StateFailed    = "failed"
 	StateCanceled  = "canceled"
+	// StateInterrupted: the operation was running when the service stopped (killed, crashed),
+	// as its journal record shows on the next start; its outcome is unknown.
+	StateInterrupted = "interrupted"
 )
 
 // Operation is an operation as the API shows it.
@@ -98,14 +101,20 @@ func (s *Server) startOperation(w http.ResponseWriter, name string, kind stacks.
 	s.order = append(s.order, op.view.ID)
 	s.active[name] = op
 	s.lastOp[name] = op
-	s.forgetLocked()
+	forgotten := s.forgetLocked()
 	s.wg.Add(1)
 	s.mu.Unlock()
 
+	for _, id := range forgotten {
+		s.journal.remove(id)
+	}
+	// Recorded before it runs, so that its final record is written after this one.
+	accepted := op.snapshot()
+	s.journal.write(*accepted)
 	s.log.Info("operation accepted", "operation", op.view.ID, "kind", string(kind), "environment", name)
 	go s.run(ctx, op, fn)
 	w.Header().Set("Location", "/v1/operations/"+op.view.ID)
-	writeJSON(w, http.StatusAccepted, op.snapshot())
+	writeJSON(w, http.StatusAccepted, accepted)
 }
 
 func (s *Server) run(ctx context.Context, op *operation, fn runFunc) {
@@ -122,29 +131,37 @@ func (s *Server) run(ctx context.Context, op *operation, fn runFunc) {
 		op.mu.Unlock()
 	})
 	op.mu.Lock()
+	view := op.view
+	op.mu.Unlock()
 	now := time.Now().UTC()
-	op.view.FinishedAt = &now
+	view.FinishedAt = &now
 	switch {
 	case err == nil:
-		op.view.State, op.view.Result = StateSucceeded, res
+		view.State, view.Result = StateSucceeded, res
 	case errors.Is(err, stacks.ErrCanceled):
-		_, op.view.Error = classify(err)
-		op.view.State = StateCanceled
+		_, view.Error = classify(err)
+		view.State = StateCanceled
 	default:
-		_, op.view.Error = classify(err)
-		op.view.State = StateFailed
+		_, view.Error = classify(err)
+		view.State = StateFailed
 	}
-	view := op.view
-	close(op.done)
-	op.notifyLocked()
-	op.mu.Unlock()
-	op.cancelFn(nil)
-
+	// The final record is written before the final state is published: only then can the
+	// operation be forgotten (and its record removed), so a late write cannot resurrect it.
+	s.journal.write(view)
+	// The environment is free by the time anyone sees the final state (an event stream's end
+	// event included), so that a client may start its next operation at once.
 	s.mu.Lock()
 	if s.active[view.Environment] == op {
 		delete(s.active, view.Environment)
 	}
+	op.mu.Lock()
+	op.view = view
+	close(op.done)
+	op.notifyLocked()
+	op.mu.Unlock()
 	s.mu.Unlock()
+	op.cancelFn(nil)
+
 	attrs := []any{"operation", view.ID, "kind", string(view.Kind), "environment", view.Environment, "state", view.State, "events", view.Events}
 	if view.Error != nil {
 		attrs = append(attrs, "code", view.Error.Code, "error", view.Error.Message)
@@ -152,8 +169,9 @@ func (s *Server) run(ctx context.Context, op *operation, fn runFunc) {
 	s.log.Info("operation finished", attrs...)
 }
 
-// forgetLocked drops the oldest finished operations beyond maxOps. s.mu is held.
-func (s *Server) forgetLocked() {
+// forgetLocked drops the oldest finished operations beyond maxOps and returns their IDs, whose
+// journal records the caller removes once s.mu is released. s.mu is held.
+func (s *Server) forgetLocked() (forgotten []string) {
 	for len(s.order) > s.maxOps {
 		i := -1
 		for j, id := range s.order {
@@ -163,7 +181,7 @@ func (s *Server) forgetLocked() {
 			}
 		}
 		if i < 0 {
-			return
+			return forgotten
 		}
 		id := s.order[i]
 		op := s.ops[id]
@@ -172,7 +190,9 @@ func (s *Server) forgetLocked() {
 		if s.lastOp[op.view.Environment] == op {
 			delete(s.lastOp, op.view.Environment)
 		}
+		forgotten = append(forgotten, id)
 	}
+	return forgotten
 }
 
 func (s *Server) operation(id string) *operation {
@@ -193,7 +213,8 @@ func (s *Server) lastOperation(name string) *Operation {
 
 // operationEvents streams an operation's events as Server-Sent Events: every event so far
 // (after Last-Event-ID, when the client resumes), then new ones as they come, then an "end"
-// event carrying the finished operation, after which the stream closes.
+// event carrying the finished operation, after which the stream closes. An operation loaded
+// from the journal has no events kept: its stream is the end event alone.
 func (s *Server) operationEvents(w http.ResponseWriter, r *http.Request) {
 	op := s.operation(r.PathValue("id"))
 	if op == nil {
@@ -225,7 +246,7 @@ func (s *Server) operationEvents(w http.ResponseWriter, r *http.Request) {
 		if next < len(op.events) {
 			batch = append(batch, op.events[next:]...)
 		}
-		changed, finished := op.changed, op.view.FinishedAt != nil
+		changed, finished := op.changed, finishedView(&op.view)
 		view := op.view
 		op.mu.Unlock()
 

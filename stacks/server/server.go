@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -53,6 +54,13 @@ type Options struct {
 	MaxOperations int
 	// MaxEventsPerOperation bounds the events kept per operation; default 10000.
 	MaxEventsPerOperation int
+	// OperationsDir, if set, is the operations journal: one JSON file per operation (the API's
+	// view, secrets redacted, without its events), written when it is accepted and when it
+	// finishes, so that operations survive a restart. New loads it: an operation still running
+	// there was stopped with the service and is reported interrupted, with how to clear the
+	// lock it may have left. Command uses <state-dir>/operations. Empty keeps operations in
+	// memory only.
+	OperationsDir string
 }
 
 // Server is the HTTP API. It is an http.Handler; Shutdown drains its operations.
@@ -73,6 +81,7 @@ type Server struct {
 	order    []string              // operation IDs, oldest first
 	active   map[string]*operation // running operation per environment
 	lastOp   map[string]*operation // newest operation per environment
+	journal  *journal              // nil without Options.OperationsDir
 	draining bool
 	wg       sync.WaitGroup
 }
@@ -107,6 +116,15 @@ func New(opts Options) (*Server, error) {
 		s.maxEvents = 10000
 	}
 	s.baseCtx, s.cancelBase = context.WithCancelCause(context.Background())
+	if opts.OperationsDir != "" {
+		if err := os.MkdirAll(opts.OperationsDir, 0o700); err != nil {
+			return nil, fmt.Errorf("server: operations journal: %w", err)
+		}
+		s.journal = &journal{dir: opts.OperationsDir, log: s.log}
+		if err := s.loadJournal(); err != nil {
+			return nil, fmt.Errorf("server: loading the operations journal: %w", err)
+		}
+	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -197,7 +215,8 @@ func (s *Server) auth(h http.HandlerFunc) http.Handler {
 // APIError is the body of every error response, and an operation's error.
 type APIError struct {
 	// Code is stable: unauthorized, not_found, method_not_allowed, invalid_name, malformed_request, unknown_field,
-	// body_too_large, invalid_spec, busy, engine_failure, canceled, shutting_down, internal.
+	// body_too_large, invalid_spec, busy, engine_failure, canceled, shutting_down, internal,
+	// interrupted (an operation that was running when the service stopped).
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	// Problems lists every invalid value of an invalid spec.

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -100,10 +101,17 @@ type fixture struct {
 
 func newFixture(t *testing.T, token string) *fixture {
 	t.Helper()
+	return newFixtureAt(t, token, t.TempDir(), 0)
+}
+
+// newFixtureAt builds a server on a state directory (backend, work directories, and the
+// operations journal in <state>/operations), as Command does.
+func newFixtureAt(t *testing.T, token, state string, maxOps int) *fixture {
+	t.Helper()
 	requirePulumi(t)
 	g := &gate{}
 	m, err := stacks.NewManager(stacks.ManagerOptions{
-		StateDir:   t.TempDir(),
+		StateDir:   state,
 		Passphrase: "server-test-passphrase",
 		Program:    program(g),
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -111,7 +119,8 @@ func newFixture(t *testing.T, token string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Options{Manager: m, Token: token, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxBodyBytes: 64 << 10})
+	srv, err := New(Options{Manager: m, Token: token, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxBodyBytes: 64 << 10,
+		MaxOperations: maxOps, OperationsDir: filepath.Join(state, "operations")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,229 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+)
+
+// journalFiles lists the journal's files.
+func journalFiles(t *testing.T, state string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(state, "operations"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	sort.Strings(out)
+	return out
+}
+
+// writeRecord writes a journal record by hand, as an earlier process would have left it.
+func writeRecord(t *testing.T, state string, v Operation) {
+	t.Helper()
+	dir := filepath.Join(state, "operations")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(v)
+	if err := os.WriteFile(filepath.Join(dir, v.ID+".json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readRecord(t *testing.T, state, id string) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(state, "operations", id+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v map[string]any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// staleLock leaves the lock of a process killed mid-update on a stack of the file backend.
+func staleLock(t *testing.T, state, stack string) string {
+	t.Helper()
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	dir := filepath.Join(state, "backend", ".pulumi", "locks", "organization", stacks.Project, stack)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "0badc0de.json")
+	lock := fmt.Sprintf(`{"pid":%d,"username":"ci","hostname":%q,"timestamp":"2026-01-02T03:04:05Z"}`, dead.Process.Pid, host)
+	if err := os.WriteFile(path, []byte(lock), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestOperationsSurviveRestart(t *testing.T) {
+	state := t.TempDir()
+	f := newFixtureAt(t, testToken, state, 0)
+	up := f.wait(f.start(http.MethodPut, "/v1/environments/dev", specBody("dev.example.com")))
+	if up["state"] != StateSucceeded {
+		t.Fatalf("update: %v", up)
+	}
+	pre := f.wait(f.start(http.MethodPost, "/v1/environments/dev/preview", specBody("dev.example.com")))
+	if pre["state"] != StateSucceeded {
+		t.Fatalf("preview: %v", pre)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := f.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Nothing secret reaches the disk; only finished records, no temporary files.
+	files := journalFiles(t, state)
+	want := []string{up["id"].(string) + ".json", pre["id"].(string) + ".json"}
+	sort.Strings(want)
+	if !reflect.DeepEqual(files, want) {
+		t.Errorf("journal files %v, want %v", files, want)
+	}
+	for _, name := range files {
+		b, _ := os.ReadFile(filepath.Join(state, "operations", name))
+		if bytes.Contains(b, []byte(testPassword)) || bytes.Contains(b, []byte("server-test-passphrase")) {
+			t.Errorf("journal record %s carries a secret: %s", name, b)
+		}
+		if fi, _ := os.Stat(filepath.Join(state, "operations", name)); fi.Mode().Perm() != 0o600 {
+			t.Errorf("journal record %s mode %v", name, fi.Mode().Perm())
+		}
+	}
+
+	// A second server on the same state directory serves them as they were.
+	g := newFixtureAt(t, testToken, state, 0)
+	for _, want := range []map[string]any{up, pre} {
+		id := want["id"].(string)
+		r := g.do(http.MethodGet, "/v1/operations/"+id, "")
+		if r.status != http.StatusOK {
+			t.Fatalf("operation %s after the restart: %d %s", id, r.status, r.body)
+		}
+		if got := r.json(t); !reflect.DeepEqual(got, want) {
+			t.Errorf("operation after the restart:\n got %v\nwant %v", got, want)
+		}
+		// Its stream is the end event alone.
+		evs := g.stream(id, "")
+		if len(evs) != 1 || evs[0].name != "end" || evs[0].data["id"] != id || evs[0].data["state"] != StateSucceeded {
+			t.Errorf("events of a loaded operation: %+v", evs)
+		}
+	}
+	if res, _ := up["result"].(map[string]any); res["Outputs"] == nil || res["Changes"] == nil {
+		t.Errorf("update result %v", up["result"])
+	}
+	r := g.do(http.MethodGet, "/v1/environments/dev", "")
+	if last, _ := r.json(t)["lastOperation"].(map[string]any); r.status != http.StatusOK || last["id"] != pre["id"] {
+		t.Errorf("environment after the restart: %d %s, want last operation %s", r.status, r.body, pre["id"])
+	}
+	r = g.do(http.MethodGet, "/v1/environments", "")
+	if !strings.Contains(string(r.body), pre["id"].(string)) {
+		t.Errorf("list after the restart: %s", r.body)
+	}
+
+	// New operations go on from there.
+	next := g.wait(g.start(http.MethodPost, "/v1/environments/dev/preview", specBody("dev.example.com")))
+	r = g.do(http.MethodGet, "/v1/environments/dev", "")
+	if last, _ := r.json(t)["lastOperation"].(map[string]any); next["state"] != StateSucceeded || last["id"] != next["id"] {
+		t.Errorf("last operation %v, want %v", last, next["id"])
+	}
+	if rec := readRecord(t, state, next["id"].(string)); rec["state"] != StateSucceeded || rec["finishedAt"] == nil {
+		t.Errorf("record of the new operation %v", rec)
+	}
+}
+
+func TestInterruptedOperation(t *testing.T) {
+	state := t.TempDir()
+	created := time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC)
+	// The process that ran these was killed: one left the stack locked, the other did not.
+	writeRecord(t, state, Operation{ID: "op-0a", Kind: stacks.OpUp, Environment: "dev", State: StateRunning, CreatedAt: created, Events: 7})
+	writeRecord(t, state, Operation{ID: "op-0b", Kind: stacks.OpPreview, Environment: "qa", State: StateRunning, CreatedAt: created})
+	lock := staleLock(t, state, "dev")
+
+	f := newFixtureAt(t, testToken, state, 0)
+	r := f.do(http.MethodGet, "/v1/operations/op-0a", "")
+	if r.status != http.StatusOK {
+		t.Fatalf("interrupted operation: %d %s", r.status, r.body)
+	}
+	op := r.json(t)
+	e, _ := op["error"].(map[string]any)
+	msg, _ := e["message"].(string)
+	if op["state"] != StateInterrupted || op["id"] != "op-0a" || op["events"] != float64(7) || e["code"] != "interrupted" ||
+		!strings.Contains(msg, "service stopped") || !strings.Contains(msg, "pulumi cancel --stack dev --yes") || !strings.Contains(msg, lock) {
+		t.Errorf("interrupted operation %s", r.body)
+	}
+	if locks, _ := e["locks"].([]any); len(locks) != 1 || locks[0].(map[string]any)["stale"] != true {
+		t.Errorf("interrupted operation's locks %v", e["locks"])
+	}
+	r = f.do(http.MethodGet, "/v1/operations/op-0b", "")
+	op = r.json(t)
+	e, _ = op["error"].(map[string]any)
+	if msg, _ := e["message"].(string); op["state"] != StateInterrupted || !strings.Contains(msg, "no engine lock") {
+		t.Errorf("interrupted operation without a lock %s", r.body)
+	}
+	// Rewritten as interrupted.
+	for _, id := range []string{"op-0a", "op-0b"} {
+		if rec := readRecord(t, state, id); rec["state"] != StateInterrupted || rec["error"] == nil {
+			t.Errorf("record %s: %v", id, rec)
+		}
+	}
+	if evs := f.stream("op-0a", ""); len(evs) != 1 || evs[0].name != "end" || evs[0].data["state"] != StateInterrupted {
+		t.Errorf("events of an interrupted operation: %+v", evs)
+	}
+	// The environment's new operation is refused until the lock is cleared, with the same advice.
+	r = f.do(http.MethodPut, "/v1/environments/dev", specBody("dev.example.com"))
+	if r.status != http.StatusConflict || !strings.Contains(string(r.body), "pulumi cancel --stack dev") {
+		t.Errorf("update of the locked environment: %d %s", r.status, r.body)
+	}
+}
+
+func TestForgottenOperationsLeaveNoFiles(t *testing.T) {
+	state := t.TempDir()
+	base := time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC)
+	for i, id := range []string{"op-01", "op-02", "op-03"} {
+		fin := base.Add(time.Duration(i)*time.Minute + time.Second)
+		writeRecord(t, state, Operation{ID: id, Kind: stacks.OpPreview, Environment: "dev", State: StateSucceeded,
+			CreatedAt: base.Add(time.Duration(i) * time.Minute), FinishedAt: &fin})
+	}
+	// Not records: ignored (a foreign file) or removed (an interrupted write's temporary file).
+	_ = os.WriteFile(filepath.Join(state, "operations", "notes.txt"), []byte("x"), 0o600)
+	_ = os.WriteFile(filepath.Join(state, "operations", ".tmp-op-09-123"), []byte("{"), 0o600)
+
+	f := newFixtureAt(t, testToken, state, 2)
+	if got, want := journalFiles(t, state), []string{"notes.txt", "op-02.json", "op-03.json"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("journal after loading beyond the bound: %v, want %v", got, want)
+	}
+	if r := f.do(http.MethodGet, "/v1/operations/op-01", ""); r.status != http.StatusNotFound {
+		t.Errorf("forgotten operation: %d %s", r.status, r.body)
+	}
+	id := f.wait(f.start(http.MethodPost, "/v1/environments/dev/preview", specBody("dev.example.com")))["id"].(string)
+	want := []string{"notes.txt", "op-03.json", id + ".json"}
+	sort.Strings(want)
+	if got := journalFiles(t, state); !reflect.DeepEqual(got, want) {
+		t.Errorf("journal after a new operation: %v, want %v", got, want)
+	}
+	if r := f.do(http.MethodGet, "/v1/operations/op-02", ""); r.status != http.StatusNotFound {
+		t.Errorf("forgotten operation: %d %s", r.status, r.body)
+	}
+}

@@ -1,4 +1,4 @@
-package stacks
+package stacks_test
 
 import (
 	"crypto/ecdsa"
@@ -15,19 +15,21 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kong-alb-eks/kong-alb-eks/stacks"
 )
 
-func validConfig() Config {
-	c := DefaultConfig()
+func validConfig() stacks.Config {
+	c := stacks.DefaultConfig()
 	c.Region, c.Domain, c.HostedZone = "us-east-1", "eks.example.com", "example.com"
 	return c
 }
 
-func problemsOf(t *testing.T, err error) Problems {
+func problemsOf(t *testing.T, err error) stacks.Problems {
 	t.Helper()
-	var verr *ValidationError
+	var verr *stacks.ValidationError
 	if !errors.As(err, &verr) {
-		t.Fatalf("want a *ValidationError, got %v", err)
+		t.Fatalf("want a *stacks.ValidationError, got %v", err)
 	}
 	return verr.Problems
 }
@@ -40,7 +42,7 @@ func TestDefaultsAreValid(t *testing.T) {
 
 func TestKeysAreUniqueAndQualified(t *testing.T) {
 	seen := map[string]bool{}
-	for _, k := range Keys() {
+	for _, k := range stacks.Keys() {
 		if seen[k.FullKey()] {
 			t.Errorf("key %s twice", k.FullKey())
 		}
@@ -69,7 +71,7 @@ func TestPulumiConfigRoundTrips(t *testing.T) {
 	if v := values["kong-alb-eks:adminAllowedCidrs"]; v.Value != `["203.0.113.0/24"]` {
 		t.Errorf("arrays are JSON in stack config, got %q", v.Value)
 	}
-	loaded, err := LoadConfig(func(k string) (string, bool) { v, ok := values[k]; return v.Value, ok })
+	loaded, err := stacks.LoadConfig(func(k string) (string, bool) { v, ok := values[k]; return v.Value, ok })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +81,7 @@ func TestPulumiConfigRoundTrips(t *testing.T) {
 }
 
 func TestLoadConfigReportsParseAndValidationProblemsByKey(t *testing.T) {
-	_, err := LoadConfig(func(k string) (string, bool) {
+	_, err := stacks.LoadConfig(func(k string) (string, bool) {
 		v, ok := map[string]string{
 			"aws:region": "us-east-1", "kong-alb-eks:domain": "eks.example.com", "kong-alb-eks:hostedZone": "example.com",
 			"kong-alb-eks:nodeMinSize": "two", "kong-alb-eks:publicSubnetCidrs": "10.0.0.0/22", "kong-alb-eks:demoEnabled": "yes please",
@@ -101,7 +103,7 @@ func TestLoadConfigReportsParseAndValidationProblemsByKey(t *testing.T) {
 }
 
 func TestConfigFromMapIsStrict(t *testing.T) {
-	_, err := ConfigFromMap(map[string]json.RawMessage{
+	_, err := stacks.ConfigFromMap(map[string]json.RawMessage{
 		"aws:region": json.RawMessage(`"us-east-1"`), "domain": json.RawMessage(`"eks.example.com"`),
 		"kong-alb-eks:hostedZone": json.RawMessage(`"example.com"`),
 		"nodeMinSiz":              json.RawMessage(`2`),
@@ -122,7 +124,7 @@ func TestConfigFromMapIsStrict(t *testing.T) {
 		t.Errorf("a bad secret is reported without its value: %q", msg)
 	}
 
-	cfg, err := ConfigFromMap(map[string]json.RawMessage{
+	cfg, err := stacks.ConfigFromMap(map[string]json.RawMessage{
 		"aws:region": json.RawMessage(`"us-east-1"`), "domain": json.RawMessage(`"eks.example.com"`),
 		"hostedZone": json.RawMessage(`"example.com"`), "adminAllowedCidrs": json.RawMessage(`["198.51.100.0/24"]`),
 		"nodeMaxSize": json.RawMessage(`5`),
@@ -130,7 +132,7 @@ func TestConfigFromMapIsStrict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Cluster.NodeMaxSize != 5 || cfg.Kong.AdminAllowedCIDRs[0] != "198.51.100.0/24" || cfg.Kong.Version != DefaultConfig().Kong.Version {
+	if cfg.Cluster.NodeMaxSize != 5 || cfg.Kong.AdminAllowedCIDRs[0] != "198.51.100.0/24" || cfg.Kong.Version != stacks.DefaultConfig().Kong.Version {
 		t.Errorf("spec not applied over the defaults: %+v", cfg)
 	}
 }
@@ -147,14 +149,14 @@ func TestSecretsNeverPrint(t *testing.T) {
 			t.Errorf("secret printed: %s", s)
 		}
 	}
-	k, _ := LookupKey("certificatePrivateKey")
+	k, _ := stacks.LookupKey("certificatePrivateKey")
 	if c.Value(k) != "[secret]" {
 		t.Errorf("Value of a secret = %v", c.Value(k))
 	}
 }
 
 // selfSigned makes a PEM certificate and key for the names.
-func selfSigned(t *testing.T, names ...string) (string, string) {
+func selfSigned(t testing.TB, names ...string) (string, string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -176,9 +178,9 @@ func selfSigned(t *testing.T, names ...string) (string, string) {
 
 func TestImportedCertificateMustCoverTheNames(t *testing.T) {
 	c := validConfig()
-	c.Certificate.Mode = CertificateImport
+	c.Certificate.Mode = stacks.CertificateImport
 	body, key := selfSigned(t, "*.eks.example.com", "eks.example.com")
-	c.Certificate.Body, c.Certificate.PrivateKey = body, Secret(key)
+	c.Certificate.Body, c.Certificate.PrivateKey = body, stacks.Secret(key)
 	if err := c.Validate(); err != nil {
 		t.Fatalf("a wildcard for the domain is valid: %v", err)
 	}
@@ -212,15 +214,15 @@ func TestVersionSkew(t *testing.T) {
 	}
 	cfg := validConfig()
 	cfg.Kong.DataPlaneVersion = "3.10.0.1"
-	if cfg.Kong.EffectiveDataPlaneVersion() != "3.10.0.1" || DefaultConfig().Kong.EffectiveDataPlaneVersion() != DefaultConfig().Kong.Version {
+	if cfg.Kong.EffectiveDataPlaneVersion() != "3.10.0.1" || stacks.DefaultConfig().Kong.EffectiveDataPlaneVersion() != stacks.DefaultConfig().Kong.Version {
 		t.Error("EffectiveDataPlaneVersion")
 	}
 }
 
 func TestChartSources(t *testing.T) {
 	c := validConfig()
-	c.Charts.CertManager = ChartSource{Chart: "oci://quay.io/jetstack/charts/cert-manager", Version: "v1.21.1"}
-	c.Charts.Kong = ChartSource{Chart: "./charts/kong", Version: "3.4.1"}
+	c.Charts.CertManager = stacks.ChartSource{Chart: "oci://quay.io/jetstack/charts/cert-manager", Version: "v1.21.1"}
+	c.Charts.Kong = stacks.ChartSource{Chart: "./charts/kong", Version: "3.4.1"}
 	if err := c.Validate(); err != nil {
 		t.Fatalf("OCI and local charts are valid: %v", err)
 	}

@@ -3,18 +3,11 @@ package stacks_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
-	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,26 +43,7 @@ type testSecrets struct {
 // imported certificate's private key (a real self-signed certificate for *.domain and domain).
 func testConfig(t testing.TB, domain string) (stacks.Config, testSecrets) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: domain},
-		DNSNames:     []string{"*." + domain, domain},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}))
+	body, keyPEM := selfSigned(t, "*."+domain, domain)
 	lines := strings.Split(keyPEM, "\n")
 
 	cfg := stacks.DefaultConfig()
@@ -78,10 +52,10 @@ func testConfig(t testing.TB, domain string) (stacks.Config, testSecrets) {
 	cfg.HostedZone = "example.com"
 	cfg.Certificate = stacks.CertificateConfig{
 		Mode:       stacks.CertificateImport,
-		Body:       string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		Body:       body,
 		PrivateKey: stacks.Secret(keyPEM),
 	}
-	pw := fmt.Sprintf("pg-pass-%d-%x", time.Now().UnixNano(), pkcs8[len(pkcs8)-6:])
+	pw := fmt.Sprintf("pg-pass-%d-%s", time.Now().UnixNano(), lines[1][:8])
 	cfg.Kong.PostgresHost = "kong.abc123.us-east-1.rds.amazonaws.com"
 	cfg.Kong.PostgresPassword = stacks.Secret(pw)
 	if err := cfg.Validate(); err != nil {

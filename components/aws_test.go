@@ -3,6 +3,7 @@ package components_test
 import (
 	"encoding/json"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 
@@ -18,7 +19,8 @@ func newNetwork(args components.NetworkArgs) func(ctx *pulumi.Context) (pulumi.M
 		if err != nil {
 			return nil, err
 		}
-		return pulumi.Map{"vpcId": n.VPCID, "vpcCidr": n.VPCCIDR, "public": n.PublicSubnetIDs, "private": n.PrivateSubnetIDs}, nil
+		return pulumi.Map{"vpcId": n.VPCID, "vpcCidr": n.VPCCIDR, "public": n.PublicSubnetIDs, "private": n.PrivateSubnetIDs,
+			"publicCidrs": n.PublicSubnetCIDRs}, nil
 	}
 }
 
@@ -52,6 +54,7 @@ func TestNetworkTagsSubnetsForTheLoadBalancerController(t *testing.T) {
 	rt := named(t, doc, "aws:ec2/routeTable:RouteTable", "net-private-1")
 	assertWaitsOn(t, rt, named(t, doc, "aws:ec2/natGateway:NatGateway", "net-1"))
 	assertEqual(t, "output vpcCidr", doc.Outputs["vpcCidr"], "10.0.0.0/16")
+	assertEqual(t, "the ALB's address ranges: the public subnets'", strings.Join(stringsOf(doc.Outputs["publicCidrs"]), ","), "10.0.0.0/22,10.0.4.0/22")
 }
 
 func TestNetworkSharesOneNATGateway(t *testing.T) {
@@ -71,6 +74,10 @@ func TestNetworkDualStackGivesPublicSubnetsIPv6(t *testing.T) {
 	if !strings.HasSuffix(block, "01::/64") {
 		t.Errorf("public-1 IPv6 block = %q, want the VPC's second /64", block)
 	}
+	cidrs := stringsOf(doc.Outputs["publicCidrs"])
+	if len(cidrs) != 4 || cidrs[0] != "10.0.0.0/22" || cidrs[3] != block {
+		t.Errorf("a dual-stack ALB takes IPv4 and IPv6 addresses of its subnets; the ranges are %v", cidrs)
+	}
 }
 
 func TestNetworkExistingVPCCreatesNothing(t *testing.T) {
@@ -84,8 +91,18 @@ func TestNetworkExistingVPCCreatesNothing(t *testing.T) {
 			t.Errorf("existing-VPC mode registered %s %q", r.Type, r.Name)
 		}
 	}
-	assertEqual(t, "vpc lookups", len(doc.Invokes), 1)
-	assertEqual(t, "lookup", doc.Invokes[0].Token, "aws:ec2/getVpc:getVpc")
+	var tokens []string
+	for _, inv := range doc.Invokes {
+		tokens = append(tokens, inv.Token)
+	}
+	// The VPC, and each public subnet: its CIDR may be a secondary one of the VPC.
+	assertEqual(t, "lookups", strings.Join(tokens, ","), "aws:ec2/getSubnet:getSubnet,aws:ec2/getSubnet:getSubnet,aws:ec2/getVpc:getVpc")
+	for _, c := range stringsOf(doc.Outputs["publicCidrs"]) {
+		if !strings.HasPrefix(c, "100.64.") {
+			t.Errorf("public subnet range %s is not the looked-up subnet's (a secondary CIDR, outside the VPC's primary 10.100.0.0/16)", c)
+		}
+	}
+	assertEqual(t, "public subnet ranges", len(stringsOf(doc.Outputs["publicCidrs"])), 2)
 	assertEqual(t, "vpcId", doc.Outputs["vpcId"], "vpc-0a1b2c3d4e5f67890")
 	assertEqual(t, "vpcCidr from the lookup", doc.Outputs["vpcCidr"], "10.100.0.0/16")
 	assertEqual(t, "private subnets", strings.Join(stringsOf(doc.Outputs["private"]), ","), "subnet-00000000000000003,subnet-00000000000000004")
@@ -118,13 +135,18 @@ func newCluster(ctx *pulumi.Context) (*components.Cluster, error) {
 	return components.NewCluster(ctx, "eks", &components.ClusterArgs{
 		Name:              "demo",
 		KubernetesVersion: "1.34",
-		VPCID:             pulumi.String("vpc-0123456789abcdef0"),
-		VPCCIDR:           pulumi.String("10.0.0.0/16"),
-		PublicSubnetIDs:   pulumi.ToStringArray([]string{"subnet-public0000000001", "subnet-public0000000002"}),
+		Region:            region,
 		PrivateSubnetIDs:  pulumi.ToStringArray([]string{"subnet-private000000001", "subnet-private000000002"}),
 		NodeInstanceType:  "m6i.large", NodeAMIType: "AL2023_x86_64_STANDARD",
 		NodeMinSize: 2, NodeDesiredSize: 3, NodeMaxSize: 4,
 		EndpointPublicAccess: true, EndpointPrivateAccess: true, PublicAccessCIDRs: []string{"198.51.100.0/24"},
+		Addons: components.NetworkingAddonVersions{VPCCNI: "v1.20.4-eksbuild.1"},
+		AccessEntries: []components.AccessEntry{
+			{PrincipalARN: "arn:aws:iam::123456789012:role/platform-admins", Policies: []components.AccessPolicy{{Name: "AmazonEKSClusterAdminPolicy"}}},
+			{PrincipalARN: "arn:aws:iam::123456789012:role/team/kong-operators", Policies: []components.AccessPolicy{
+				{Name: "AmazonEKSViewPolicy"}, {Name: "AmazonEKSEditPolicy", Namespaces: []string{"kong"}},
+			}},
+		},
 	})
 }
 
@@ -134,23 +156,37 @@ func TestClusterNodeGroupOIDCAndKubeconfig(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		return pulumi.Map{"name": c.Name, "oidcArn": c.OIDCProviderARN, "issuer": c.OIDCIssuerURL, "kubeconfig": c.Kubeconfig, "vpcCidr": c.VPCCIDR}, nil
+		return pulumi.Map{"name": c.Name, "oidcArn": c.OIDCProviderARN, "issuer": c.OIDCIssuerURL, "kubeconfig": c.Kubeconfig}, nil
 	})
-	cluster := named(t, doc, "eks:index:Cluster", "eks")
+	cluster := named(t, doc, "aws:eks/cluster:Cluster", "eks")
 	assertEqual(t, "explicit cluster name", cluster.Input("name"), "demo")
 	assertEqual(t, "version", cluster.Input("version"), "1.34")
-	assertEqual(t, "authentication mode", cluster.Input("authenticationMode"), "API")
-	assertEqual(t, "skip default node group", cluster.Input("skipDefaultNodeGroup"), true)
-	assertEqual(t, "public access CIDRs", strings.Join(stringsOf(cluster.Input("publicAccessCidrs")), ","), "198.51.100.0/24")
+	assertEqual(t, "authentication mode", cluster.Input("accessConfig.authenticationMode"), "API")
+	assertEqual(t, "creator is admin", cluster.Input("accessConfig.bootstrapClusterCreatorAdminPermissions"), true)
+	assertEqual(t, "no self-managed add-ons", cluster.Input("bootstrapSelfManagedAddons"), false)
+	assertEqual(t, "public access CIDRs", strings.Join(stringsOf(cluster.Input("vpcConfig.publicAccessCidrs")), ","), "198.51.100.0/24")
+	assertEqual(t, "control plane interfaces in the private subnets", strings.Join(stringsOf(cluster.Input("vpcConfig.subnetIds")), ","), "subnet-private000000001,subnet-private000000002")
+	clusterRole := named(t, doc, "aws:iam/role:Role", "eks-cluster")
+	assertWaitsOn(t, cluster, clusterRole)
+	assertWaitsOn(t, cluster, named(t, doc, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "eks-cluster"))
+	if trust, _ := clusterRole.Input("assumeRolePolicy").(string); !strings.Contains(trust, `"eks.amazonaws.com"`) {
+		t.Errorf("the cluster role trusts %s", trust)
+	}
 
-	ng := named(t, doc, "eks:index:ManagedNodeGroup", "eks-nodes")
+	ng := named(t, doc, "aws:eks/nodeGroup:NodeGroup", "eks-nodes")
 	assertEqual(t, "node group subnets (private only)", strings.Join(stringsOf(ng.Input("subnetIds")), ","), "subnet-private000000001,subnet-private000000002")
 	assertEqual(t, "AMI type", ng.Input("amiType"), "AL2023_x86_64_STANDARD")
 	assertEqual(t, "desired size", ng.Input("scalingConfig.desiredSize"), 3.0)
+	assertEqual(t, "node role", ng.Input("nodeRoleArn"), "arn:aws:iam::123456789012:role/eks-node")
 	assertWaitsOn(t, ng, cluster)
-	for i := 0; i < 3; i++ {
-		assertWaitsOn(t, ng, named(t, doc, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "eks-node-"+string(rune('0'+i))))
+	var nodePolicies []string
+	for _, name := range []string{"eks-node", "eks-node-1"} {
+		a := named(t, doc, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", name)
+		assertWaitsOn(t, ng, a)
+		nodePolicies = append(nodePolicies, a.Input("policyArn").(string))
 	}
+	assertEqual(t, "node role policies (the CNI's are on its own role)", strings.Join(nodePolicies, ","),
+		"arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy,arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly")
 
 	oidc := named(t, doc, "aws:iam/openIdConnectProvider:OpenIdConnectProvider", "eks")
 	issuer, _ := doc.Outputs["issuer"].(string)
@@ -167,6 +203,113 @@ func TestClusterNodeGroupOIDCAndKubeconfig(t *testing.T) {
 	provider := named(t, doc, "pulumi:providers:kubernetes", "eks")
 	assertEqual(t, "provider kubeconfig", provider.Input("kubeconfig"), synth.Secret)
 	assertWaitsOn(t, provider, ng)
+
+	// Nothing unused: the cluster's role, the node role and the VPC CNI's, no other.
+	var roles []string
+	for _, r := range doc.Find("aws:iam/role:Role") {
+		roles = append(roles, r.Name)
+	}
+	sort.Strings(roles)
+	assertEqual(t, "IAM roles", strings.Join(roles, ","), "eks-cluster,eks-node,eks-vpc-cni")
+	for _, r := range doc.Resources {
+		if strings.HasPrefix(r.Type, "eks:") || strings.HasPrefix(r.Type, "command:") {
+			t.Errorf("%s %q: the cluster needs no pulumi-eks component and no local command (kubectl)", r.Type, r.Name)
+		}
+	}
+}
+
+// The networking add-ons are EKS add-ons (EKS installs no self-managed copies with
+// bootstrapSelfManagedAddons false): the VPC CNI before the nodes (a node is Ready only once
+// its CNI runs; terraform-aws-modules/eks's before_compute does the same), with an IRSA role
+// for kube-system/aws-node holding AmazonEKS_CNI_Policy (EKS User Guide, "Configure Amazon
+// VPC CNI plugin to use IRSA") and network policy enforcement on ({"enableNetworkPolicy":
+// "true"}, EKS User Guide, "Restrict pod network traffic"); kube-proxy and CoreDNS, whose pods
+// need nodes, after them, and before anything is deployed into the cluster.
+func TestClusterNetworkingAddons(t *testing.T) {
+	doc := render(t, func(ctx *pulumi.Context) (pulumi.Map, error) {
+		_, err := newCluster(ctx)
+		return nil, err
+	})
+	const addon = "aws:eks/addon:Addon"
+	ng := named(t, doc, "aws:eks/nodeGroup:NodeGroup", "eks-nodes")
+	provider := named(t, doc, "pulumi:providers:kubernetes", "eks")
+
+	cni := named(t, doc, addon, "eks-vpc-cni")
+	assertEqual(t, "vpc-cni add-on", cni.Input("addonName"), "vpc-cni")
+	assertEqual(t, "vpc-cni pinned", cni.Input("addonVersion"), "v1.20.4-eksbuild.1")
+	assertEqual(t, "network policy enforcement", cni.Input("configurationValues"), `{"enableNetworkPolicy":"true"}`)
+	assertEqual(t, "vpc-cni role", cni.Input("serviceAccountRoleArn"), "arn:aws:iam::123456789012:role/eks-vpc-cni")
+	cniRole := named(t, doc, "aws:iam/role:Role", "eks-vpc-cni")
+	trust, _ := cniRole.Input("assumeRolePolicy").(string)
+	if !strings.Contains(trust, `"system:serviceaccount:kube-system:aws-node"`) {
+		t.Errorf("the VPC CNI role trusts %s", trust)
+	}
+	cniPolicy := named(t, doc, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "eks-vpc-cni")
+	assertEqual(t, "CNI policy", cniPolicy.Input("policyArn"), "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy")
+	assertWaitsOn(t, cni, cniPolicy)
+	assertWaitsOn(t, ng, cni)
+
+	for _, name := range []string{"kube-proxy", "coredns"} {
+		a := named(t, doc, addon, "eks-"+name)
+		assertEqual(t, name+" add-on", a.Input("addonName"), name)
+		assertEqual(t, name+" version (EKS's default)", a.Input("addonVersion"), nil)
+		assertEqual(t, name+" adopts an existing copy", a.Input("resolveConflictsOnCreate"), "OVERWRITE")
+		assertWaitsOn(t, a, ng)
+		assertWaitsOn(t, provider, a)
+	}
+}
+
+// EKS access entries: one per principal, an association per policy with its scope.
+func TestClusterAccessEntries(t *testing.T) {
+	doc := render(t, func(ctx *pulumi.Context) (pulumi.Map, error) {
+		_, err := newCluster(ctx)
+		return nil, err
+	})
+	entries := doc.Find("aws:eks/accessEntry:AccessEntry")
+	assertEqual(t, "access entries", len(entries), 2)
+	admins := named(t, doc, "aws:eks/accessEntry:AccessEntry", "eks-access-role-platform-admins")
+	assertEqual(t, "principal", admins.Input("principalArn"), "arn:aws:iam::123456789012:role/platform-admins")
+	assertEqual(t, "type", admins.Input("type"), "STANDARD")
+	assertEqual(t, "cluster", admins.Input("clusterName"), "demo")
+
+	const assoc = "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"
+	admin := named(t, doc, assoc, "eks-access-role-platform-admins-AmazonEKSClusterAdminPolicy")
+	assertEqual(t, "admin policy", admin.Input("policyArn"), "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy")
+	assertEqual(t, "admin scope", admin.Input("accessScope.type"), "cluster")
+	assertWaitsOn(t, admin, admins)
+	edit := named(t, doc, assoc, "eks-access-role-team-kong-operators-AmazonEKSEditPolicy")
+	assertEqual(t, "edit scope", edit.Input("accessScope.type"), "namespace")
+	assertEqual(t, "edit namespaces", strings.Join(stringsOf(edit.Input("accessScope.namespaces")), ","), "kong")
+	view := named(t, doc, assoc, "eks-access-role-team-kong-operators-AmazonEKSViewPolicy")
+	assertEqual(t, "view scope", view.Input("accessScope.type"), "cluster")
+	assertEqual(t, "associations", len(doc.Find(assoc)), 3)
+}
+
+func TestKubeconfigUsesTheAWSCLIForTokens(t *testing.T) {
+	raw, err := components.Kubeconfig("https://ABC.gr7.us-east-1.eks.amazonaws.com", "Q0E=", "demo", "us-east-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kc struct {
+		Clusters []struct {
+			Cluster map[string]string `json:"cluster"`
+		} `json:"clusters"`
+		Users []struct {
+			User struct {
+				Exec struct {
+					Command string   `json:"command"`
+					Args    []string `json:"args"`
+				} `json:"exec"`
+			} `json:"user"`
+		} `json:"users"`
+	}
+	if err := json.Unmarshal([]byte(raw), &kc); err != nil {
+		t.Fatal(err)
+	}
+	assertEqual(t, "server", kc.Clusters[0].Cluster["server"], "https://ABC.gr7.us-east-1.eks.amazonaws.com")
+	assertEqual(t, "CA", kc.Clusters[0].Cluster["certificate-authority-data"], "Q0E=")
+	exec := kc.Users[0].User.Exec
+	assertEqual(t, "token command", exec.Command+" "+strings.Join(exec.Args, " "), "aws eks get-token --cluster-name demo --region us-east-1 --output json")
 }
 
 func newCertificate(args components.CertificateArgs) func(ctx *pulumi.Context) (pulumi.Map, error) {

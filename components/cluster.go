@@ -1,24 +1,25 @@
 package components
 
 import (
+	"encoding/json"
 	"fmt"
+	"strings"
 
 	awseks "github.com/pulumi/pulumi-aws/sdk/v6/go/aws/eks"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
-	"github.com/pulumi/pulumi-eks/sdk/v2/go/eks"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// ClusterArgs describes the EKS cluster and its managed node group.
+// ClusterArgs describes the EKS cluster, its add-ons and its managed node group.
 type ClusterArgs struct {
 	// Name is the EKS cluster name, set explicitly so that everything else can use it.
 	Name              string
 	KubernetesVersion string
+	// Region goes into the kubeconfig's `aws eks get-token` call.
+	Region string
 
-	VPCID            pulumi.StringInput
-	VPCCIDR          pulumi.StringInput
-	PublicSubnetIDs  pulumi.StringArrayInput
+	// PrivateSubnetIDs hold the nodes and the control plane's network interfaces.
 	PrivateSubnetIDs pulumi.StringArrayInput
 	// NodesWaitFor: what the nodes need before they can join, beyond the subnets themselves
 	// (the private subnets' routes to their NAT gateways).
@@ -34,11 +35,44 @@ type ClusterArgs struct {
 	EndpointPrivateAccess bool
 	PublicAccessCIDRs     []string
 
+	// Addons pins the networking add-ons; empty versions mean EKS's defaults.
+	Addons NetworkingAddonVersions
+	// AccessEntries grant IAM principals access to the cluster, beyond its creator.
+	AccessEntries []AccessEntry
+
 	Tags map[string]string
 }
 
-// Cluster is an EKS cluster with a managed AL2023 node group in the private subnets and an
-// IAM OIDC provider for IAM roles for service accounts.
+// NetworkingAddonVersions are the versions of the EKS add-ons every node needs; empty means
+// the version EKS makes the default for the cluster's Kubernetes version.
+type NetworkingAddonVersions struct {
+	VPCCNI    string
+	CoreDNS   string
+	KubeProxy string
+}
+
+// AccessEntry lets an IAM principal use the cluster with EKS access policies.
+type AccessEntry struct {
+	// PrincipalARN is an IAM role or user.
+	PrincipalARN string
+	// Policies are EKS access policy names, such as AmazonEKSClusterAdminPolicy.
+	Policies []AccessPolicy
+}
+
+// AccessPolicy is one EKS access policy, for the whole cluster (Namespaces empty) or for some
+// namespaces.
+type AccessPolicy struct {
+	Name       string
+	Namespaces []string
+}
+
+// AccessPolicyARN is the ARN of an EKS access policy, by name.
+func AccessPolicyARN(name string) string { return "arn:aws:eks::aws:cluster-access-policy/" + name }
+
+// Cluster is an EKS cluster (access entries only, no aws-auth ConfigMap) with its networking
+// add-ons, a managed node group in the private subnets and an IAM OIDC provider for IAM roles
+// for service accounts. Nothing in it runs kubectl or any other local program but the AWS
+// CLI, which the kubeconfig uses for tokens.
 type Cluster struct {
 	pulumi.ResourceState
 
@@ -49,28 +83,36 @@ type Cluster struct {
 	OIDCIssuerURL   pulumi.StringOutput `pulumi:"oidcIssuerUrl"`
 	// Kubeconfig is secret: it names the cluster's endpoint and CA.
 	Kubeconfig pulumi.StringOutput `pulumi:"kubeconfig"`
-	VPCID      pulumi.StringOutput `pulumi:"vpcId"`
-	VPCCIDR    pulumi.StringOutput `pulumi:"vpcCidr"`
 
 	// Provider is the Kubernetes provider for everything inside the cluster. It is ready
-	// only once the node group is, so workloads have somewhere to run.
+	// only once the nodes and the add-ons every pod needs are, so workloads can run.
 	Provider *kubernetes.Provider
 	// Nodes is the managed node group.
 	Nodes pulumi.Resource
 }
 
-// Managed policies every EKS worker node role needs.
+// Managed policies of the node role. The VPC CNI's permissions (AmazonEKS_CNI_Policy) are
+// not among them: the vpc-cni add-on has a role of its own.
 var nodePolicies = []string{
 	"arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
-	"arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
 	"arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
 }
 
-// NewCluster creates the EKS cluster, its node group, the OIDC provider and the Kubernetes
-// provider.
+const (
+	clusterPolicyARN = "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"
+	cniPolicyARN     = "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
+	// VPCCNIServiceAccount is the VPC CNI's service account (the aws-node DaemonSet).
+	VPCCNIServiceAccount = "aws-node"
+	// VPCCNIConfiguration switches on the VPC CNI's network policy agent, which enforces
+	// Kubernetes NetworkPolicies (add-on v1.14.0-eksbuild.3 or later).
+	VPCCNIConfiguration = `{"enableNetworkPolicy":"true"}`
+)
+
+// NewCluster creates the EKS cluster, its add-ons, its node group, the OIDC provider, the
+// access entries and the Kubernetes provider.
 func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pulumi.ResourceOption) (*Cluster, error) {
-	if args == nil || args.Name == "" {
-		return nil, fmt.Errorf("cluster %s: args with a cluster name are required", name)
+	if args == nil || args.Name == "" || args.Region == "" || args.PrivateSubnetIDs == nil {
+		return nil, fmt.Errorf("cluster %s: args with a cluster name, region and private subnets are required", name)
 	}
 	c := &Cluster{}
 	if err := ctx.RegisterComponentResource("kong-alb-eks:cluster:Cluster", name, c, opts...); err != nil {
@@ -81,80 +123,49 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 	}
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
 		"clusterName": c.Name, "oidcProviderArn": c.OIDCProviderARN, "oidcIssuerUrl": c.OIDCIssuerURL,
-		"kubeconfig": c.Kubeconfig, "vpcId": c.VPCID, "vpcCidr": c.VPCCIDR,
+		"kubeconfig": c.Kubeconfig,
 	})
 }
 
 func (c *Cluster) create(ctx *pulumi.Context, name string, args *ClusterArgs) error {
 	parent := pulumi.Parent(c)
 	tags := pulumi.ToStringMap(args.Tags)
-	authMode := eks.AuthenticationModeApi
-	cluster, err := eks.NewCluster(ctx, name, &eks.ClusterArgs{
-		Name:                  pulumi.String(args.Name),
-		Version:               pulumi.String(args.KubernetesVersion),
-		VpcId:                 args.VPCID,
-		PublicSubnetIds:       args.PublicSubnetIDs,
-		PrivateSubnetIds:      args.PrivateSubnetIDs,
-		EndpointPublicAccess:  pulumi.Bool(args.EndpointPublicAccess),
-		EndpointPrivateAccess: pulumi.Bool(args.EndpointPrivateAccess),
-		PublicAccessCidrs:     pulumi.ToStringArray(args.PublicAccessCIDRs),
-		AuthenticationMode:    &authMode,
-		// The node group below replaces the default one; the OIDC provider is ours (see below).
-		SkipDefaultNodeGroup:         pulumi.BoolRef(true),
-		CreateOidcProvider:           pulumi.Bool(false),
-		NodeAssociatePublicIpAddress: pulumi.BoolRef(false),
-		Tags:                         tags,
-	}, parent)
-	if err != nil {
-		return err
-	}
 
-	nodeRole, err := iam.NewRole(ctx, name+"-node", &iam.RoleArgs{
-		AssumeRolePolicy: pulumi.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`),
-		Tags:             tags,
-	}, parent)
+	clusterRole, clusterPolicy, err := newServiceRole(ctx, name+"-cluster", "eks.amazonaws.com", []string{clusterPolicyARN}, args.Tags, parent)
 	if err != nil {
 		return err
 	}
-	attachments := make([]pulumi.Resource, 0, len(nodePolicies))
-	for i, arn := range nodePolicies {
-		a, err := iam.NewRolePolicyAttachment(ctx, fmt.Sprintf("%s-node-%d", name, i), &iam.RolePolicyAttachmentArgs{
-			Role: nodeRole.Name, PolicyArn: pulumi.String(arn),
-		}, parent)
-		if err != nil {
-			return err
-		}
-		attachments = append(attachments, a)
-	}
-	nodeGroup, err := eks.NewManagedNodeGroup(ctx, name+"-nodes", &eks.ManagedNodeGroupArgs{
-		Cluster:       cluster,
-		NodeRole:      nodeRole,
-		SubnetIds:     args.PrivateSubnetIDs,
-		InstanceTypes: pulumi.StringArray{pulumi.String(args.NodeInstanceType)},
-		AmiType:       pulumi.String(args.NodeAMIType),
-		ScalingConfig: awseks.NodeGroupScalingConfigArgs{
-			MinSize:     pulumi.Int(args.NodeMinSize),
-			DesiredSize: pulumi.Int(args.NodeDesiredSize),
-			MaxSize:     pulumi.Int(args.NodeMaxSize),
+	cluster, err := awseks.NewCluster(ctx, name, &awseks.ClusterArgs{
+		Name:    pulumi.String(args.Name),
+		Version: pulumi.String(args.KubernetesVersion),
+		RoleArn: clusterRole.Arn,
+		VpcConfig: awseks.ClusterVpcConfigArgs{
+			SubnetIds:             args.PrivateSubnetIDs,
+			EndpointPublicAccess:  pulumi.Bool(args.EndpointPublicAccess),
+			EndpointPrivateAccess: pulumi.Bool(args.EndpointPrivateAccess),
+			PublicAccessCidrs:     pulumi.ToStringArray(args.PublicAccessCIDRs),
 		},
-		Tags: tags,
+		// Access entries, not the aws-auth ConfigMap: access is managed through the EKS API,
+		// and the creator is an administrator (EKS's default) so the first deployment can
+		// install everything.
+		AccessConfig: awseks.ClusterAccessConfigArgs{
+			AuthenticationMode:                      pulumi.String("API"),
+			BootstrapClusterCreatorAdminPermissions: pulumi.Bool(true),
+		},
+		// EKS installs no unmanaged copies of the VPC CNI, CoreDNS and kube-proxy: the EKS
+		// add-ons below are the only ones, from the first node on.
+		BootstrapSelfManagedAddons: pulumi.Bool(false),
+		Tags:                       tags,
 	},
 		parent,
-		// Nodes cannot join before their role has the worker policies, nor without a route
-		// out of their private subnets (the EKS and ECR endpoints); neither is an input of
-		// the node group. The control plane does not wait for the NAT gateways.
-		pulumi.DependsOn(append(attachments, args.NodesWaitFor...)))
+		// EKS checks the cluster role's permissions when it creates the cluster; the
+		// attachment is not an input.
+		pulumi.DependsOn(clusterPolicy),
+		pulumi.Timeouts(&pulumi.CustomTimeouts{Create: "30m", Update: "60m", Delete: "15m"}))
 	if err != nil {
 		return err
 	}
-
-	// pulumi-eks v2 exposes its OIDC provider only as a resource reference; reading the issuer
-	// from the EKS API and owning the provider keeps the ARN a plain output. The lookup's name
-	// is derived from the kubeconfig so that it is unknown, and the lookup skipped, until the
-	// cluster exists (a preview of a new stack must not look up a cluster that isn't there).
-	existingName := pulumi.Unsecret(cluster.KubeconfigJson.ApplyT(func(string) string { return args.Name })).(pulumi.StringOutput)
-	described := awseks.LookupClusterOutput(ctx, awseks.LookupClusterOutputArgs{Name: existingName}, parent)
-	issuer := described.Identities().Index(pulumi.Int(0)).Oidcs().Index(pulumi.Int(0)).Issuer()
+	issuer := cluster.Identities.Index(pulumi.Int(0)).Oidcs().Index(pulumi.Int(0)).Issuer().Elem()
 	oidc, err := iam.NewOpenIdConnectProvider(ctx, name, &iam.OpenIdConnectProviderArgs{
 		Url:           issuer,
 		ClientIdLists: pulumi.StringArray{pulumi.String("sts.amazonaws.com")},
@@ -163,26 +174,154 @@ func (c *Cluster) create(ctx *pulumi.Context, name string, args *ClusterArgs) er
 	if err != nil {
 		return err
 	}
+	c.Name = cluster.Name
+	c.OIDCProviderARN = oidc.Arn
+	c.OIDCIssuerURL = issuer
 
-	kubeconfig := pulumi.ToSecret(cluster.KubeconfigJson).(pulumi.StringOutput)
-	provider, err := kubernetes.NewProvider(ctx, name, &kubernetes.ProviderArgs{
-		Kubeconfig: kubeconfig,
+	nodeRole, nodePolicy, err := newServiceRole(ctx, name+"-node", "ec2.amazonaws.com", nodePolicies, args.Tags, parent)
+	if err != nil {
+		return err
+	}
+	cniRole, cniPolicy, err := newIRSARole(ctx, name+"-vpc-cni", irsaRole{
+		OIDCProviderARN: oidc.Arn, OIDCIssuerURL: issuer,
+		Namespace: "kube-system", ServiceAccount: VPCCNIServiceAccount,
+		PolicyARN: pulumi.String(cniPolicyARN), Tags: args.Tags,
+	}, parent)
+	if err != nil {
+		return err
+	}
+	vpcCNI, err := newEKSAddon(ctx, name+"-vpc-cni", eksAddon{
+		ClusterName: cluster.Name, Name: "vpc-cni", Version: args.Addons.VPCCNI,
+		ServiceAccountRoleARN: cniRole.Arn, ConfigurationValues: VPCCNIConfiguration, Tags: args.Tags,
 	},
 		parent,
-		// Every workload this provider deploys waits for its pods (Helm releases with wait):
-		// without nodes none would ever be ready.
-		pulumi.DependsOn([]pulumi.Resource{nodeGroup}))
+		// aws-node assigns pod addresses through its role from its first start.
+		pulumi.DependsOn([]pulumi.Resource{cniPolicy}))
 	if err != nil {
 		return err
 	}
 
-	c.Name = described.Name()
-	c.OIDCProviderARN = oidc.Arn
-	c.OIDCIssuerURL = issuer
-	c.Kubeconfig = kubeconfig
-	c.VPCID = args.VPCID.ToStringOutput()
-	c.VPCCIDR = args.VPCCIDR.ToStringOutput()
-	c.Provider = provider
+	nodeGroup, err := awseks.NewNodeGroup(ctx, name+"-nodes", &awseks.NodeGroupArgs{
+		ClusterName:   cluster.Name,
+		NodeRoleArn:   nodeRole.Arn,
+		SubnetIds:     args.PrivateSubnetIDs,
+		InstanceTypes: pulumi.StringArray{pulumi.String(args.NodeInstanceType)},
+		AmiType:       pulumi.String(args.NodeAMIType),
+		ScalingConfig: awseks.NodeGroupScalingConfigArgs{
+			MinSize:     pulumi.Int(args.NodeMinSize),
+			DesiredSize: pulumi.Int(args.NodeDesiredSize),
+			MaxSize:     pulumi.Int(args.NodeMaxSize),
+		},
+		UpdateConfig: awseks.NodeGroupUpdateConfigArgs{MaxUnavailable: pulumi.Int(1)},
+		Tags:         tags,
+	},
+		parent,
+		// A node is Ready only once the VPC CNI runs on it, and it joins only with the worker
+		// policies on its role and a route out of its private subnet (the EKS and ECR
+		// endpoints). None of these is an input. (EKS itself makes the node role's access
+		// entry for a managed node group.)
+		pulumi.DependsOn(append(append([]pulumi.Resource{vpcCNI}, nodePolicy...), args.NodesWaitFor...)),
+		pulumi.Timeouts(&pulumi.CustomTimeouts{Create: "30m", Update: "60m", Delete: "30m"}))
+	if err != nil {
+		return err
+	}
 	c.Nodes = nodeGroup
+
+	// kube-proxy and CoreDNS run as pods on the nodes: EKS reports them ACTIVE only then.
+	afterNodes := pulumi.DependsOn([]pulumi.Resource{nodeGroup})
+	kubeProxy, err := newEKSAddon(ctx, name+"-kube-proxy", eksAddon{
+		ClusterName: cluster.Name, Name: "kube-proxy", Version: args.Addons.KubeProxy, Tags: args.Tags,
+	}, parent, afterNodes)
+	if err != nil {
+		return err
+	}
+	coreDNS, err := newEKSAddon(ctx, name+"-coredns", eksAddon{
+		ClusterName: cluster.Name, Name: "coredns", Version: args.Addons.CoreDNS, Tags: args.Tags,
+	}, parent, afterNodes)
+	if err != nil {
+		return err
+	}
+
+	if err := c.grantAccess(ctx, name, cluster, args.AccessEntries); err != nil {
+		return err
+	}
+
+	c.Kubeconfig = pulumi.ToSecret(pulumi.All(cluster.Endpoint, cluster.CertificateAuthority.Data().Elem(), cluster.Name).
+		ApplyT(func(v []any) (string, error) {
+			return Kubeconfig(v[0].(string), v[1].(string), v[2].(string), args.Region)
+		})).(pulumi.StringOutput)
+	provider, err := kubernetes.NewProvider(ctx, name, &kubernetes.ProviderArgs{
+		Kubeconfig: c.Kubeconfig,
+	},
+		parent,
+		// Every workload this provider deploys waits for its pods (Helm releases with wait):
+		// they need nodes to run on, kube-proxy to reach Services (the API server's too) and
+		// CoreDNS to resolve names.
+		pulumi.DependsOn([]pulumi.Resource{nodeGroup, kubeProxy, coreDNS}))
+	if err != nil {
+		return err
+	}
+	c.Provider = provider
 	return nil
+}
+
+// grantAccess makes an access entry per principal and an association per access policy.
+func (c *Cluster) grantAccess(ctx *pulumi.Context, name string, cluster *awseks.Cluster, entries []AccessEntry) error {
+	parent := pulumi.Parent(c)
+	for _, e := range entries {
+		entryName := name + "-access-" + principalName(e.PrincipalARN)
+		entry, err := awseks.NewAccessEntry(ctx, entryName, &awseks.AccessEntryArgs{
+			ClusterName:  cluster.Name,
+			PrincipalArn: pulumi.String(e.PrincipalARN),
+			Type:         pulumi.String("STANDARD"),
+		}, parent)
+		if err != nil {
+			return err
+		}
+		for _, p := range e.Policies {
+			scope := awseks.AccessPolicyAssociationAccessScopeArgs{Type: pulumi.String("cluster")}
+			if len(p.Namespaces) > 0 {
+				scope = awseks.AccessPolicyAssociationAccessScopeArgs{
+					Type: pulumi.String("namespace"), Namespaces: pulumi.ToStringArray(p.Namespaces),
+				}
+			}
+			if _, err := awseks.NewAccessPolicyAssociation(ctx, entryName+"-"+p.Name, &awseks.AccessPolicyAssociationArgs{
+				ClusterName:  cluster.Name,
+				PrincipalArn: entry.PrincipalArn,
+				PolicyArn:    pulumi.String(AccessPolicyARN(p.Name)),
+				AccessScope:  scope,
+			}, parent); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// principalName names a principal's resources after its ARN's resource part
+// ("role/ops/admins" -> "role-ops-admins"), so that reordering the entries changes nothing.
+func principalName(arn string) string {
+	_, resource, _ := strings.Cut(arn, ":iam::")
+	if _, rest, ok := strings.Cut(resource, ":"); ok {
+		resource = rest
+	}
+	return strings.ReplaceAll(resource, "/", "-")
+}
+
+// Kubeconfig is a kubeconfig (JSON) for the cluster that gets its tokens from
+// `aws eks get-token`, as the credentials of whoever uses it.
+func Kubeconfig(endpoint, caData, cluster, region string) (string, error) {
+	b, err := json.Marshal(map[string]any{
+		"apiVersion": "v1", "kind": "Config", "current-context": cluster,
+		"clusters": []any{map[string]any{"name": cluster, "cluster": map[string]any{
+			"server": endpoint, "certificate-authority-data": caData,
+		}}},
+		"contexts": []any{map[string]any{"name": cluster, "context": map[string]any{"cluster": cluster, "user": cluster}}},
+		"users": []any{map[string]any{"name": cluster, "user": map[string]any{"exec": map[string]any{
+			"apiVersion": "client.authentication.k8s.io/v1beta1",
+			"command":    "aws",
+			"args":       []any{"eks", "get-token", "--cluster-name", cluster, "--region", region, "--output", "json"},
+		}}}},
+	})
+	return string(b), err
 }

@@ -3,7 +3,6 @@ package components
 import (
 	"fmt"
 
-	awseks "github.com/pulumi/pulumi-aws/sdk/v6/go/aws/eks"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	storagev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/storage/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -60,19 +59,10 @@ func NewEBSCSIDriver(ctx *pulumi.Context, name string, args *EBSCSIDriverArgs, o
 	if err != nil {
 		return nil, fmt.Errorf("EBS CSI driver %s: %w", name, err)
 	}
-	addonArgs := &awseks.AddonArgs{
-		ClusterName:           args.ClusterName,
-		AddonName:             pulumi.String("aws-ebs-csi-driver"),
-		ServiceAccountRoleArn: role.Arn,
-		// Adopt a driver installed by hand before.
-		ResolveConflictsOnCreate: pulumi.String("OVERWRITE"),
-		ResolveConflictsOnUpdate: pulumi.String("OVERWRITE"),
-		Tags:                     pulumi.ToStringMap(args.Tags),
-	}
-	if args.AddonVersion != "" {
-		addonArgs.AddonVersion = pulumi.String(args.AddonVersion)
-	}
-	addon, err := awseks.NewAddon(ctx, name, addonArgs,
+	addon, err := newEKSAddon(ctx, name, eksAddon{
+		ClusterName: args.ClusterName, Name: "aws-ebs-csi-driver", Version: args.AddonVersion,
+		ServiceAccountRoleARN: role.Arn, Tags: args.Tags,
+	},
 		parent,
 		// EKS reports the add-on ACTIVE only once its pods run on nodes, and the controller
 		// needs its policy to provision volumes; neither is an input.

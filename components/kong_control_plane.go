@@ -9,6 +9,7 @@ import (
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi-random/sdk/v4/go/random"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -63,6 +64,9 @@ type KongControlPlane struct {
 	Release pulumi.Resource
 }
 
+// KongIngressClass is the ingress class the control plane's ingress controller serves.
+const KongIngressClass = "kong"
+
 // KongManagerHost is where Kong Manager is published.
 func KongManagerHost(domain string) string { return "kong." + domain }
 
@@ -116,7 +120,7 @@ func (k *KongControlPlane) create(ctx *pulumi.Context, name string, args *KongCo
 	values.Proxy = kongService{Enabled: false}
 	values.IngressController = kongIngressController{
 		Enabled:      true,
-		IngressClass: "kong",
+		IngressClass: KongIngressClass,
 		// Ingress status and routing target the data planes' proxy.
 		Env: map[string]any{"publish_service": args.NamespaceName + "/" + KongServiceName(args.DataPlaneRelease, "proxy")},
 		// The controller talks to the Admin API next to it in the pod.
@@ -167,6 +171,12 @@ func (k *KongControlPlane) create(ctx *pulumi.Context, name string, args *KongCo
 	}
 	k.Release = release
 	k.ReleaseName = release.Status.Name().Elem()
+	if err := k.baselineConfiguration(ctx, name, args, release); err != nil {
+		return err
+	}
+	if err := k.restrictAdminPorts(ctx, name, args); err != nil {
+		return err
+	}
 	k.ManagerURL = pulumi.String("").ToStringOutput()
 	k.AdminAPIURL = pulumi.String("").ToStringOutput()
 	if !published {
@@ -237,6 +247,88 @@ func (k *KongControlPlane) publishAdmin(ctx *pulumi.Context, name string, args *
 		}
 	}
 	return nil
+}
+
+// RequestIDPlugin is the global plugin every configuration holds: each request gets a
+// Kong-Request-ID header, upstream and back to the client, to find it in the logs.
+const RequestIDPlugin = "correlation-id"
+
+// baselineConfiguration gives Kong a configuration that is never empty: a global
+// correlation-id plugin, which the ingress controller writes to the control plane's database
+// and the control plane pushes to every data plane.
+//
+// A data plane answers /status/ready with 200 only once it has loaded a non-empty
+// configuration (Kong 3.9 kong/status/ready.lua: "no configuration available (empty
+// configuration present)" while its hash is DECLARATIVE_EMPTY_CONFIG_HASH; a configuration
+// with nothing but workspaces is empty, kong/db/declarative/import.lua config_is_empty). The
+// ingress controller adds no entity of its own with a database (it stubs one only in DB-less
+// mode, KIC 3.5 deckgen/generate.go), so a stack with no Kong-class Ingress would keep every
+// data plane unready: its Helm wait would run out and every ALB target would fail its health
+// check. KIC makes a global plugin of a KongClusterPlugin labelled global: "true" that carries
+// its ingress class (internal/store/store.go ListGlobalKongClusterPlugins).
+//
+// It waits for the control plane release only (the CRD and the ingress controller come with
+// it), never for the data plane, whose readiness it is for.
+func (k *KongControlPlane) baselineConfiguration(ctx *pulumi.Context, name string, args *KongControlPlaneArgs, release *helmv3.Release) error {
+	_, err := apiextensions.NewCustomResource(ctx, name+"-request-id", &apiextensions.CustomResourceArgs{
+		ApiVersion: pulumi.String("configuration.konghq.com/v1"),
+		Kind:       pulumi.String("KongClusterPlugin"),
+		Metadata: metav1.ObjectMetaArgs{
+			Name:        pulumi.String(args.ReleaseName + "-request-id"),
+			Labels:      pulumi.StringMap{"global": pulumi.String("true")},
+			Annotations: pulumi.StringMap{"kubernetes.io/ingress.class": pulumi.String(KongIngressClass)},
+		},
+		OtherFields: map[string]any{
+			"plugin": RequestIDPlugin,
+			"config": map[string]any{"header_name": "Kong-Request-ID", "generator": "uuid#counter", "echo_downstream": true},
+		},
+	}, pulumi.Parent(k), pulumi.DependsOn([]pulumi.Resource{release}))
+	return err
+}
+
+// restrictAdminPorts lets only Kong's own pods (the data planes, and the control plane
+// itself) reach the Admin API and Kong Manager, which have no authentication in free mode.
+// The VPC CNI's network policy agent enforces it. Selecting the control plane's pods denies
+// them every other inbound connection too, so the policy opens what the deployment needs:
+// the cluster listeners to the data planes; and to any source the ingress controller's
+// admission webhook (the API server calls it from outside the pod network), the status
+// listener and the controller's health and metrics ports (kubelet probes: the agent admits
+// the node's own address anyway, aws-network-policy-agent fw_rule_processor.go). The ALB's
+// health checks and cert-manager never connect to the control plane.
+func (k *KongControlPlane) restrictAdminPorts(ctx *pulumi.Context, name string, args *KongControlPlaneArgs) error {
+	tcp := func(ports ...int) networkingv1.NetworkPolicyPortArray {
+		out := networkingv1.NetworkPolicyPortArray{}
+		for _, p := range ports {
+			out = append(out, networkingv1.NetworkPolicyPortArgs{Protocol: pulumi.String("TCP"), Port: pulumi.Int(p)})
+		}
+		return out
+	}
+	pods := func(release string) networkingv1.NetworkPolicyPeerArgs {
+		return networkingv1.NetworkPolicyPeerArgs{PodSelector: metav1.LabelSelectorArgs{
+			MatchLabels: pulumi.ToStringMap(KongPodLabels(release)),
+		}}
+	}
+	_, err := networkingv1.NewNetworkPolicy(ctx, name+"-admin", &networkingv1.NetworkPolicyArgs{
+		Metadata: metav1.ObjectMetaArgs{Name: pulumi.String(args.ReleaseName + "-admin"), Namespace: args.Namespace},
+		Spec: networkingv1.NetworkPolicySpecArgs{
+			PodSelector: metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(KongPodLabels(args.ReleaseName))},
+			PolicyTypes: pulumi.StringArray{pulumi.String("Ingress")},
+			Ingress: networkingv1.NetworkPolicyIngressRuleArray{
+				networkingv1.NetworkPolicyIngressRuleArgs{
+					From:  networkingv1.NetworkPolicyPeerArray{pods(args.DataPlaneRelease), pods(args.ReleaseName)},
+					Ports: tcp(KongAdminPort, KongManagerPort),
+				},
+				networkingv1.NetworkPolicyIngressRuleArgs{
+					From:  networkingv1.NetworkPolicyPeerArray{pods(args.DataPlaneRelease)},
+					Ports: tcp(KongClusterPort, KongClusterTelemetryPort),
+				},
+				networkingv1.NetworkPolicyIngressRuleArgs{
+					Ports: tcp(KongIngressControllerWebhookPort, KongStatusPort, KongIngressControllerHealthPort, KongIngressControllerMetricsPort),
+				},
+			},
+		},
+	}, pulumi.Parent(k))
+	return err
 }
 
 // Keys of the Postgres Secret, as the PostgreSQL subchart reads them (auth.secretKeys).

@@ -2,6 +2,7 @@ package components
 
 import (
 	"fmt"
+	"strings"
 
 	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -20,9 +21,13 @@ type KongDataPlaneArgs struct {
 	Chart               ChartSource
 	IssuerName          pulumi.StringInput
 	Replicas            int
-	// TrustedCIDR is the VPC's CIDR: the ALB's addresses, whose X-Forwarded-For Kong believes.
-	TrustedCIDR pulumi.StringInput
-	WaitFor     []pulumi.Resource
+	// TrustedCIDRs are every range the ALB can take addresses from (its subnets', IPv6 too):
+	// Kong believes the X-Forwarded-For of connections from these only.
+	TrustedCIDRs pulumi.StringArrayInput
+	// DeregistrationDelay is the ALB target group's, in seconds: a stopping data plane keeps
+	// serving at least this long after the controller deregisters it.
+	DeregistrationDelay int
+	WaitFor             []pulumi.Resource
 }
 
 // KongDataPlane is Kong in role data_plane, database off, serving traffic on a ClusterIP
@@ -46,8 +51,8 @@ func ClusterEndpoints(controlPlaneRelease, namespace string) (cluster, telemetry
 // NewKongDataPlane installs the data plane. Pass the Kubernetes provider with
 // pulumi.Providers.
 func NewKongDataPlane(ctx *pulumi.Context, name string, args *KongDataPlaneArgs, opts ...pulumi.ResourceOption) (*KongDataPlane, error) {
-	if args == nil || args.Namespace == nil || args.IssuerName == nil || args.TrustedCIDR == nil || args.ControlPlaneRelease == "" {
-		return nil, fmt.Errorf("kong data plane %s: namespace, issuer, trusted CIDR and control plane release are required", name)
+	if args == nil || args.Namespace == nil || args.IssuerName == nil || args.TrustedCIDRs == nil || args.ControlPlaneRelease == "" {
+		return nil, fmt.Errorf("kong data plane %s: namespace, issuer, trusted CIDRs and control plane release are required", name)
 	}
 	d := &KongDataPlane{ProxyPort: KongProxyHTTPSPort}
 	if err := ctx.RegisterComponentResource("kong-alb-eks:kong:KongDataPlane", name, d, opts...); err != nil {
@@ -59,13 +64,16 @@ func NewKongDataPlane(ctx *pulumi.Context, name string, args *KongDataPlaneArgs,
 	values.ReplicaCount = args.Replicas
 	// Drains keep all but one data plane serving; a single replica has nothing to keep.
 	values.PodDisruptionBudget = &kongPDB{Enabled: args.Replicas > 1, MaxUnavailable: 1}
+	values.drainFor(args.DeregistrationDelay)
 	values.Env["role"] = "data_plane"
 	values.Env["database"] = "off"
 	values.Env["cluster_control_plane"] = cluster
 	values.Env["cluster_telemetry_endpoint"] = telemetry
 	// Behind the ALB: trust its X-Forwarded-For, so plugins (ip-restriction) and logs see the
 	// client's address.
-	values.Env["trusted_ips"] = args.TrustedCIDR
+	values.Env["trusted_ips"] = args.TrustedCIDRs.ToStringArrayOutput().ApplyT(func(cidrs []string) string {
+		return strings.Join(cidrs, ",")
+	}).(pulumi.StringOutput)
 	values.Env["real_ip_header"] = "X-Forwarded-For"
 	values.Env["real_ip_recursive"] = "on"
 	values.Proxy = kongService{Enabled: true, Type: "ClusterIP",

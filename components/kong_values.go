@@ -1,6 +1,8 @@
 package components
 
 import (
+	"fmt"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -15,34 +17,54 @@ const (
 	KongAdminPort            = 8001
 	KongManagerPort          = 8002
 	KongProxyHTTPSPort       = 443
-	// KongClusterCommonName is the cluster certificate's common name and the data planes'
-	// KONG_CLUSTER_SERVER_NAME. The chart's certificate template merges its own
-	// "kong_cluster" ahead of certificates.cluster.commonName, while the server name comes
-	// from the value: only "kong_cluster" makes the two agree.
+	// The Kong Ingress Controller's container ports (chart 3.4.1): the admission webhook the
+	// API server calls, and its health (probes) and metrics endpoints.
+	KongIngressControllerWebhookPort = 8080
+	KongIngressControllerHealthPort  = 10254
+	KongIngressControllerMetricsPort = 10255
+	// KongClusterCommonName is certificates.cluster.commonName of both releases. The chart
+	// (3.4.1) uses the value as given for the cluster certificate's common name and DNS name
+	// (templates/certificate.yaml) and for KONG_CLUSTER_SERVER_NAME (templates/_helpers.tpl),
+	// so each plane's certificate and the name its peer verifies always agree; it is set here
+	// so that both releases set the same name, whatever the chart's default becomes.
 	KongClusterCommonName = "kong_cluster"
 	KongGatewayImage      = "kong/kong-gateway"
 )
+
+// KongPodLabels select the Kong pods of a release: the chart labels its Deployment's pods
+// with the chart name, the release and component "app" (its migration Jobs' pods carry other
+// components, the bundled PostgreSQL's another name).
+func KongPodLabels(release string) map[string]string {
+	return map[string]string{
+		"app.kubernetes.io/name":      "kong",
+		"app.kubernetes.io/instance":  release,
+		"app.kubernetes.io/component": "app",
+	}
+}
 
 // KongServiceName is the name the chart gives a release's Service: <release>-kong-<service>.
 func KongServiceName(release, service string) string { return release + "-kong-" + service }
 
 type kongValues struct {
-	Image               kongImage             `json:"image"`
-	ReplicaCount        int                   `json:"replicaCount,omitempty"`
-	PodDisruptionBudget *kongPDB              `json:"podDisruptionBudget,omitempty"`
-	Env                 map[string]any        `json:"env"`
-	Admin               kongService           `json:"admin"`
-	Manager             kongService           `json:"manager"`
-	Portal              enabled               `json:"portal"`
-	PortalAPI           enabled               `json:"portalapi"`
-	Cluster             kongService           `json:"cluster"`
-	ClusterTelemetry    kongService           `json:"clustertelemetry"`
-	Proxy               kongService           `json:"proxy"`
-	Status              kongStatus            `json:"status"`
-	Enterprise          enabled               `json:"enterprise"`
-	Certificates        kongCertificates      `json:"certificates"`
-	IngressController   kongIngressController `json:"ingressController"`
-	PostgreSQL          *kongPostgreSQL       `json:"postgresql,omitempty"`
+	Image               kongImage      `json:"image"`
+	ReplicaCount        int            `json:"replicaCount,omitempty"`
+	PodDisruptionBudget *kongPDB       `json:"podDisruptionBudget,omitempty"`
+	Lifecycle           *kongLifecycle `json:"lifecycle,omitempty"`
+	// TerminationGracePeriodSeconds is the pod's; the chart's default is 30.
+	TerminationGracePeriodSeconds int                   `json:"terminationGracePeriodSeconds,omitempty"`
+	Env                           map[string]any        `json:"env"`
+	Admin                         kongService           `json:"admin"`
+	Manager                       kongService           `json:"manager"`
+	Portal                        enabled               `json:"portal"`
+	PortalAPI                     enabled               `json:"portalapi"`
+	Cluster                       kongService           `json:"cluster"`
+	ClusterTelemetry              kongService           `json:"clustertelemetry"`
+	Proxy                         kongService           `json:"proxy"`
+	Status                        kongStatus            `json:"status"`
+	Enterprise                    enabled               `json:"enterprise"`
+	Certificates                  kongCertificates      `json:"certificates"`
+	IngressController             kongIngressController `json:"ingressController"`
+	PostgreSQL                    *kongPostgreSQL       `json:"postgresql,omitempty"`
 }
 
 type kongImage struct {
@@ -53,6 +75,39 @@ type kongImage struct {
 type kongPDB struct {
 	Enabled        bool `json:"enabled"`
 	MaxUnavailable int  `json:"maxUnavailable"`
+}
+
+type kongLifecycle struct {
+	PreStop kongExecHook `json:"preStop"`
+}
+
+type kongExecHook struct {
+	Exec struct {
+		Command []string `json:"command"`
+	} `json:"exec"`
+}
+
+// kongQuitTimeout is how long `kong quit` lets open requests finish once it starts shutting
+// Kong down (its default, as the chart's values.yaml notes beside the preStop hook).
+const kongQuitTimeout = 10
+
+// drainMargin covers the seconds between a pod turning Terminating and the ALB no longer
+// sending it new requests: the controller sees the endpoint go, deregisters the target, and
+// the ALB's nodes take the change.
+const drainMargin = 10
+
+// drainFor keeps a stopping Kong serving while the ALB drains it. When a pod starts
+// terminating, the load balancer controller deregisters its IP; the ALB stops sending new
+// requests within seconds and lets open ones finish for the deregistration delay. The
+// chart's preStop hook `kong quit --wait=N` keeps Kong serving for N seconds and then shuts
+// it down gracefully (kongQuitTimeout); the grace period covers both, with room to spare,
+// so that the kubelet never kills Kong while the ALB still sends to it.
+func (v *kongValues) drainFor(deregistrationDelay int) {
+	wait := deregistrationDelay + drainMargin
+	hook := kongExecHook{}
+	hook.Exec.Command = []string{"kong", "quit", fmt.Sprintf("--wait=%d", wait), fmt.Sprintf("--timeout=%d", kongQuitTimeout)}
+	v.Lifecycle = &kongLifecycle{PreStop: hook}
+	v.TerminationGracePeriodSeconds = wait + kongQuitTimeout + drainMargin
 }
 
 type kongListener struct {

@@ -2,6 +2,7 @@ package components_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -155,7 +156,8 @@ func renderKong(t *testing.T, p kongPlanes) *synth.Document {
 		dp, err := components.NewKongDataPlane(ctx, "kong-aws-dp", &components.KongDataPlaneArgs{
 			Namespace: pulumi.String("kong"), NamespaceName: "kong", ReleaseName: "kong-aws-dp", ControlPlaneRelease: "kong-aws-cp",
 			Version: "3.10.0.4", Chart: kongChart, IssuerName: pulumi.String("my-ca-issuer"), Replicas: 3,
-			TrustedCIDR: pulumi.String("10.0.0.0/16"),
+			TrustedCIDRs:        pulumi.ToStringArray([]string{"10.0.0.0/22", "100.64.0.0/24", "2600:1f18:abcd:ef00::/64"}),
+			DeregistrationDelay: 30,
 		})
 		if err != nil {
 			return nil, err
@@ -219,7 +221,10 @@ func TestKongDataPlaneValues(t *testing.T) {
 		// Derived from the control plane's release name.
 		"values.env.cluster_control_plane":      "kong-aws-cp-kong-cluster.kong.svc:8005",
 		"values.env.cluster_telemetry_endpoint": "kong-aws-cp-kong-clustertelemetry.kong.svc.cluster.local:8006",
-		"values.env.trusted_ips":                "10.0.0.0/16", "values.env.real_ip_header": "X-Forwarded-For",
+		// Every range the ALB takes addresses from, IPv6 too: Kong believes X-Forwarded-For
+		// only from trusted_ips (Kong configuration reference, trusted_ips).
+		"values.env.trusted_ips":    "10.0.0.0/22,100.64.0.0/24,2600:1f18:abcd:ef00::/64",
+		"values.env.real_ip_header": "X-Forwarded-For",
 		"values.proxy.enabled": true, "values.proxy.type": "ClusterIP",
 		"values.proxy.tls.enabled": true, "values.proxy.tls.servicePort": 443.0, "values.proxy.http.enabled": true,
 		"values.status.http.enabled": true, "values.status.http.containerPort": 8100.0,
@@ -236,6 +241,93 @@ func TestKongDataPlaneValues(t *testing.T) {
 	// The planes install in parallel.
 	assertNotWaitsOn(t, dp, cp)
 	assertNotWaitsOn(t, cp, dp)
+}
+
+// A stopping data plane keeps serving while the ALB drains it. The load balancer controller
+// deregisters a pod's IP once it terminates; the ALB stops sending new requests within seconds
+// and lets open ones finish for the deregistration delay (ELB User Guide, "Deregistration
+// delay"). The chart's preStop hook runs `kong quit --wait=N` (values.yaml, lifecycle: Kong
+// keeps serving N seconds, then quits gracefully within --timeout), inside
+// terminationGracePeriodSeconds.
+func TestKongDataPlaneDrainsLongerThanTheALB(t *testing.T) {
+	doc := renderKong(t, kongPlanes{postgres: bundledPostgres})
+	dp := named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-dp")
+	command := stringsOf(dp.Input("values.lifecycle.preStop.exec.command"))
+	if len(command) != 4 || command[0] != "kong" || command[1] != "quit" {
+		t.Fatalf("preStop = %v, want kong quit --wait=N --timeout=M", command)
+	}
+	var wait, timeout int
+	if _, err := fmt.Sscanf(command[2]+" "+command[3], "--wait=%d --timeout=%d", &wait, &timeout); err != nil {
+		t.Fatalf("preStop = %v: %v", command, err)
+	}
+	if wait <= 30 {
+		t.Errorf("Kong stops serving after %d s, before the ALB's 30 s deregistration delay ends", wait)
+	}
+	grace, _ := dp.Input("values.terminationGracePeriodSeconds").(float64)
+	if int(grace) <= wait+timeout {
+		t.Errorf("the kubelet kills Kong after %v s, before its %d s wait and %d s shutdown end", grace, wait, timeout)
+	}
+}
+
+// A data plane is Ready only with a non-empty configuration (Kong kong/status/ready.lua:
+// "no configuration available (empty configuration present)"), and the ingress controller
+// adds no entity of its own in database mode. The control plane therefore always holds one:
+// a global plugin (KIC: a KongClusterPlugin labelled global "true", of the controller's
+// ingress class), created as soon as the control plane (its CRD, its controller) is there and
+// never waiting for the data plane that needs it.
+func TestControlPlaneAlwaysHasAConfigurationToPush(t *testing.T) {
+	for _, cidrs := range [][]string{nil, {"203.0.113.0/24"}} {
+		doc := renderKong(t, kongPlanes{postgres: bundledPostgres, adminCIDRs: cidrs})
+		cp := named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")
+		dp := named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-dp")
+		plugin := named(t, doc, "kubernetes:configuration.konghq.com/v1:KongClusterPlugin", "kong-aws-cp-request-id")
+		assertEqual(t, "global", plugin.Input("metadata.labels.global"), "true")
+		assertEqual(t, "ingress class", plugin.Annotation("kubernetes.io/ingress.class"), cp.Input("values.ingressController.ingressClass"))
+		assertEqual(t, "plugin", plugin.Input("plugin"), "correlation-id")
+		assertEqual(t, "echoed to clients", plugin.Input("config.echo_downstream"), true)
+		assertWaitsOn(t, plugin, cp)
+		assertNotWaitsOn(t, plugin, dp)
+	}
+}
+
+// The Admin API and Kong Manager have no authentication in free mode: only Kong's own pods
+// may reach them. Selecting the control plane's pods denies them every other inbound
+// connection (Kubernetes NetworkPolicy semantics), so the policy must keep open what the
+// deployment needs: the cluster listeners for the data planes, and from anywhere the ingress
+// controller's admission webhook (the API server calls it), the status listener and the
+// controller's health port (probes). Chart 3.4.1 labels the Deployment's pods with name,
+// instance and component "app"; the migration Jobs' and PostgreSQL's pods differ.
+func TestAdminPortsAreOpenToKongOnly(t *testing.T) {
+	doc := renderKong(t, kongPlanes{postgres: bundledPostgres, adminCIDRs: []string{"203.0.113.0/24"}})
+	policy := named(t, doc, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "kong-aws-cp-admin")
+	assertEqual(t, "namespace", policy.Input("metadata.namespace"), "kong")
+	selector := func(path string) string {
+		m, _ := synth.Lookup(policy.Inputs, path).(map[string]any)
+		return fmt.Sprintf("%v/%v/%v", m["app.kubernetes.io/name"], m["app.kubernetes.io/instance"], m["app.kubernetes.io/component"])
+	}
+	assertEqual(t, "selects the control plane's Kong pods", selector("spec.podSelector.matchLabels"), "kong/kong-aws-cp/app")
+	assertEqual(t, "policy types", strings.Join(stringsOf(policy.Input("spec.policyTypes")), ","), "Ingress")
+	ports := func(rule int) string {
+		var out []string
+		items, _ := synth.Lookup(policy.Inputs, fmt.Sprintf("spec.ingress.%d.ports", rule)).([]any)
+		for _, p := range items {
+			m, _ := p.(map[string]any)
+			out = append(out, fmt.Sprintf("%v/%v", m["protocol"], m["port"]))
+		}
+		return strings.Join(out, ",")
+	}
+	assertEqual(t, "admin and manager ports", ports(0), "TCP/8001,TCP/8002")
+	assertEqual(t, "admin from the data planes", selector("spec.ingress.0.from.0.podSelector.matchLabels"), "kong/kong-aws-dp/app")
+	assertEqual(t, "admin from the control plane", selector("spec.ingress.0.from.1.podSelector.matchLabels"), "kong/kong-aws-cp/app")
+	assertEqual(t, "admin from nothing else", len(synth.Lookup(policy.Inputs, "spec.ingress.0.from").([]any)), 2)
+	assertEqual(t, "cluster listeners", ports(1), "TCP/8005,TCP/8006")
+	assertEqual(t, "cluster listeners from the data planes", selector("spec.ingress.1.from.0.podSelector.matchLabels"), "kong/kong-aws-dp/app")
+	assertEqual(t, "webhook, status, controller health and metrics", ports(2), "TCP/8080,TCP/8100,TCP/10254,TCP/10255")
+	assertEqual(t, "those from anywhere", synth.Lookup(policy.Inputs, "spec.ingress.2.from"), nil)
+	assertEqual(t, "rules", len(synth.Lookup(policy.Inputs, "spec.ingress").([]any)), 3)
+	// The chart's Kong proxy container probes the status listener, the controller its health port.
+	cp := named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")
+	assertEqual(t, "status listener", cp.Input("values.status.http.containerPort"), float64(components.KongStatusPort))
 }
 
 func TestAdminIsNotPublishedWithoutAnAllowlist(t *testing.T) {
@@ -331,6 +423,8 @@ func TestProxyIngressMakesTheALB(t *testing.T) {
 		"ssl-policy":       "ELBSecurityPolicy-TLS13-1-2-2021-06",
 		"healthcheck-port": "8100", "healthcheck-protocol": "HTTP", "healthcheck-path": "/status/ready",
 		"ip-address-type": "ipv4", "subnets": "subnet-public0000000001,subnet-public0000000002",
+		// The ALB's default deregistration delay is 300 s; the data plane drains for this one.
+		"target-group-attributes": "deregistration_delay.timeout_seconds=30",
 	} {
 		assertEqual(t, k, ing.Annotation(p+k), want)
 	}
@@ -401,7 +495,7 @@ func TestEBSCSIDriverGivesTheClusterVolumes(t *testing.T) {
 	assertEqual(t, "cluster", addon.Input("clusterName"), "demo")
 	assertEqual(t, "IRSA role", addon.Input("serviceAccountRoleArn"), "arn:aws:iam::123456789012:role/ebs")
 	assertEqual(t, "version: EKS's default", addon.Input("addonVersion"), nil)
-	assertWaitsOn(t, addon, named(t, doc, "eks:index:ManagedNodeGroup", "eks-nodes"))
+	assertWaitsOn(t, addon, named(t, doc, "aws:eks/nodeGroup:NodeGroup", "eks-nodes"))
 	assertWaitsOn(t, addon, named(t, doc, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "ebs"))
 
 	role := named(t, doc, "aws:iam/role:Role", "ebs")

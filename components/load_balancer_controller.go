@@ -21,6 +21,10 @@ const (
 	LoadBalancerControllerServiceAccount = "aws-load-balancer-controller"
 )
 
+// PodReadinessGateLabel, set to "enabled" on a namespace, makes the controller's pod webhook
+// add target health readiness gates to the pods there that an ALB target group selects.
+const PodReadinessGateLabel = "elbv2.k8s.aws/pod-readiness-gate-inject"
+
 // LoadBalancerControllerArgs configures the AWS Load Balancer Controller.
 type LoadBalancerControllerArgs struct {
 	ClusterName     pulumi.StringInput

@@ -22,8 +22,8 @@ type NetworkArgs struct {
 	// SingleNATGateway shares one NAT gateway between all private subnets (cheaper, one AZ's
 	// failure cuts egress); otherwise each zone has its own.
 	SingleNATGateway bool
-	// IPv6 gives the VPC an Amazon-provided /56 and each public subnet a /64, for a dual-stack
-	// ALB.
+	// IPv6 gives a new VPC an Amazon-provided /56 and each public subnet a /64, for a
+	// dual-stack ALB; in an existing VPC, the public subnets' IPv6 ranges are reported too.
 	IPv6 bool
 
 	ExistingVPCID            string
@@ -41,6 +41,10 @@ type Network struct {
 	VPCCIDR          pulumi.StringOutput      `pulumi:"vpcCidr"`
 	PublicSubnetIDs  pulumi.StringArrayOutput `pulumi:"publicSubnetIds"`
 	PrivateSubnetIDs pulumi.StringArrayOutput `pulumi:"privateSubnetIds"`
+	// PublicSubnetCIDRs are the address ranges of the public subnets, where the ALB's nodes
+	// take their addresses: IPv4, and IPv6 too when the subnets have it. Whoever must tell the
+	// ALB from a client (Kong's trusted_ips) trusts exactly these.
+	PublicSubnetCIDRs pulumi.StringArrayOutput `pulumi:"publicSubnetCidrs"`
 
 	// PrivateEgress is done when every private subnet routes to its NAT gateway: nodes in
 	// those subnets need it to join the cluster. Empty for an existing VPC.
@@ -77,6 +81,7 @@ func NewNetwork(ctx *pulumi.Context, name string, args *NetworkArgs, opts ...pul
 	return n, ctx.RegisterResourceOutputs(n, pulumi.Map{
 		"vpcId": n.VPCID, "vpcCidr": n.VPCCIDR,
 		"publicSubnetIds": n.PublicSubnetIDs, "privateSubnetIds": n.PrivateSubnetIDs,
+		"publicSubnetCidrs": n.PublicSubnetCIDRs,
 	})
 }
 
@@ -89,6 +94,19 @@ func (n *Network) useExisting(ctx *pulumi.Context, args *NetworkArgs) error {
 	n.VPCCIDR = pulumi.String(vpc.CidrBlock).ToStringOutput()
 	n.PublicSubnetIDs = pulumi.ToStringArray(args.ExistingPublicSubnetIDs).ToStringArrayOutput()
 	n.PrivateSubnetIDs = pulumi.ToStringArray(args.ExistingPrivateSubnetIDs).ToStringArrayOutput()
+	// The ALB's subnets may lie in any of the VPC's CIDRs (a secondary one too): read each.
+	var cidrs []string
+	for _, id := range args.ExistingPublicSubnetIDs {
+		sub, err := ec2.LookupSubnet(ctx, &ec2.LookupSubnetArgs{Id: pulumi.StringRef(id)}, pulumi.Parent(n))
+		if err != nil {
+			return fmt.Errorf("looking up subnet %s: %w", id, err)
+		}
+		cidrs = append(cidrs, sub.CidrBlock)
+		if args.IPv6 && sub.Ipv6CidrBlock != "" {
+			cidrs = append(cidrs, sub.Ipv6CidrBlock)
+		}
+	}
+	n.PublicSubnetCIDRs = pulumi.ToStringArray(cidrs).ToStringArrayOutput()
 	return nil
 }
 
@@ -135,6 +153,7 @@ func (n *Network) create(ctx *pulumi.Context, name string, args *NetworkArgs) er
 	}
 
 	var publicIDs, privateIDs pulumi.StringArray
+	var publicCIDRs pulumi.StringArray
 	var nat *ec2.NatGateway
 	for i, zone := range zones {
 		suffix := fmt.Sprintf("%d", i)
@@ -155,6 +174,10 @@ func (n *Network) create(ctx *pulumi.Context, name string, args *NetworkArgs) er
 		public, err := ec2.NewSubnet(ctx, name+"-public-"+suffix, publicArgs, parent)
 		if err != nil {
 			return err
+		}
+		publicCIDRs = append(publicCIDRs, public.CidrBlock.Elem())
+		if args.IPv6 {
+			publicCIDRs = append(publicCIDRs, public.Ipv6CidrBlock.Elem())
 		}
 		if _, err := ec2.NewRouteTableAssociation(ctx, name+"-public-"+suffix, &ec2.RouteTableAssociationArgs{
 			SubnetId: public.ID(), RouteTableId: publicTable.ID(),
@@ -213,6 +236,7 @@ func (n *Network) create(ctx *pulumi.Context, name string, args *NetworkArgs) er
 	n.VPCCIDR = vpc.CidrBlock
 	n.PublicSubnetIDs = publicIDs.ToStringArrayOutput()
 	n.PrivateSubnetIDs = privateIDs.ToStringArrayOutput()
+	n.PublicSubnetCIDRs = publicCIDRs.ToStringArrayOutput()
 	return nil
 }
 

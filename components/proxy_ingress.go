@@ -32,6 +32,11 @@ type ProxyIngressArgs struct {
 	WaitFor []pulumi.Resource
 }
 
+// ALBDeregistrationDelay is the target group's deregistration delay, in seconds: how long the
+// ALB lets open requests to a deregistered data plane finish. The ALB's default is 300 s, which
+// would hold every rollout and node drain for five minutes per pod; Kong's requests are short.
+const ALBDeregistrationDelay = 30
+
 // ProxyIngress is the Ingress of class alb from which the AWS Load Balancer Controller makes
 // the ALB.
 type ProxyIngress struct {
@@ -54,10 +59,11 @@ func ProxyIngressAnnotations(args *ProxyIngressArgs) map[string]string {
 		p + "ip-address-type":  args.IPAddressType,
 		// Kong answers 404 on / when no route matches: check its readiness endpoint instead,
 		// on the status listener (a container port: target-type ip reaches it directly).
-		p + "healthcheck-port":     fmt.Sprint(KongStatusPort),
-		p + "healthcheck-protocol": "HTTP",
-		p + "healthcheck-path":     "/status/ready",
-		p + "success-codes":        "200",
+		p + "healthcheck-port":        fmt.Sprint(KongStatusPort),
+		p + "healthcheck-protocol":    "HTTP",
+		p + "healthcheck-path":        "/status/ready",
+		p + "success-codes":           "200",
+		p + "target-group-attributes": fmt.Sprintf("deregistration_delay.timeout_seconds=%d", ALBDeregistrationDelay),
 	}
 	if !args.AllowPlainHTTP {
 		a[p+"ssl-redirect"] = "443"

@@ -67,10 +67,18 @@ type ClusterConfig struct {
 	NodeMaxSize       int    `key:"nodeMaxSize"`
 	// EBSCSIDriverVersion pins the aws-ebs-csi-driver add-on; empty means the version EKS makes
 	// the default for KubernetesVersion.
-	EBSCSIDriverVersion   string   `key:"ebsCsiDriverVersion"`
+	EBSCSIDriverVersion string `key:"ebsCsiDriverVersion"`
+	// The networking add-ons, likewise: empty means EKS's default version.
+	VPCCNIVersion         string   `key:"vpcCniVersion"`
+	CoreDNSVersion        string   `key:"corednsVersion"`
+	KubeProxyVersion      string   `key:"kubeProxyVersion"`
 	EndpointPublicAccess  bool     `key:"endpointPublicAccess"`
 	EndpointPrivateAccess bool     `key:"endpointPrivateAccess"`
 	PublicAccessCIDRs     []string `key:"publicAccessCidrs"`
+	// AccessEntries grant IAM principals access to the cluster, one grant per item:
+	// "PRINCIPAL_ARN POLICY" for the whole cluster, "PRINCIPAL_ARN POLICY NS1,NS2" for some
+	// namespaces (see access.go).
+	AccessEntries []string `key:"accessEntries"`
 }
 
 // Certificate modes.
@@ -181,6 +189,7 @@ func DefaultConfig() Config {
 			EndpointPublicAccess:  true,
 			EndpointPrivateAccess: true,
 			PublicAccessCIDRs:     []string{"0.0.0.0/0"},
+			AccessEntries:         []string{},
 		},
 		Certificate: CertificateConfig{Mode: CertificateACM},
 		Kong: KongConfig{

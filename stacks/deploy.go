@@ -81,9 +81,7 @@ func Deploy(ctx *pulumi.Context, cfg Config) (*Environment, error) {
 	env.Cluster, err = components.NewCluster(ctx, clusterName, &components.ClusterArgs{
 		Name:                  clusterName,
 		KubernetesVersion:     cl.KubernetesVersion,
-		VPCID:                 env.Network.VPCID,
-		VPCCIDR:               env.Network.VPCCIDR,
-		PublicSubnetIDs:       env.Network.PublicSubnetIDs,
+		Region:                cfg.Region,
 		PrivateSubnetIDs:      env.Network.PrivateSubnetIDs,
 		NodesWaitFor:          env.Network.PrivateEgress,
 		NodeInstanceType:      cl.NodeInstanceType,
@@ -94,7 +92,11 @@ func Deploy(ctx *pulumi.Context, cfg Config) (*Environment, error) {
 		EndpointPublicAccess:  cl.EndpointPublicAccess,
 		EndpointPrivateAccess: cl.EndpointPrivateAccess,
 		PublicAccessCIDRs:     cl.PublicAccessCIDRs,
-		Tags:                  tags,
+		Addons: components.NetworkingAddonVersions{
+			VPCCNI: cl.VPCCNIVersion, CoreDNS: cl.CoreDNSVersion, KubeProxy: cl.KubeProxyVersion,
+		},
+		AccessEntries: cl.ParsedAccessEntries(),
+		Tags:          tags,
 	})
 	if err != nil {
 		return nil, err
@@ -158,9 +160,35 @@ func deployKubernetes(ctx *pulumi.Context, cfg Config, env *Environment, zoneID 
 	k8s := pulumi.Providers(env.Cluster.Provider)
 	kong := cfg.Kong
 
+	// Volumes for the bundled PostgreSQL (and any other workload).
+	var err error
+	env.Storage, err = components.NewEBSCSIDriver(ctx, "ebs-csi-driver", &components.EBSCSIDriverArgs{
+		ClusterName:     env.Cluster.Name,
+		OIDCProviderARN: env.Cluster.OIDCProviderARN,
+		OIDCIssuerURL:   env.Cluster.OIDCIssuerURL,
+		AddonVersion:    cfg.Cluster.EBSCSIDriverVersion,
+		Nodes:           env.Cluster.Nodes,
+		Tags:            tags,
+	}, k8s)
+	if err != nil {
+		return err
+	}
+
 	ns, err := corev1.NewNamespace(ctx, kong.Namespace, &corev1.NamespaceArgs{
-		Metadata: metav1.ObjectMetaArgs{Name: pulumi.String(kong.Namespace)},
-	}, pulumi.Provider(env.Cluster.Provider))
+		Metadata: metav1.ObjectMetaArgs{
+			Name: pulumi.String(kong.Namespace),
+			// The load balancer controller injects its pod readiness gates only into pods of
+			// namespaces with this label: a data plane pod then counts as ready only once the
+			// ALB's health check passes, so a rollout or a drain never runs ahead of the ALB.
+			Labels: pulumi.StringMap{components.PodReadinessGateLabel: pulumi.String("enabled")},
+		},
+	},
+		pulumi.Provider(env.Cluster.Provider),
+		// Helm keeps a StatefulSet's PersistentVolumeClaims on uninstall: the bundled
+		// PostgreSQL's claim goes only with the namespace. Deleting the namespace before the EBS
+		// CSI driver lets the driver delete the claim's EBS volume; in the other order the
+		// volume outlives the stack.
+		pulumi.DependsOn(env.Storage.Ready))
 	if err != nil {
 		return err
 	}
@@ -170,7 +198,7 @@ func deployKubernetes(ctx *pulumi.Context, cfg Config, env *Environment, zoneID 
 	env.LoadBalancerController, err = components.NewLoadBalancerController(ctx, "aws-load-balancer-controller", &components.LoadBalancerControllerArgs{
 		ClusterName:     env.Cluster.Name,
 		Region:          cfg.Region,
-		VPCID:           env.Cluster.VPCID,
+		VPCID:           env.Network.VPCID,
 		OIDCProviderARN: env.Cluster.OIDCProviderARN,
 		OIDCIssuerURL:   env.Cluster.OIDCIssuerURL,
 		Chart:           cfg.Charts.LoadBalancerController,
@@ -188,18 +216,6 @@ func deployKubernetes(ctx *pulumi.Context, cfg Config, env *Environment, zoneID 
 		return err
 	}
 
-	// Volumes for the bundled PostgreSQL (and any other workload).
-	env.Storage, err = components.NewEBSCSIDriver(ctx, "ebs-csi-driver", &components.EBSCSIDriverArgs{
-		ClusterName:     env.Cluster.Name,
-		OIDCProviderARN: env.Cluster.OIDCProviderARN,
-		OIDCIssuerURL:   env.Cluster.OIDCIssuerURL,
-		AddonVersion:    cfg.Cluster.EBSCSIDriverVersion,
-		Nodes:           env.Cluster.Nodes,
-		Tags:            tags,
-	}, k8s)
-	if err != nil {
-		return err
-	}
 
 	// Both Kong releases wait for the CA issuer through their issuer input. They also wait for
 	// the controller, as issue #3 asks, against its webhook (which admits every Ingress): it
@@ -244,7 +260,8 @@ func deployKubernetes(ctx *pulumi.Context, cfg Config, env *Environment, zoneID 
 		Chart:               cfg.Charts.Kong,
 		IssuerName:          env.CertManager.IssuerName,
 		Replicas:            kong.DataPlaneReplicas,
-		TrustedCIDR:         env.Cluster.VPCCIDR,
+		TrustedCIDRs:        env.Network.PublicSubnetCIDRs,
+		DeregistrationDelay: components.ALBDeregistrationDelay,
 		WaitFor:             kongWaitsFor,
 	}, k8s)
 	if err != nil {

@@ -233,8 +233,26 @@ func (c Config) validateCluster(p *Problems) {
 	} else if m != nil && gravitonFamily.MatchString(m[1]) != strings.Contains(cl.NodeAMIType, "ARM") {
 		p.add(key("nodeAmiType"), "%s does not run on instance type %s (arm64 types need AL2023_ARM_64_STANDARD, x86_64 types an x86_64 AMI)", cl.NodeAMIType, cl.NodeInstanceType)
 	}
-	if cl.EBSCSIDriverVersion != "" && !addonVersion.MatchString(cl.EBSCSIDriverVersion) {
-		p.add(key("ebsCsiDriverVersion"), "expected an EKS add-on version such as v1.48.0-eksbuild.1, or empty for EKS's default, got %q", cl.EBSCSIDriverVersion)
+	for _, a := range []struct{ key, value, example string }{
+		{"ebsCsiDriverVersion", cl.EBSCSIDriverVersion, "v1.48.0-eksbuild.1"},
+		{"vpcCniVersion", cl.VPCCNIVersion, "v1.20.4-eksbuild.1"},
+		{"corednsVersion", cl.CoreDNSVersion, "v1.12.3-eksbuild.1"},
+		{"kubeProxyVersion", cl.KubeProxyVersion, "v1.34.0-eksbuild.2"},
+	} {
+		if a.value != "" && !addonVersion.MatchString(a.value) {
+			p.add(key(a.key), "expected an EKS add-on version such as %s, or empty for EKS's default, got %q", a.example, a.value)
+		}
+	}
+	// The network policy agent, which enforces the Admin API's NetworkPolicy, came with
+	// v1.14.0-eksbuild.3 (EKS User Guide, "Restrict pod network traffic with Kubernetes
+	// network policies").
+	if addonVersion.MatchString(cl.VPCCNIVersion) {
+		if v := versionParts(strings.TrimPrefix(strings.SplitN(cl.VPCCNIVersion, "-", 2)[0], "v")); compareVersions(v, []int{1, 14}) < 0 {
+			p.add(key("vpcCniVersion"), "%s cannot enforce network policies: expected v1.14.0-eksbuild.3 or later", cl.VPCCNIVersion)
+		}
+	}
+	if _, problems := parseAccessEntries(cl.AccessEntries); len(problems) > 0 {
+		*p = append(*p, problems...)
 	}
 	if cl.NodeMinSize < 1 {
 		p.add(key("nodeMinSize"), "expected at least 1, got %d", cl.NodeMinSize)
@@ -492,6 +510,16 @@ func (c Config) validateDemo(p *Problems) {
 	}
 	if d.Image == "" || strings.HasSuffix(d.Image, ":latest") || !strings.Contains(d.Image[strings.LastIndex(d.Image, "/")+1:], ":") && !strings.Contains(d.Image, "@") {
 		p.add(key("demoImage"), "expected an image with a pinned tag or digest, got %q", d.Image)
+	}
+	// An image built for one architecture never starts on nodes of the other (exec format
+	// error); kuard's images name theirs (kuard-amd64, kuard-arm64).
+	repo := strings.SplitN(strings.SplitN(d.Image[strings.LastIndex(d.Image, "/")+1:], "@", 2)[0], ":", 2)[0]
+	nodesARM := strings.Contains(c.Cluster.NodeAMIType, "ARM")
+	switch {
+	case strings.HasSuffix(repo, "-amd64") && nodesARM:
+		p.add(key("demoImage"), "%s is built for amd64 but the nodes are arm64 (%s): set demoImage to an arm64 or multi-architecture image", d.Image, c.Cluster.NodeAMIType)
+	case (strings.HasSuffix(repo, "-arm64") || strings.HasSuffix(repo, "-arm")) && !nodesARM:
+		p.add(key("demoImage"), "%s is built for ARM but the nodes are x86_64 (%s): set demoImage to an amd64 or multi-architecture image", d.Image, c.Cluster.NodeAMIType)
 	}
 }
 

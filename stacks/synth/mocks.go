@@ -239,9 +239,16 @@ func (m *Mocks) answer(typ, name string, inputs resource.PropertyMap) (string, r
 	case "random:index/randomPassword:RandomPassword":
 		state["result"] = resource.MakeSecret(resource.NewProperty(hexOf(32, "password", name)))
 		return "none", state
-	case "eks:index:Cluster":
-		set("kubeconfigJson", m.kubeconfig(name))
-		return "", state
+	case "aws:eks/cluster:Cluster":
+		cluster := str("name")
+		set("arn", m.arn("eks", "cluster/"+cluster))
+		set("endpoint", fmt.Sprintf("https://%s.gr7.%s.eks.amazonaws.com", strings.ToUpper(hexOf(32, cluster)), m.Region))
+		set("certificateAuthority", map[string]any{"data": "LS0tLS1CRUdJTi..."})
+		set("identities", []any{map[string]any{"oidcs": []any{map[string]any{
+			"issuer": fmt.Sprintf("https://oidc.eks.%s.amazonaws.com/id/%s", m.Region, strings.ToUpper(hexOf(32, cluster))),
+		}}}})
+		set("status", "ACTIVE")
+		return cluster, state
 	case "kubernetes:helm.sh/v3:Release":
 		rel := str("name")
 		if rel == "" {
@@ -276,19 +283,6 @@ func (m *Mocks) answer(typ, name string, inputs resource.PropertyMap) (string, r
 		return n, state
 	}
 	return name + "-" + hexOf(8, typ, name), state
-}
-
-func (m *Mocks) kubeconfig(cluster string) string {
-	endpoint := fmt.Sprintf("https://%s.gr7.%s.eks.amazonaws.com", strings.ToUpper(hexOf(32, cluster)), m.Region)
-	b, _ := json.Marshal(map[string]any{
-		"apiVersion": "v1", "kind": "Config", "current-context": "aws",
-		"clusters": []any{map[string]any{"name": "kubernetes", "cluster": map[string]any{"server": endpoint, "certificate-authority-data": "LS0tLS1CRUdJTi..."}}},
-		"contexts": []any{map[string]any{"name": "aws", "context": map[string]any{"cluster": "kubernetes", "user": "aws"}}},
-		"users": []any{map[string]any{"name": "aws", "user": map[string]any{"exec": map[string]any{
-			"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
-			"args": []any{"eks", "get-token", "--cluster-name", cluster, "--output", "json"}}}}},
-	})
-	return string(b)
 }
 
 func (m *Mocks) answerInvoke(token string, args resource.PropertyMap) (resource.PropertyMap, error) {
@@ -326,12 +320,13 @@ func (m *Mocks) answerInvoke(token string, args resource.PropertyMap) (resource.
 		return resource.NewPropertyMapFromMap(map[string]any{
 			"id": id, "cidrBlock": "10.100.0.0/16", "arn": m.arn("ec2", "vpc/"+id), "state": "available",
 		}), nil
-	case "aws:eks/getCluster:getCluster":
-		name := str("name")
-		issuer := fmt.Sprintf("https://oidc.eks.%s.amazonaws.com/id/%s", m.Region, strings.ToUpper(hexOf(32, name)))
+	case "aws:ec2/getSubnet:getSubnet":
+		// Existing subnets lie in a secondary CIDR of the VPC getVpc describes, as they may.
+		id := str("id")
 		return resource.NewPropertyMapFromMap(map[string]any{
-			"id": name, "name": name, "arn": m.arn("eks", "cluster/"+name), "status": "ACTIVE",
-			"identities": []any{map[string]any{"oidcs": []any{map[string]any{"issuer": issuer}}}},
+			"id": id, "vpcId": "vpc-" + hexOf(17, "vpc", id), "arn": m.arn("ec2", "subnet/"+id),
+			"cidrBlock":     fmt.Sprintf("100.64.%d.0/24", int(hexOf(2, "subnet", id)[0])%16*16),
+			"ipv6CidrBlock": "2600:1f18:" + hexOf(4, id) + ":" + hexOf(2, "subnet6", id) + "00::/64",
 		}), nil
 	}
 	return nil, fmt.Errorf("synth mocks: no answer for invoke %s", token)

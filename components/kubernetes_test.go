@@ -225,7 +225,7 @@ func TestKongDataPlaneValues(t *testing.T) {
 		// only from trusted_ips (Kong configuration reference, trusted_ips).
 		"values.env.trusted_ips":    "10.0.0.0/22,100.64.0.0/24,2600:1f18:abcd:ef00::/64",
 		"values.env.real_ip_header": "X-Forwarded-For",
-		"values.proxy.enabled": true, "values.proxy.type": "ClusterIP",
+		"values.proxy.enabled":      true, "values.proxy.type": "ClusterIP",
 		"values.proxy.tls.enabled": true, "values.proxy.tls.servicePort": 443.0, "values.proxy.http.enabled": true,
 		"values.status.http.enabled": true, "values.status.http.containerPort": 8100.0,
 		"values.admin.enabled": false, "values.manager.enabled": false, "values.ingressController.enabled": false,

@@ -23,7 +23,7 @@ var accessPolicies = []string{
 }
 
 var (
-	principalARN  = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[A-Za-z0-9+=,.@_/-]+$`)
+	principalARN   = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[A-Za-z0-9+=,.@_/-]+$`)
 	assumedRoleARN = regexp.MustCompile(`^arn:aws[a-z-]*:sts::[0-9]{12}:assumed-role/`)
 )
 

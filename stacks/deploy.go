@@ -216,7 +216,6 @@ func deployKubernetes(ctx *pulumi.Context, cfg Config, env *Environment, zoneID 
 		return err
 	}
 
-
 	// Both Kong releases wait for the CA issuer through their issuer input. They also wait for
 	// the controller, as issue #3 asks, against its webhook (which admits every Ingress): it
 	// installs in parallel with cert-manager, which takes as long, so this costs nothing.

@@ -110,8 +110,8 @@ const (
 	vpc       = "aws:ec2/vpc:Vpc"               // 10 s
 	subnet    = "aws:ec2/subnet:Subnet"         // 10 s
 	nat       = "aws:ec2/natGateway:NatGateway" // 2 min
-	cluster   = "aws:eks/cluster:Cluster"             // 10 min
-	nodeGroup = "aws:eks/nodeGroup:NodeGroup"    // 4 min
+	cluster   = "aws:eks/cluster:Cluster"       // 10 min
+	nodeGroup = "aws:eks/nodeGroup:NodeGroup"   // 4 min
 	record    = "aws:route53/record:Record"     // 1 min
 	release   = "kubernetes:helm.sh/v3:Release" // 2 min
 	provider  = "pulumi:providers:kubernetes"   // 0

@@ -15,6 +15,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth"
 )
 
 func TestPulumiYAMLDeclaresEveryKey(t *testing.T) {
@@ -119,4 +120,68 @@ func outputNames(t *testing.T) []string {
 		t.Fatalf("found only %d outputs", len(names))
 	}
 	return names
+}
+
+// The chart (3.4.1) issues the cluster certificate for certificates.cluster.commonName as
+// given (templates/certificate.yaml: commonName: {{ .commonName }}, merged from the value) and
+// sets KONG_CLUSTER_SERVER_NAME to the same value (templates/_helpers.tpl): both planes verify
+// the name they are issued, whatever it is. Read from the real chart, so that a chart upgrade
+// that breaks the rule fails here.
+func TestClusterServerNameIsTheCertificatesCommonName(t *testing.T) {
+	charts := os.Getenv("KONG_ALB_EKS_CHARTS")
+	if charts == "" {
+		charts = filepath.Join(projectDir, "..", "shared", "charts")
+	}
+	chart := filepath.Join(charts, "kong-3.4.1", "templates")
+	helpers, err := os.ReadFile(filepath.Join(chart, "_helpers.tpl"))
+	if err != nil {
+		t.Fatalf("the Kong chart 3.4.1 is not in %s (set KONG_ALB_EKS_CHARTS to the charts' directory): %v", charts, err)
+	}
+	if !strings.Contains(string(helpers), `set $autoEnv "KONG_CLUSTER_SERVER_NAME" .Values.certificates.cluster.commonName`) {
+		t.Error("the chart no longer takes the server name from certificates.cluster.commonName")
+	}
+	cert, err := os.ReadFile(filepath.Join(chart, "certificate.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rule := range []string{
+		`mustMerge (mustDeepCopy $genericCertificateConfig) .Values.certificates.cluster`,
+		`commonName: {{ .commonName }}`,
+	} {
+		if !strings.Contains(string(cert), rule) {
+			t.Errorf("the chart's certificate template no longer has %q", rule)
+		}
+	}
+	for stack := range stackFiles(t) {
+		doc := synthStack(t, stack)
+		cp := one(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")
+		dp := one(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-dp")
+		if cn := cp.Input("values.certificates.cluster.commonName"); cn == nil || cn != dp.Input("values.certificates.cluster.commonName") {
+			t.Errorf("%s: the planes' cluster common names differ: %v, %v", stack, cn, dp.Input("values.certificates.cluster.commonName"))
+		}
+	}
+}
+
+// `pulumi up` talks to the cluster's API endpoint. A stack file that admits only some
+// addresses there must say which runner deploys it, and the deploy workflow must run its job
+// on that runner rather than on GitHub's hosted runners, whose addresses are not in the list.
+func TestDeployRunnerCanReachEveryStacksEndpoint(t *testing.T) {
+	workflow, err := os.ReadFile(filepath.Join(projectDir, ".github", "workflows", "deploy.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(workflow), `runs-on: ${{ vars[format('DEPLOY_RUNNER_{0}', matrix.stack)] || 'ubuntu-latest' }}`) {
+		t.Error("deploy.yml's up job does not take its runner from DEPLOY_RUNNER_<stack>")
+	}
+	for stack, path := range stackFiles(t) {
+		file, err := synth.ReadStackFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cidrs := file.Config["kong-alb-eks:publicAccessCidrs"]
+		raw, _ := os.ReadFile(path)
+		if cidrs != "" && !strings.Contains(cidrs, "0.0.0.0/0") && !strings.Contains(string(raw), "DEPLOY_RUNNER_"+stack) {
+			t.Errorf("%s limits the API endpoint to %s but does not name the runner (DEPLOY_RUNNER_%s) that can reach it", stack, cidrs, stack)
+		}
+	}
 }

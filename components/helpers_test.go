@@ -60,13 +60,5 @@ func assertNotWaitsOn(t *testing.T, r, dep synth.Resource) {
 	}
 }
 
-// strings of a list input.
-func stringsOf(v any) []string {
-	items, _ := v.([]any)
-	out := make([]string, 0, len(items))
-	for _, i := range items {
-		s, _ := i.(string)
-		out = append(out, s)
-	}
-	return out
-}
+// stringsOf returns the strings of a list input.
+func stringsOf(v any) []string { return synth.Strings(v) }

@@ -135,7 +135,7 @@ func TestRolloutsAndDrainsKeepServing(t *testing.T) {
 			continue
 		}
 		dp := one(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-dp")
-		cmd := strings.Join(stringsOf(dp.Input("values.lifecycle.preStop.exec.command")), " ")
+		cmd := strings.Join(synth.Strings(dp.Input("values.lifecycle.preStop.exec.command")), " ")
 		var wait int
 		if _, err := fmt.Sscanf(cmd, "kong quit --wait=%d", &wait); err != nil || wait <= delay {
 			t.Errorf("%s: the data plane's preStop %q does not outlast the %d s deregistration delay", name, cmd, delay)

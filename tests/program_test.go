@@ -238,14 +238,3 @@ func TestSynthIsDeterministic(t *testing.T) {
 		t.Error("two synth runs list resources differently")
 	}
 }
-
-// stringsOf returns the strings of a list input.
-func stringsOf(v any) []string {
-	items, _ := v.([]any)
-	out := make([]string, 0, len(items))
-	for _, i := range items {
-		s, _ := i.(string)
-		out = append(out, s)
-	}
-	return out
-}

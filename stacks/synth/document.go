@@ -176,3 +176,15 @@ func LookupParts(v any, parts ...string) any {
 	}
 	return v
 }
+
+// Strings returns the strings of a list value (a list input of a resource, an output);
+// anything else gives none.
+func Strings(v any) []string {
+	items, _ := v.([]any)
+	out := make([]string, 0, len(items))
+	for _, i := range items {
+		s, _ := i.(string)
+		out = append(out, s)
+	}
+	return out
+}

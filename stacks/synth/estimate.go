@@ -389,4 +389,3 @@ func (g *graph) unlistedTypes() []string {
 func minutes(d time.Duration) float64 {
 	return math.Round(d.Minutes()*100) / 100
 }
-

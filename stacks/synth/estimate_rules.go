@@ -189,4 +189,3 @@ func awaitedOfType(typ string) func(Resource) bool {
 func skipsAwait(r Resource) bool {
 	return r.Input("skipAwait") == true || r.Annotation("pulumi.com/skipAwait") == "true"
 }
-

@@ -223,8 +223,8 @@ func TestClusterNodeGroupOIDCAndKubeconfig(t *testing.T) {
 // its CNI runs; terraform-aws-modules/eks's before_compute does the same), with an IRSA role
 // for kube-system/aws-node holding AmazonEKS_CNI_Policy (EKS User Guide, "Configure Amazon
 // VPC CNI plugin to use IRSA") and network policy enforcement on ({"enableNetworkPolicy":
-// "true"}, EKS User Guide, "Restrict pod network traffic"); kube-proxy and CoreDNS, whose pods
-// need nodes, after them, and before anything is deployed into the cluster.
+// "true"}, EKS User Guide, "Restrict pod network traffic"), and kube-proxy; CoreDNS, whose
+// pods need nodes, after them; all before anything is deployed into the cluster.
 func TestClusterNetworkingAddons(t *testing.T) {
 	doc := render(t, func(ctx *pulumi.Context) (pulumi.Map, error) {
 		_, err := newCluster(ctx)
@@ -254,9 +254,13 @@ func TestClusterNetworkingAddons(t *testing.T) {
 		assertEqual(t, name+" add-on", a.Input("addonName"), name)
 		assertEqual(t, name+" version (EKS's default)", a.Input("addonVersion"), nil)
 		assertEqual(t, name+" adopts an existing copy", a.Input("resolveConflictsOnCreate"), "OVERWRITE")
-		assertWaitsOn(t, a, ng)
 		assertWaitsOn(t, provider, a)
 	}
+	// kube-proxy (a DaemonSet) before the nodes: the VPC CNI before v1.20 reaches the API
+	// server through the kubernetes Service's cluster IP (amazon-vpc-cni-k8s #2138). CoreDNS (a
+	// Deployment) after them: EKS reports it ACTIVE only once its pods run.
+	assertWaitsOn(t, ng, named(t, doc, addon, "eks-kube-proxy"))
+	assertWaitsOn(t, named(t, doc, addon, "eks-coredns"), ng)
 }
 
 // EKS access entries: one per principal, an association per policy with its scope.

@@ -201,6 +201,16 @@ func (c *Cluster) create(ctx *pulumi.Context, name string, args *ClusterArgs) er
 		return err
 	}
 
+	// kube-proxy, a DaemonSet, is ACTIVE with no node yet. The VPC CNI before v1.20 reaches
+	// the API server through the kubernetes Service's cluster IP, which kube-proxy routes
+	// (amazon-vpc-cni-k8s #2138): without it a new node never turns Ready.
+	kubeProxy, err := newEKSAddon(ctx, name+"-kube-proxy", eksAddon{
+		ClusterName: cluster.Name, Name: "kube-proxy", Version: args.Addons.KubeProxy, Tags: args.Tags,
+	}, parent)
+	if err != nil {
+		return err
+	}
+
 	nodeGroup, err := awseks.NewNodeGroup(ctx, name+"-nodes", &awseks.NodeGroupArgs{
 		ClusterName:   cluster.Name,
 		NodeRoleArn:   nodeRole.Arn,
@@ -216,28 +226,21 @@ func (c *Cluster) create(ctx *pulumi.Context, name string, args *ClusterArgs) er
 		Tags:         tags,
 	},
 		parent,
-		// A node is Ready only once the VPC CNI runs on it, and it joins only with the worker
-		// policies on its role and a route out of its private subnet (the EKS and ECR
-		// endpoints). None of these is an input. (EKS itself makes the node role's access
-		// entry for a managed node group.)
-		pulumi.DependsOn(append(append([]pulumi.Resource{vpcCNI}, nodePolicy...), args.NodesWaitFor...)),
+		// A node is Ready only once the VPC CNI (and kube-proxy, which it may need) runs on it,
+		// and it joins only with the worker policies on its role and a route out of its
+		// private subnet (the EKS and ECR endpoints). None of these is an input. (EKS itself
+		// makes the node role's access entry for a managed node group.)
+		pulumi.DependsOn(append(append([]pulumi.Resource{vpcCNI, kubeProxy}, nodePolicy...), args.NodesWaitFor...)),
 		pulumi.Timeouts(&pulumi.CustomTimeouts{Create: "30m", Update: "60m", Delete: "30m"}))
 	if err != nil {
 		return err
 	}
 	c.Nodes = nodeGroup
 
-	// kube-proxy and CoreDNS run as pods on the nodes: EKS reports them ACTIVE only then.
-	afterNodes := pulumi.DependsOn([]pulumi.Resource{nodeGroup})
-	kubeProxy, err := newEKSAddon(ctx, name+"-kube-proxy", eksAddon{
-		ClusterName: cluster.Name, Name: "kube-proxy", Version: args.Addons.KubeProxy, Tags: args.Tags,
-	}, parent, afterNodes)
-	if err != nil {
-		return err
-	}
+	// CoreDNS is a Deployment: EKS reports it ACTIVE only once its pods run on nodes.
 	coreDNS, err := newEKSAddon(ctx, name+"-coredns", eksAddon{
 		ClusterName: cluster.Name, Name: "coredns", Version: args.Addons.CoreDNS, Tags: args.Tags,
-	}, parent, afterNodes)
+	}, parent, pulumi.DependsOn([]pulumi.Resource{nodeGroup}))
 	if err != nil {
 		return err
 	}

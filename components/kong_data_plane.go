@@ -37,6 +37,9 @@ type KongDataPlane struct {
 
 	// ProxyService is the proxy Service's name; it resolves once the release is installed.
 	ProxyService pulumi.StringOutput `pulumi:"proxyService"`
+	// ProxyServiceName is the same name, known before the release installs: the chart names
+	// the Service <release>-kong-proxy.
+	ProxyServiceName string
 	// ProxyPort is the Service port for TLS traffic.
 	ProxyPort int
 	Release   pulumi.Resource
@@ -54,7 +57,7 @@ func NewKongDataPlane(ctx *pulumi.Context, name string, args *KongDataPlaneArgs,
 	if args == nil || args.Namespace == nil || args.IssuerName == nil || args.TrustedCIDRs == nil || args.ControlPlaneRelease == "" {
 		return nil, fmt.Errorf("kong data plane %s: namespace, issuer, trusted CIDRs and control plane release are required", name)
 	}
-	d := &KongDataPlane{ProxyPort: KongProxyHTTPSPort}
+	d := &KongDataPlane{ProxyPort: KongProxyHTTPSPort, ProxyServiceName: KongServiceName(args.ReleaseName, "proxy")}
 	if err := ctx.RegisterComponentResource("kong-alb-eks:kong:KongDataPlane", name, d, opts...); err != nil {
 		return nil, err
 	}

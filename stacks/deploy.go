@@ -217,7 +217,9 @@ func deployKubernetes(ctx *pulumi.Context, cfg Config, env *Environment, zoneID 
 	}
 
 	// Both Kong releases wait for the CA issuer through their issuer input. They also wait for
-	// the controller, as issue #3 asks, against its webhook (which admits every Ingress): it
+	// the load balancer controller: its pod webhook gives the data plane pods their readiness
+	// gates only as they are created (a pod created before it serves has none, the webhook
+	// fails open), and its Ingress webhook admits the control plane's Kong-class Ingresses. It
 	// installs in parallel with cert-manager, which takes as long, so this costs nothing.
 	kongWaitsFor := []pulumi.Resource{env.LoadBalancerController.Ready}
 	controlPlaneWaitsFor := kongWaitsFor
@@ -269,9 +271,14 @@ func deployKubernetes(ctx *pulumi.Context, cfg Config, env *Environment, zoneID 
 
 	alb := cfg.ALB
 	env.ProxyIngress, err = components.NewProxyIngress(ctx, "kong-proxy", &components.ProxyIngressArgs{
-		Namespace:       namespace,
-		Domain:          cfg.Domain,
-		ServiceName:     env.DataPlane.ProxyService,
+		Namespace: namespace,
+		Domain:    cfg.Domain,
+		// The name, known in advance, not the release's output: the ALB is provisioned while
+		// Kong installs. The controller builds it even before the Service exists (a missing
+		// backend Service gets a 503 rule, --tolerate-non-existent-backend-service defaults to
+		// true) and watches Services, so the chart's Service is picked up the moment it is
+		// created.
+		ServiceName:     pulumi.String(env.DataPlane.ProxyServiceName),
 		ServicePort:     env.DataPlane.ProxyPort,
 		CertificateARN:  env.Certificate.ARN,
 		PublicSubnetIDs: env.Network.PublicSubnetIDs,

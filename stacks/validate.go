@@ -54,7 +54,7 @@ var (
 	k8sVersion      = regexp.MustCompile(`^1\.[0-9]{2}$`)
 	instanceType    = regexp.MustCompile(`^([a-z][a-z0-9-]*)\.[a-z0-9]+$`)
 	gravitonFamily  = regexp.MustCompile(`^(a1|[a-z]+[0-9]+[a-z]*g[a-z]*)$`)
-	addonVersion    = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$`)
+	addonVersion    = regexp.MustCompile(`^v([0-9]+\.[0-9]+\.[0-9]+)-eksbuild\.([0-9]+)$`)
 	kongVersion     = regexp.MustCompile(`^[0-9]+\.[0-9]+(\.[0-9]+){0,2}$`)
 	acmARN          = regexp.MustCompile(`^arn:aws[a-z-]*:acm:([a-z0-9-]+):[0-9]{12}:certificate/[0-9a-f-]{36}$`)
 	wafACLARN       = regexp.MustCompile(`^arn:aws[a-z-]*:wafv2:([a-z0-9-]+):[0-9]{12}:regional/webacl/[A-Za-z0-9_-]+/[0-9a-f-]{36}$`)
@@ -246,8 +246,9 @@ func (c Config) validateCluster(p *Problems) {
 	// The network policy agent, which enforces the Admin API's NetworkPolicy, came with
 	// v1.14.0-eksbuild.3 (EKS User Guide, "Restrict pod network traffic with Kubernetes
 	// network policies").
-	if addonVersion.MatchString(cl.VPCCNIVersion) {
-		if v := versionParts(strings.TrimPrefix(strings.SplitN(cl.VPCCNIVersion, "-", 2)[0], "v")); compareVersions(v, []int{1, 14}) < 0 {
+	if m := addonVersion.FindStringSubmatch(cl.VPCCNIVersion); m != nil {
+		v := versionParts(m[1] + "." + m[2])
+		if compareVersions(v, []int{1, 14, 0, 3}) < 0 {
 			p.add(key("vpcCniVersion"), "%s cannot enforce network policies: expected v1.14.0-eksbuild.3 or later", cl.VPCCNIVersion)
 		}
 	}

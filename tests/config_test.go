@@ -51,7 +51,7 @@ func TestBadConfigurationsRegisterNothing(t *testing.T) {
 		{"arm instance, x86 AMI", map[string]string{p + "nodeInstanceType": "m7g.large"}, p + "nodeAmiType", "does not run on instance type m7g.large"},
 		{"amd64 demo on Graviton nodes", map[string]string{p + "nodeInstanceType": "m7g.large", p + "nodeAmiType": "AL2023_ARM_64_STANDARD"}, p + "demoImage", "built for amd64 but the nodes are arm64"},
 		{"arm64 demo on x86 nodes", map[string]string{p + "demoImage": "gcr.io/kuar-demo/kuard-arm64:1"}, p + "demoImage", "built for ARM but the nodes are x86_64"},
-		{"VPC CNI without network policies", map[string]string{p + "vpcCniVersion": "v1.13.4-eksbuild.1"}, p + "vpcCniVersion", "cannot enforce network policies"},
+		{"VPC CNI without network policies", map[string]string{p + "vpcCniVersion": "v1.14.0-eksbuild.2"}, p + "vpcCniVersion", "cannot enforce network policies"},
 		{"add-on version range", map[string]string{p + "corednsVersion": "1.12"}, p + "corednsVersion", "expected an EKS add-on version"},
 		{"access entry for a role session", map[string]string{p + "accessEntries": `["arn:aws:sts::123456789012:assumed-role/admins/alice AmazonEKSViewPolicy"]`}, p + "accessEntries", "is a role session"},
 		{"access entry with an unknown policy", map[string]string{p + "accessEntries": `["arn:aws:iam::123456789012:role/ops AdministratorAccess"]`}, p + "accessEntries", "expected an EKS access policy"},

@@ -156,7 +156,16 @@ func TestOrderingOnCreateAndDestroy(t *testing.T) {
 		waitsOn(t, kong, lbc, "the controller's webhook admits Ingresses")
 	}
 	waitsOn(t, ingress, lbc, "webhook race on create; on destroy the controller must remove the ALB and the finalizer")
-	waitsOn(t, ingress, dp, "the backend Service comes with the data plane")
+	// The ALB provisions while Kong installs: the load balancer controller builds an ALB whose
+	// backend Service does not exist yet (a 503 rule: tolerateNonExistentBackendService
+	// defaults to true, pkg/config/ingress_config.go) and watches Services, enqueuing the
+	// Ingress when it appears (controllers/ingress/eventhandlers/service_events.go).
+	if reaches(doc, ingress.URN, dp.URN) {
+		t.Error("the ALB Ingress waits on the data plane release: the ALB would provision only after Kong is Ready")
+	}
+	if got := ingress.Input("spec.rules.0.http.paths.0.backend.service.name"); got != "kong-aws-dp-kong-proxy" {
+		t.Errorf("the Ingress routes to %v, not the data plane's proxy Service", got)
+	}
 	waitsOn(t, ingress, validation, "the ALB serves the issued certificate")
 	waitsOn(t, issuer, certManager, "cert-manager's webhook admits Issuers only once it serves")
 	for _, ing := range []string{"kong-aws-cp-manager", "kong-aws-cp-admin"} {

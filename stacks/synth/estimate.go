@@ -57,6 +57,9 @@ type Span struct {
 	LowMinutes   float64 `json:"lowMinutes"`
 	HighMinutes  float64 `json:"highMinutes"`
 	CriticalPath []Step  `json:"criticalPath"`
+	// Conditions are the conditions of a working environment, each with when it is met
+	// (estimate_world.go); the total is the last of them.
+	Conditions []Condition `json:"conditions"`
 }
 
 // Step is one resource on a critical path.
@@ -85,6 +88,7 @@ type graph struct {
 	res       map[string]Resource
 	aggregate map[string]bool // components with children in the document
 	deps      map[string][]string
+	world     world // estimate_world.go
 }
 
 func newGraph(doc *Document) *graph {
@@ -114,6 +118,7 @@ func newGraph(doc *Document) *graph {
 			add(parent.URN, r.URN)
 		}
 	}
+	g.addWorld(edges)
 	for from, set := range edges {
 		g.deps[from] = sortedKeys(set)
 	}
@@ -128,7 +133,7 @@ func (g *graph) timing(urn string) (Timing, bool) {
 		return Timing{Label: "component: done when its children are", Source: "the engine"}, true
 	}
 	r := g.res[urn]
-	for _, rule := range timings {
+	for _, rule := range append(virtualTimings, timings...) {
 		if rule.match(r) {
 			return rule.Timing, true
 		}
@@ -210,8 +215,13 @@ func (g *graph) longestPath(deps map[string][]string, weight func(string) time.D
 		}
 		finish[u] = start + weight(u)
 	}
-	end := ""
+	// The path ends when the environment works (later resources, a demo say, do not count),
+	// or without one at the resource finishing last.
+	end := g.world.working
 	for _, u := range g.order {
+		if g.world.working != "" {
+			break
+		}
 		if end == "" || finish[u] > finish[end] || finish[u] == finish[end] && g.aggregate[end] && !g.aggregate[u] {
 			end = u
 		}
@@ -304,7 +314,8 @@ func (g *graph) span(deps map[string][]string) (Span, error) {
 	}
 	low, _ := g.longestPath(deps, weight(func(t Timing) time.Duration { return t.Low }))
 	high, _ := g.longestPath(deps, weight(func(t Timing) time.Duration { return t.High }))
-	s := Span{Minutes: minutes(typical.total), LowMinutes: minutes(low.total), HighMinutes: minutes(high.total), CriticalPath: []Step{}}
+	s := Span{Minutes: minutes(typical.total), LowMinutes: minutes(low.total), HighMinutes: minutes(high.total), CriticalPath: []Step{},
+		Conditions: g.conditions(typical.finish)}
 	for _, u := range typical.path {
 		t, _ := g.timing(u)
 		r := g.res[u]
@@ -329,7 +340,7 @@ func (g *graph) costlyEdges() ([]EdgeCost, error) {
 	out := []EdgeCost{}
 	for _, u := range g.order {
 		for _, d := range g.deps[u] {
-			if ok, _ := required(g.res[u], g.res[d]); ok || g.aggregate[u] {
+			if ok, _ := required(g.res[u], g.res[d]); ok || g.aggregate[u] || isVirtual(g.res[u]) {
 				continue
 			}
 			without, err := g.longestPath(withoutEdge(deps, u, d), typical)

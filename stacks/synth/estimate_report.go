@@ -38,6 +38,13 @@ func WriteEstimateText(w io.Writer, e *Estimate) error {
 func writeSpan(b *strings.Builder, title string, s Span) {
 	fmt.Fprintf(b, "%s: %.1f min (%.1f to %.1f with every resource at its low or high time)\n",
 		title, s.Minutes, s.LowMinutes, s.HighMinutes)
+	for _, c := range s.Conditions {
+		if c.Met {
+			fmt.Fprintf(b, "  %-24s at %5.1f min\n", c.Name, c.Minutes)
+		} else {
+			fmt.Fprintf(b, "  %-24s NEVER: %s\n", c.Name, c.Why)
+		}
+	}
 	fmt.Fprintf(b, "  %6s %6s  %s\n", "took", "done", "resource")
 	for _, st := range s.CriticalPath {
 		fmt.Fprintf(b, "  %6.1f %6.1f  %s %q (%s)\n", st.Minutes, st.FinishMinutes, st.Type, st.Name, st.What)

@@ -22,26 +22,26 @@ type timingRule struct {
 
 // apiCall is an AWS or Kubernetes API call the provider does not wait on beyond its answer.
 var apiCall = Timing{Typical: 10 * time.Second, Low: 2 * time.Second, High: 30 * time.Second,
-	Label: "API call", Source: "issue #5: IAM and VPC pieces, and plain Kubernetes objects, take seconds"}
+	Label: "API call", Source: "IAM and VPC pieces, and plain Kubernetes objects, take seconds"}
 
 // timings gives each resource type its typical creation time; the first rule that matches wins.
-// The figures are the typical times named in issue #5, checked against what the provider waits
+// The figures are typical times, checked against what the provider waits
 // for and what the service documents say.
 var timings = []timingRule{
 	{isType("aws:eks/cluster:Cluster"), Timing{10 * time.Minute, 8 * time.Minute, 15 * time.Minute, "EKS control plane",
-		"issue #5 (~10 min); Amazon EKS User Guide, Create a cluster: provisioning takes several minutes, and the provider waits until the cluster is ACTIVE"}},
+		"Amazon EKS User Guide, Create a cluster: provisioning takes several minutes, and the provider waits until the cluster is ACTIVE"}},
 	{isType("aws:eks/nodeGroup:NodeGroup"), Timing{4 * time.Minute, 3 * time.Minute, 5 * time.Minute, "managed node group",
-		"issue #5 (3-5 min); the provider waits until the node group is ACTIVE, its instances joined"}},
+		"the provider waits until the node group is ACTIVE, its instances joined"}},
 	{isType("aws:ec2/natGateway:NatGateway"), Timing{2 * time.Minute, 1 * time.Minute, 3 * time.Minute, "NAT gateway",
-		"issue #5 (~2 min); Amazon VPC User Guide, NAT gateways: pending until available, which the provider waits for"}},
+		"Amazon VPC User Guide, NAT gateways: pending until available, which the provider waits for"}},
 	{isType("aws:acm/certificateValidation:CertificateValidation"), Timing{2 * time.Minute, 1 * time.Minute, 3 * time.Minute, "ACM DNS validation",
-		"issue #5 (1-3 min); AWS Certificate Manager User Guide, DNS validation: issued once ACM sees the CNAME record"}},
+		"AWS Certificate Manager User Guide, DNS validation: issued once ACM sees the CNAME record"}},
 	{isType("aws:route53/record:Record"), Timing{1 * time.Minute, 30 * time.Second, 90 * time.Second, "Route53 propagation",
-		"issue #5 (~1 min); Route 53 API Reference, ChangeResourceRecordSets: changes generally propagate to all name servers within 60 seconds; the provider waits for INSYNC"}},
+		"Route 53 API Reference, ChangeResourceRecordSets: changes generally propagate to all name servers within 60 seconds; the provider waits for INSYNC"}},
 	{albIngress, Timing{3 * time.Minute, 2 * time.Minute, 4 * time.Minute, "ALB provisioning",
-		"issue #5 (~3 min); pulumi-kubernetes waits for the Ingress's load balancer hostname, which the controller sets once the ALB is provisioned"}},
+		"pulumi-kubernetes waits for the Ingress's load balancer hostname, which the controller sets once the ALB is provisioned"}},
 	{awaitedOfType("kubernetes:helm.sh/v3:Release"), Timing{2 * time.Minute, 1 * time.Minute, 3 * time.Minute, "Helm release waiting for its pods",
-		"issue #5 (1-3 min); pulumi-kubernetes Release waits for the release's resources to be ready unless skipAwait"}},
+		"pulumi-kubernetes Release waits for the release's resources to be ready unless skipAwait"}},
 	{awaitedOfType("kubernetes:apps/v1:Deployment"), Timing{1 * time.Minute, 30 * time.Second, 2 * time.Minute, "Deployment rollout",
 		"pulumi-kubernetes awaits a Deployment's ready replicas; a small image on running nodes"}},
 	{isType("aws:eks/addon:Addon"), Timing{2 * time.Minute, 1 * time.Minute, 4 * time.Minute, "EKS add-on",
@@ -92,7 +92,7 @@ var requiredEdges = []requiredEdge{
 	{hasTypePrefix("kubernetes:cert-manager.io/"), isChart("cert-manager"), "cert-manager's CRDs and webhook come with its release"},
 	{hasTypePrefix("kubernetes:cert-manager.io/"), hasTypePrefix("kubernetes:cert-manager.io/"), "the CA is signed by the self-signed issuer; the issuer signs with the CA"},
 	{isChart("kong"), isType("kubernetes:cert-manager.io/v1:Issuer"), "the issuer before the Kong releases: it issues their cluster mTLS certificates"},
-	{isChart("kong"), isChart("aws-load-balancer-controller"), "issue #3 orders the Kong releases after the controller, whose webhook admits every Ingress"},
+	{isChart("kong"), isChart("aws-load-balancer-controller"), "the controller's pod webhook gives Kong's pods their readiness gates only as they are created, and its Ingress webhook admits the Kong-class Ingresses"},
 	{addonOtherThan("vpc-cni"), anyOf(isType("aws:eks/nodeGroup:NodeGroup"), hasTypePrefix("aws:iam/")), "the add-on's pods need nodes, and its IRSA role"},
 	{isAddon("vpc-cni"), hasTypePrefix("aws:iam/"), "aws-node assigns pod addresses through its IRSA role"},
 	{isChart("kong"), isType("aws:eks/addon:Addon"), "the bundled PostgreSQL's volume needs the EBS CSI driver"},
@@ -101,10 +101,13 @@ var requiredEdges = []requiredEdge{
 	{hasTypePrefix("kubernetes:configuration.konghq.com/"), isChart("kong"), "Kong's CRDs come with its chart"},
 	{isType("kubernetes:networking.k8s.io/v1:Ingress"), hasTypePrefix("kubernetes:configuration.konghq.com/"), "the Ingress names the plugin"},
 	{albIngress, isChart("aws-load-balancer-controller"), "the controller before the Ingress: it provisions the ALB"},
-	{albIngress, isChart("kong"), "the controller builds the ALB only once the backend Service, from the data plane release, exists"},
 	{albIngress, isType("aws:acm/certificateValidation:CertificateValidation"), "the certificate's validation before the Ingress: the HTTPS listener needs an issued certificate"},
 	{albIngress, isType("aws:ec2/subnet:Subnet"), "the ALB goes in the public subnets"},
 	{isRecordType("A", "AAAA"), albIngress, "the Ingress before the DNS record: its alias target is the ALB's hostname"},
+	// The world's orders (estimate_world.go).
+	{isType(dataPlaneReadyType), anyOf(kongDataPlane, kongEntity), "a data plane is Ready once its pods run and its control plane pushes it a non-empty configuration"},
+	{isType(targetsHealthyType), isVirtualOr(albIngress), "the ALB routes to data plane pods once they are Ready and pass its health checks"},
+	{isType(workingType), isVirtualOr(isRecordType("A", "AAAA")), "a working environment: the ALB serving, the records resolving, a data plane Ready"},
 }
 
 // required reports whether waiter truly needs waited first, and why.
@@ -146,6 +149,14 @@ func isChart(chart string) func(Resource) bool {
 	return func(r Resource) bool {
 		return r.Type == "kubernetes:helm.sh/v3:Release" && r.Input("chart") == chart
 	}
+}
+
+// isVirtual matches the estimate's own resources (estimate_world.go).
+func isVirtual(r Resource) bool { return strings.HasPrefix(r.Type, "estimate:") }
+
+// isVirtualOr matches the estimate's own resources and those the matchers match.
+func isVirtualOr(matchers ...func(Resource) bool) func(Resource) bool {
+	return anyOf(append(matchers, isVirtual)...)
 }
 
 // isAddon matches the EKS add-on of that name.

@@ -38,8 +38,11 @@ func TestEstimateDev(t *testing.T) {
 	if first := path[0]; !strings.HasPrefix(first.Type, "aws:ec2/") && !strings.HasPrefix(first.Type, "aws:iam/") {
 		t.Errorf("critical path starts at %s %q, want the network or the cluster's role", first.Type, first.Name)
 	}
-	if last := path[len(path)-1]; last.Type != "aws:route53/record:Record" || last.Name != "eks.example.com-A" {
-		t.Errorf("critical path ends at %s %q, want the DNS record", last.Type, last.Name)
+	if last := path[len(path)-1]; last.Type != workingType {
+		t.Errorf("critical path ends at %s %q, want the working environment", last.Type, last.Name)
+	}
+	if last := path[len(path)-2]; last.Type != "aws:route53/record:Record" || last.Name != "eks.example.com-A" {
+		t.Errorf("the working environment waits last for %s %q, want the DNS record", last.Type, last.Name)
 	}
 	assertInOrder(t, path, "aws:eks/cluster:Cluster", "aws:eks/nodeGroup:NodeGroup",
 		"kubernetes:helm.sh/v3:Release", "kubernetes:networking.k8s.io/v1:Ingress", "aws:route53/record:Record")
@@ -235,7 +238,7 @@ func TestRequiredEdges(t *testing.T) {
 		{kong, inCluster(res("issuer", issuer)), true},
 		{kong, res("nodes", nodeGroup), true},
 		{ingress, lbc, true},
-		{ingress, kong, true},
+		{ingress, kong, false}, // the controller builds the ALB before the Service exists
 		{ingress, res("v", "aws:acm/certificateValidation:CertificateValidation"), true},
 		{alias, ingress, true},
 		{prov, res("nodes", nodeGroup), true}, // workloads need nodes to run on
@@ -283,5 +286,164 @@ func TestSynthCommandEstimate(t *testing.T) {
 	out.Reset()
 	if code := Command([]string{"--dir", "../..", "--estimate"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "Modelled: ") {
 		t.Errorf("text estimate: exit %d\n%s", code, out.String())
+	}
+}
+
+// kongWorld is a small graph of the Kong releases, the baseline plugin, the ALB Ingress and
+// its record: the control plane and the data plane start together at 0; the controller (2 min)
+// makes the Ingress start at 2.
+func kongWorld(mutate func(map[string]*Resource)) *Document {
+	prov := res("k8s", provider)
+	cp, dp := res("cp", release), res("dp", release)
+	cp.Inputs = map[string]any{"chart": "kong", "values": map[string]any{"env": map[string]any{"role": "control_plane"}}}
+	dp.Inputs = map[string]any{"chart": "kong", "values": map[string]any{"env": map[string]any{"role": "data_plane"}}}
+	lbc := res("lbc", release)
+	lbc.Inputs = map[string]any{"chart": "aws-load-balancer-controller"}
+	plugin := res("plugin", "kubernetes:configuration.konghq.com/v1:KongClusterPlugin", "urn:cp")
+	plugin.Inputs = map[string]any{"metadata": map[string]any{"labels": map[string]any{"global": "true"}}}
+	ingress := res("proxy", "kubernetes:networking.k8s.io/v1:Ingress", "urn:lbc")
+	ingress.Inputs = map[string]any{"spec": map[string]any{"ingressClassName": "alb"}}
+	alias := res("alias", record, "urn:proxy")
+	alias.Inputs = map[string]any{"type": "A"}
+	all := map[string]*Resource{"cp": &cp, "dp": &dp, "lbc": &lbc, "plugin": &plugin, "proxy": &ingress, "alias": &alias}
+	if mutate != nil {
+		mutate(all)
+	}
+	doc := &Document{Project: "p", Stack: "s", Resources: []Resource{prov}}
+	for _, name := range []string{"alias", "cp", "dp", "lbc", "plugin", "proxy"} {
+		r := *all[name]
+		r.Provider = prov.URN
+		doc.Resources = append(doc.Resources, r)
+	}
+	return doc
+}
+
+func conditionsOf(t *testing.T, s Span) map[string]Condition {
+	t.Helper()
+	out := map[string]Condition{}
+	for _, c := range s.Conditions {
+		out[c.Name] = c
+	}
+	if len(out) != 3 {
+		t.Fatalf("conditions %+v, want the data plane, the ALB and the records", s.Conditions)
+	}
+	return out
+}
+
+// TestDataPlaneReadyNeedsTheControlPlanesConfiguration: the data plane's pods start with the
+// control plane's, but are Ready only once the control plane (2 min) and the global plugin
+// (10 s) exist and the configuration is pushed (10 s): Kong's /status/ready is 503 on an empty
+// configuration. The ALB serves once it exists (2 + 3 min) and a data plane is Ready, plus the
+// health checks (30 s); the records resolve a minute after the ALB's hostname.
+func TestDataPlaneReadyNeedsTheControlPlanesConfiguration(t *testing.T) {
+	e, err := EstimateDocument(kongWorld(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := conditionsOf(t, e.Modelled)
+	if dp := c[conditionDataPlane]; !dp.Met || dp.Minutes != 2.33 {
+		t.Errorf("data plane Ready at %+v, want 2.33 min (control plane 2 + plugin 1/6 + push 1/6), not its own 2", dp)
+	}
+	if alb := c[conditionALB]; !alb.Met || alb.Minutes != 5.5 {
+		t.Errorf("ALB serving %+v, want 5.5 min (controller 2 + ALB 3 + health checks 0.5)", alb)
+	}
+	if dns := c[conditionDNS]; !dns.Met || dns.Minutes != 6 {
+		t.Errorf("records resolving %+v, want 6 min", dns)
+	}
+	if e.Modelled.Minutes != 6 || !e.ReachesLowerBound {
+		t.Errorf("modelled %.2f (lower bound %.2f), want 6 = the last condition, at the bound", e.Modelled.Minutes, e.LowerBound.Minutes)
+	}
+	var b bytes.Buffer
+	if err := WriteEstimateText(&b, e); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"a Kong data plane Ready  at   2.3 min", "the ALB serving          at   5.5 min", "*.DOMAIN resolving       at   6.0 min"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+// TestALBIngressWaitingOnTheDataPlaneIsCostly: an Ingress that waits for the data plane
+// release (as one taking the Service name from the release's output does) provisions the ALB
+// after Kong instead of beside it; no rule requires it, and the estimate says what it costs.
+func TestALBIngressWaitingOnTheDataPlaneIsCostly(t *testing.T) {
+	e, err := EstimateDocument(kongWorld(func(all map[string]*Resource) {
+		all["proxy"].Dependencies = append(all["proxy"].Dependencies, "urn:dp")
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.ReachesLowerBound || len(e.CostlyEdges) == 0 || e.CostlyEdges[0].Waiter != "urn:proxy" {
+		t.Fatalf("modelled %.2f, lower bound %.2f, costly edges %+v: want the Ingress's wait on the data plane named",
+			e.Modelled.Minutes, e.LowerBound.Minutes, e.CostlyEdges)
+	}
+	if w := e.CostlyEdges[0].Waited; w != "estimate:dp-ready" && w != "urn:dp" {
+		t.Errorf("costly edge waits on %s, want the data plane", w)
+	}
+}
+
+// TestDataPlaneWithoutAKongEntityIsNeverReady: with no global plugin the configuration stays
+// empty, and the data plane, hence the ALB, never serves.
+func TestDataPlaneWithoutAKongEntityIsNeverReady(t *testing.T) {
+	e, err := EstimateDocument(kongWorld(func(all map[string]*Resource) { all["plugin"].Inputs = nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := conditionsOf(t, e.Modelled)
+	if c[conditionDataPlane].Met || c[conditionALB].Met || !strings.Contains(c[conditionDataPlane].Why, "never Ready") {
+		t.Errorf("conditions %+v: the data plane must never be Ready", c)
+	}
+	var b bytes.Buffer
+	_ = WriteEstimateText(&b, e)
+	if !strings.Contains(b.String(), "NEVER") {
+		t.Errorf("text does not say the data plane is never Ready:\n%s", b.String())
+	}
+}
+
+// TestConfigurationWaitingOnTheDataPlaneDeadlocks: a Kong entity created only after the data
+// plane release would wait for a release that waits for it.
+func TestConfigurationWaitingOnTheDataPlaneDeadlocks(t *testing.T) {
+	_, err := EstimateDocument(kongWorld(func(all map[string]*Resource) {
+		all["plugin"].Dependencies = append(all["plugin"].Dependencies, "urn:dp")
+	}))
+	if err == nil || !strings.Contains(err.Error(), "dependency cycle") {
+		t.Errorf("error %v, want the deadlock named as a cycle", err)
+	}
+}
+
+// TestEstimateOfEveryStackIsAtItsBound: on every stack file the total is within 3 % of the
+// lower bound, every condition is met, and the ALB provisions beside Kong's install: the
+// Ingress does not start after the data plane.
+func TestEstimateOfEveryStackIsAtItsBound(t *testing.T) {
+	files, err := filepath.Glob("../../Pulumi.*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no stack files: %v", err)
+	}
+	for _, f := range files {
+		stack := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "Pulumi."), ".yaml")
+		e, err := EstimateDocument(synthStack(t, stack))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Modelled.Minutes > 1.03*e.LowerBound.Minutes {
+			t.Errorf("%s: modelled %.2f min, more than 3 %% above the lower bound %.2f; costly edges %+v", stack, e.Modelled.Minutes, e.LowerBound.Minutes, e.CostlyEdges)
+		}
+		c := conditionsOf(t, e.Modelled)
+		for _, cond := range c {
+			if !cond.Met {
+				t.Errorf("%s: %s never: %s", stack, cond.Name, cond.Why)
+			}
+		}
+		var ingressStart, dpReady float64
+		for _, st := range e.Modelled.CriticalPath {
+			if st.Type == "kubernetes:networking.k8s.io/v1:Ingress" {
+				ingressStart = st.StartMinutes
+			}
+		}
+		dpReady = c[conditionDataPlane].Minutes
+		if ingressStart == 0 || ingressStart >= dpReady {
+			t.Errorf("%s: the ALB Ingress starts at %.2f, the data plane is Ready at %.2f: the ALB should provision beside Kong", stack, ingressStart, dpReady)
+		}
 	}
 }

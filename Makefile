@@ -7,7 +7,7 @@ GOLANGCI_LINT_VERSION := v2.15.0
 ACTIONLINT_VERSION := v1.7.12
 export GOFLAGS := -buildvcs=false
 
-.PHONY: synth synth-json test lint tools pulumi-cli
+.PHONY: synth synth-json test lint tools pulumi-cli cluster
 
 ## synth: the offline preview of a stack (default dev): what `pulumi up` would create, no credentials.
 synth:
@@ -20,9 +20,14 @@ synth-json:
 pulumi-cli:
 	@.ci/install-pulumi.sh >/dev/null
 
-## test: the whole test suite, offline. The stacks tests run the real Pulumi engine.
-test: pulumi-cli
-	PATH="$$(.ci/install-pulumi.sh):$$PATH" go test ./...
+## cluster: build the local Kubernetes control plane the cluster tests run (cached under $(CACHE)).
+cluster:
+	@.ci/install-cluster.sh >/dev/null
+
+## test: the whole test suite, offline. The stacks tests run the real Pulumi engine, the
+## tests/localcluster tests a real Kubernetes control plane.
+test: pulumi-cli cluster
+	PATH="$$(.ci/install-pulumi.sh):$$PATH" KONG_ALB_EKS_CLUSTER_BIN="$$(.ci/install-cluster.sh)" go test ./...
 
 ## tools: the pinned linters.
 tools:

@@ -1,0 +1,295 @@
+// Package localcluster runs a real Kubernetes control plane for tests, on loopback only: etcd,
+// kube-apiserver, kube-controller-manager and kube-scheduler, with kwok standing in for the
+// kubelets (nodes that turn Ready, pods that run and turn Ready, no container ever started).
+// The binaries come from .ci/install-cluster.sh, which builds them from the Go module proxy;
+// KONG_ALB_EKS_CLUSTER_BIN names their directory.
+//
+// What is real: the API server (admission, validation, RBAC, garbage collection, finalizers),
+// the controllers (Deployments to ReplicaSets to Pods, Jobs, namespace deletion) and the
+// scheduler. What stands in: kwok for the kubelets; no container runs, so no probe, webhook
+// server or volume mount is real.
+package localcluster
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// BinDirEnv names the directory of the control plane's binaries.
+const BinDirEnv = "KONG_ALB_EKS_CLUSTER_BIN"
+
+// Options shape the cluster.
+type Options struct {
+	// Nodes is how many kwok nodes to register (default 2), labelled like EKS nodes of Arch
+	// (amd64 or arm64, default amd64) in Region's zones.
+	Nodes  int
+	Arch   string
+	Region string
+}
+
+// Cluster is a running control plane.
+type Cluster struct {
+	// Server is the API server's URL; Kubeconfig a kubeconfig (JSON) for an administrator,
+	// with the credentials inline, as the Pulumi Kubernetes provider takes it.
+	Server     string
+	Kubeconfig string
+
+	dir     string
+	procs   []*process
+	client  *http.Client
+	started time.Time
+}
+
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+}
+
+// Start starts a cluster and stops it when the test ends, whatever way it ends; the logs of a
+// failed test's cluster are kept (the test log says where). It fails the test, saying why,
+// when the binaries are missing or the cluster does not come up.
+func Start(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	bin := os.Getenv(BinDirEnv)
+	if bin == "" {
+		t.Fatalf("%s is not set: run the tests through `make test`, which builds the control plane (.ci/install-cluster.sh)", BinDirEnv)
+	}
+	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kwok-stages.yaml"} {
+		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
+			t.Fatalf("the control plane is not built in %s (%v): run .ci/install-cluster.sh", bin, err)
+		}
+	}
+	dir, err := os.MkdirTemp("", "localcluster-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Cluster{dir: dir, started: time.Now()}
+	t.Cleanup(func() {
+		c.stop()
+		if t.Failed() {
+			t.Logf("local cluster logs kept in %s", dir)
+			return
+		}
+		_ = os.RemoveAll(dir)
+	})
+	if err := c.start(bin, opts); err != nil {
+		t.Fatalf("local cluster: %v", err)
+	}
+	return c
+}
+
+func (c *Cluster) start(bin string, opts Options) error {
+	p, err := newPKI(c.dir)
+	if err != nil {
+		return err
+	}
+	ports, err := freePorts(3)
+	if err != nil {
+		return err
+	}
+	etcdClient, etcdPeer, apiPort := ports[0], ports[1], ports[2]
+	c.Server = "https://127.0.0.1:" + strconv.Itoa(apiPort)
+	if err := c.writeKubeconfig(p); err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(p.caPEM)
+	admin, err := tls.X509KeyPair(p.adminCertPEM, p.adminKeyPEM)
+	if err != nil {
+		return err
+	}
+	c.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{admin}, MinVersion: tls.VersionTLS12},
+	}}
+
+	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdClient)
+	peerURL := fmt.Sprintf("http://127.0.0.1:%d", etcdPeer)
+	if err := c.run("etcd", filepath.Join(bin, "etcd"),
+		"--name=local", "--data-dir="+filepath.Join(c.dir, "etcd"),
+		"--listen-client-urls="+etcdURL, "--advertise-client-urls="+etcdURL,
+		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
+		"--initial-cluster=local="+peerURL, "--log-level=warn"); err != nil {
+		return err
+	}
+	if err := c.waitFor("etcd", 30*time.Second, func() error { return get(http.DefaultClient, etcdURL+"/health") }); err != nil {
+		return err
+	}
+	if err := c.run("kube-apiserver", filepath.Join(bin, "kube-apiserver"),
+		"--etcd-servers="+etcdURL, "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+		"--secure-port="+strconv.Itoa(apiPort), "--endpoint-reconciler-type=none",
+		"--client-ca-file="+p.caCert, "--tls-cert-file="+p.serverCert, "--tls-private-key-file="+p.serverKey,
+		"--service-account-key-file="+p.saPub, "--service-account-signing-key-file="+p.saKey,
+		"--service-account-issuer=https://kubernetes.default.svc",
+		"--service-cluster-ip-range=10.96.0.0/16", "--authorization-mode=RBAC"); err != nil {
+		return err
+	}
+	if err := c.waitFor("kube-apiserver", 90*time.Second, func() error { return get(c.client, c.Server+"/readyz") }); err != nil {
+		return err
+	}
+	kubeconfig := filepath.Join(c.dir, "kubeconfig")
+	if err := c.run("kube-controller-manager", filepath.Join(bin, "kube-controller-manager"),
+		"--kubeconfig="+kubeconfig, "--leader-elect=false", "--secure-port=0",
+		"--service-account-private-key-file="+p.saKey, "--root-ca-file="+p.caCert,
+		"--use-service-account-credentials=false", "--controllers=*,-nodeipam,-cloud-node-lifecycle"); err != nil {
+		return err
+	}
+	if err := c.run("kube-scheduler", filepath.Join(bin, "kube-scheduler"),
+		"--kubeconfig="+kubeconfig, "--leader-elect=false", "--secure-port=0"); err != nil {
+		return err
+	}
+	if err := c.run("kwok", filepath.Join(bin, "kwok"),
+		"--kubeconfig="+kubeconfig, "--config="+filepath.Join(bin, "kwok-stages.yaml"),
+		"--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+		"--cidr=127.10.0.0/16", "--node-ip=127.0.0.20"); err != nil {
+		return err
+	}
+	return c.addNodes(opts)
+}
+
+// run starts a binary with its output in <dir>/<name>.log.
+func (c *Cluster) run(name, path string, args ...string) error {
+	logPath := filepath.Join(c.dir, name+".log")
+	out, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(path, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	// Killed with the test binary too, even by SIGKILL: nothing outlives the test.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		_ = out.Close()
+		return fmt.Errorf("starting %s: %w", name, err)
+	}
+	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); _ = out.Close(); close(p.done) }()
+	c.procs = append(c.procs, p)
+	return nil
+}
+
+// waitFor polls check until it passes, failing early with the log's tail if a process exits.
+func (c *Cluster) waitFor(what string, timeout time.Duration, check func() error) error {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		for _, p := range c.procs {
+			select {
+			case <-p.done:
+				return fmt.Errorf("%s exited while waiting for %s: %s", p.name, what, tail(p.log))
+			default:
+			}
+		}
+		if last = check(); last == nil {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not ready after %s: %v", what, timeout, last)
+}
+
+// stop ends every process, newest first: SIGTERM to its process group, SIGKILL after 10 s.
+// A second call does nothing.
+func (c *Cluster) stop() {
+	procs := c.procs
+	c.procs = nil
+	for i := len(procs) - 1; i >= 0; i-- {
+		p := procs[i]
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
+		}
+	}
+}
+
+// PIDs are the processes' IDs, by name.
+func (c *Cluster) PIDs() map[string]int {
+	out := map[string]int{}
+	for _, p := range c.procs {
+		out[p.name] = p.cmd.Process.Pid
+	}
+	return out
+}
+
+func (c *Cluster) writeKubeconfig(p *pki) error {
+	b64 := base64.StdEncoding.EncodeToString
+	kc, err := json.Marshal(map[string]any{
+		"apiVersion": "v1", "kind": "Config", "current-context": "local",
+		"clusters": []any{map[string]any{"name": "local", "cluster": map[string]any{
+			"server": c.Server, "certificate-authority-data": b64(p.caPEM)}}},
+		"contexts": []any{map[string]any{"name": "local", "context": map[string]any{"cluster": "local", "user": "admin"}}},
+		"users": []any{map[string]any{"name": "admin", "user": map[string]any{
+			"client-certificate-data": b64(p.adminCertPEM), "client-key-data": b64(p.adminKeyPEM)}}},
+	})
+	if err != nil {
+		return err
+	}
+	c.Kubeconfig = string(kc)
+	return os.WriteFile(filepath.Join(c.dir, "kubeconfig"), kc, 0o600)
+}
+
+func freePorts(n int) ([]int, error) {
+	var listeners []net.Listener
+	defer func() {
+		for _, l := range listeners {
+			_ = l.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		listeners = append(listeners, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+func get(client *http.Client, url string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return nil
+}
+
+// tail is the end of a log, for an error message.
+func tail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}

@@ -67,12 +67,7 @@ func TestEstimateDev(t *testing.T) {
 // TestEstimateEveryStackTimed: every resource type of every stack file (Pulumi.<stack>.yaml)
 // has a timing.
 func TestEstimateEveryStackTimed(t *testing.T) {
-	files, err := filepath.Glob("../../Pulumi.*.yaml")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no stack files: %v", err)
-	}
-	for _, f := range files {
-		stack := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "Pulumi."), ".yaml")
+	for _, stack := range stackNames(t) {
 		e, err := EstimateDocument(synthStack(t, stack))
 		if err != nil {
 			t.Fatal(err)
@@ -81,6 +76,20 @@ func TestEstimateEveryStackTimed(t *testing.T) {
 			t.Errorf("%s: types without a timing: %v", stack, e.UnlistedTypes)
 		}
 	}
+}
+
+// stackNames are the project's stacks, from its Pulumi.<stack>.yaml files.
+func stackNames(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("../../Pulumi.*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no stack files: %v", err)
+	}
+	var out []string
+	for _, f := range files {
+		out = append(out, strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "Pulumi."), ".yaml"))
+	}
+	return out
 }
 
 func assertInOrder(t *testing.T, path []Step, types ...string) {
@@ -416,12 +425,7 @@ func TestConfigurationWaitingOnTheDataPlaneDeadlocks(t *testing.T) {
 // lower bound, every condition is met, and the ALB provisions beside Kong's install: the
 // Ingress does not start after the data plane.
 func TestEstimateOfEveryStackIsAtItsBound(t *testing.T) {
-	files, err := filepath.Glob("../../Pulumi.*.yaml")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no stack files: %v", err)
-	}
-	for _, f := range files {
-		stack := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "Pulumi."), ".yaml")
+	for _, stack := range stackNames(t) {
 		e, err := EstimateDocument(synthStack(t, stack))
 		if err != nil {
 			t.Fatal(err)

@@ -20,14 +20,17 @@ synth-json:
 pulumi-cli:
 	@.ci/install-pulumi.sh >/dev/null
 
-## cluster: build the local Kubernetes control plane the cluster tests run (cached under $(CACHE)).
+## cluster: build the local Kubernetes control plane and the real Kubernetes provider plugin
+## the cluster tests run (cached under $(CACHE)).
 cluster:
 	@.ci/install-cluster.sh >/dev/null
+	@.ci/install-kubernetes-provider.sh >/dev/null
 
 ## test: the whole test suite, offline. The stacks tests run the real Pulumi engine, the
-## tests/localcluster tests a real Kubernetes control plane.
+## tests/localcluster tests a real Kubernetes control plane and the real Kubernetes provider.
 test: pulumi-cli cluster
-	PATH="$$(.ci/install-pulumi.sh):$$PATH" KONG_ALB_EKS_CLUSTER_BIN="$$(.ci/install-cluster.sh)" go test ./...
+	PATH="$$(.ci/install-pulumi.sh):$$PATH" KONG_ALB_EKS_CLUSTER_BIN="$$(.ci/install-cluster.sh)" \
+		KONG_ALB_EKS_KUBERNETES_PROVIDER="$$(.ci/install-kubernetes-provider.sh)" go test ./...
 
 ## tools: the pinned linters.
 tools:

@@ -161,6 +161,10 @@ func (c *Cluster) create(ctx *pulumi.Context, name string, args *ClusterArgs) er
 		// EKS checks the cluster role's permissions when it creates the cluster; the
 		// attachment is not an input.
 		pulumi.DependsOn(clusterPolicy),
+		// Both settings count at creation only and force a new cluster when they change; EKS
+		// has not always read them back as they were set (pulumi-aws #3997, fixed upstream in
+		// terraform-provider-aws #38295), and a misread must never replace the cluster.
+		pulumi.IgnoreChanges([]string{"accessConfig.bootstrapClusterCreatorAdminPermissions", "bootstrapSelfManagedAddons"}),
 		pulumi.Timeouts(&pulumi.CustomTimeouts{Create: "30m", Update: "60m", Delete: "15m"}))
 	if err != nil {
 		return err

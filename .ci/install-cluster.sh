@@ -6,7 +6,7 @@
 #
 #   KONG_ALB_EKS_CLUSTER_BIN="$(.ci/install-cluster.sh)" go test ./tests/cluster/...
 #
-# About 8 minutes and 2 GB of memory cold on two idle cores (19 beside another cold build);
+# About 8 minutes and 2 GB of memory cold on two idle cores;
 # afterwards the cached binaries are reused.
 set -euo pipefail
 

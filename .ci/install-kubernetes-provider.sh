@@ -7,7 +7,7 @@
 # whose code is release 4.25.0 (../shared/notes/local-cluster.md). Its command embeds a
 # schema that its build generates, absent from the module zip: the small main here embeds the
 # module's schema.json and stamps the version into it at start, as the generator would.
-# About 7.5 minutes and 4.2 GB of memory cold; afterwards the cached binary is reused.
+# About 10 minutes and 4.2 GB of memory cold; afterwards the cached binary is reused.
 set -euo pipefail
 
 PROVIDER_MODULE="github.com/pulumi/pulumi-kubernetes/provider/v4"
@@ -30,7 +30,7 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/install-kubernetes-provider.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 
-log "building pulumi-resource-kubernetes $PROVIDER_VERSION (about 7.5 minutes cold)"
+log "building pulumi-resource-kubernetes $PROVIDER_VERSION (about 10 minutes cold)"
 go mod init kong-alb-eks.local/pulumi-resource-kubernetes >/dev/null 2>&1
 go mod edit -require "$PROVIDER_MODULE@$PROVIDER_PSEUDO_VERSION"
 go mod edit -replace "github.com/pulumi/pulumi-kubernetes/sdk/v4=github.com/pulumi/pulumi-kubernetes/sdk/v4@$SDK_VERSION"

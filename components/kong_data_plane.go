@@ -35,11 +35,9 @@ type KongDataPlaneArgs struct {
 type KongDataPlane struct {
 	pulumi.ResourceState
 
-	// ProxyService is the proxy Service's name; it resolves once the release is installed.
-	ProxyService pulumi.StringOutput `pulumi:"proxyService"`
-	// ProxyServiceName is the same name, known before the release installs: the chart names
-	// the Service <release>-kong-proxy.
-	ProxyServiceName string
+	// ProxyService is the proxy Service's name, known before the release installs: the chart
+	// names it <release>-kong-proxy.
+	ProxyService string
 	// ProxyPort is the Service port for TLS traffic.
 	ProxyPort int
 	Release   pulumi.Resource
@@ -57,7 +55,7 @@ func NewKongDataPlane(ctx *pulumi.Context, name string, args *KongDataPlaneArgs,
 	if args == nil || args.Namespace == nil || args.IssuerName == nil || args.TrustedCIDRs == nil || args.ControlPlaneRelease == "" {
 		return nil, fmt.Errorf("kong data plane %s: namespace, issuer, trusted CIDRs and control plane release are required", name)
 	}
-	d := &KongDataPlane{ProxyPort: KongProxyHTTPSPort, ProxyServiceName: KongServiceName(args.ReleaseName, "proxy")}
+	d := &KongDataPlane{ProxyPort: KongProxyHTTPSPort, ProxyService: KongServiceName(args.ReleaseName, "proxy")}
 	if err := ctx.RegisterComponentResource("kong-alb-eks:kong:KongDataPlane", name, d, opts...); err != nil {
 		return nil, err
 	}
@@ -102,8 +100,5 @@ func NewKongDataPlane(ctx *pulumi.Context, name string, args *KongDataPlaneArgs,
 		return nil, fmt.Errorf("kong data plane %s: %w", name, err)
 	}
 	d.Release = release
-	d.ProxyService = release.Status.Name().Elem().ApplyT(func(rel string) string {
-		return KongServiceName(rel, "proxy")
-	}).(pulumi.StringOutput)
-	return d, ctx.RegisterResourceOutputs(d, pulumi.Map{"proxyService": d.ProxyService})
+	return d, ctx.RegisterResourceOutputs(d, pulumi.Map{"proxyService": pulumi.String(d.ProxyService)})
 }

@@ -162,7 +162,7 @@ func renderKong(t *testing.T, p kongPlanes) *synth.Document {
 		if err != nil {
 			return nil, err
 		}
-		return pulumi.Map{"manager": cp.ManagerURL, "admin": cp.AdminAPIURL, "proxyService": dp.ProxyService}, nil
+		return pulumi.Map{"manager": cp.ManagerURL, "admin": cp.AdminAPIURL, "proxyService": pulumi.String(dp.ProxyService)}, nil
 	})
 }
 

@@ -278,7 +278,7 @@ func deployKubernetes(ctx *pulumi.Context, cfg Config, env *Environment, zoneID 
 		// backend Service gets a 503 rule, --tolerate-non-existent-backend-service defaults to
 		// true) and watches Services, so the chart's Service is picked up the moment it is
 		// created.
-		ServiceName:     pulumi.String(env.DataPlane.ProxyServiceName),
+		ServiceName:     pulumi.String(env.DataPlane.ProxyService),
 		ServicePort:     env.DataPlane.ProxyPort,
 		CertificateARN:  env.Certificate.ARN,
 		PublicSubnetIDs: env.Network.PublicSubnetIDs,

@@ -62,11 +62,19 @@ var errNotFound = errors.New("not found")
 // IsNotFound reports whether err is the API server's 404.
 func IsNotFound(err error) bool { return err != nil && errors.Is(err, errNotFound) }
 
-// Eventually polls check until it returns true, or fails with its last error after timeout.
+// Eventually polls check until it returns true, or fails with its last error after timeout;
+// it fails at once, with the log's tail, if a process of the cluster has exited.
 func (c *Cluster) Eventually(timeout time.Duration, what string, check func() (bool, error)) error {
 	deadline := time.Now().Add(timeout)
 	var last error
 	for time.Now().Before(deadline) {
+		for _, p := range c.procs {
+			select {
+			case <-p.done:
+				return fmt.Errorf("%s exited while waiting for %s: %s", p.name, what, tail(p.log))
+			default:
+			}
+		}
 		ok, err := check()
 		if ok {
 			return nil

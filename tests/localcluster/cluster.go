@@ -182,24 +182,12 @@ func (c *Cluster) run(name, path string, args ...string) error {
 	return nil
 }
 
-// waitFor polls check until it passes, failing early with the log's tail if a process exits.
+// waitFor polls check until it passes (see Eventually).
 func (c *Cluster) waitFor(what string, timeout time.Duration, check func() error) error {
-	deadline := time.Now().Add(timeout)
-	var last error
-	for time.Now().Before(deadline) {
-		for _, p := range c.procs {
-			select {
-			case <-p.done:
-				return fmt.Errorf("%s exited while waiting for %s: %s", p.name, what, tail(p.log))
-			default:
-			}
-		}
-		if last = check(); last == nil {
-			return nil
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return fmt.Errorf("%s not ready after %s: %v", what, timeout, last)
+	return c.Eventually(timeout, what, func() (bool, error) {
+		err := check()
+		return err == nil, err
+	})
 }
 
 // stop ends every process, newest first: SIGTERM to its process group, SIGKILL after 10 s.

@@ -1,0 +1,302 @@
+// Package fakecloud stands in for AWS under the real Pulumi engine: test plugins named aws and
+// random (cmd/fakecloud, speaking the engine's provider protocol) answer from the same answers
+// as the synth mocks (stacks/synth/answers), and keep what exists in a World, a directory the
+// tests read: every call in order, every live resource, and the EBS volumes the CSI driver's
+// stand-in makes. The same binary, named aws, answers `aws eks get-token` with a token the
+// local control plane accepts.
+package fakecloud
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+)
+
+// WorldEnv names the World's directory, for the plugins and the aws command.
+const WorldEnv = "KONG_ALB_EKS_FAKE_CLOUD"
+
+// World is what the fake cloud holds, in a directory.
+type World struct{ Dir string }
+
+// Endpoint is the cluster every EKS cluster of the world is: the local control plane.
+type Endpoint struct {
+	URL    string `json:"url"`
+	CAData string `json:"caData"` // base64 PEM
+	Token  string `json:"token"`  // a bearer token the API server accepts
+}
+
+// Call is one request the plugins or the aws command served.
+type Call struct {
+	Time     time.Time      `json:"time"`
+	Provider string         `json:"provider"` // aws, random, aws-cli
+	Method   string         `json:"method"`   // Create, Read, Update, Delete, Invoke, get-token
+	Type     string         `json:"type,omitempty"`
+	URN      string         `json:"urn,omitempty"`
+	ID       string         `json:"id,omitempty"`
+	Inputs   map[string]any `json:"inputs,omitempty"` // secrets are "[secret]"
+	Preview  bool           `json:"preview,omitempty"`
+}
+
+// Resource is a live resource: what Create or Update answered.
+type Resource struct {
+	Type    string         `json:"type"`
+	URN     string         `json:"urn"`
+	ID      string         `json:"id"`
+	Outputs map[string]any `json:"outputs"` // secrets are "[secret]"
+}
+
+// Volume is an EBS volume made for a PersistentVolumeClaim.
+type Volume struct {
+	ID    string `json:"id"`
+	Claim string `json:"claim"` // namespace/name
+}
+
+// NewWorld makes an empty world in dir.
+func NewWorld(dir string, ep Endpoint) (*World, error) {
+	w := &World{Dir: dir}
+	for _, d := range []string{"resources", "volumes"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	b, err := json.Marshal(ep)
+	if err != nil {
+		return nil, err
+	}
+	return w, os.WriteFile(filepath.Join(dir, "endpoint.json"), b, 0o600)
+}
+
+// WorldFromEnv is the world WorldEnv names.
+func WorldFromEnv() (*World, error) {
+	dir := os.Getenv(WorldEnv)
+	if dir == "" {
+		return nil, fmt.Errorf("%s is not set: the fake cloud runs only inside the tests", WorldEnv)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "endpoint.json")); err != nil {
+		return nil, fmt.Errorf("%s=%s is not a fake cloud world: %w", WorldEnv, dir, err)
+	}
+	return &World{Dir: dir}, nil
+}
+
+// Endpoint is where the world's clusters are.
+func (w *World) Endpoint() (Endpoint, error) {
+	var ep Endpoint
+	b, err := os.ReadFile(filepath.Join(w.Dir, "endpoint.json"))
+	if err != nil {
+		return ep, err
+	}
+	return ep, json.Unmarshal(b, &ep)
+}
+
+// Record appends a call to the journal, under a lock: plugins run as separate processes.
+func (w *World) Record(c Call) error {
+	c.Time = time.Now().UTC()
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(w.Dir, "calls.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = f.Close() }()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		return err
+	}
+	_, err = f.Write(append(b, '\n'))
+	return err
+}
+
+// Calls is the journal, in order.
+func (w *World) Calls() ([]Call, error) {
+	f, err := os.Open(filepath.Join(w.Dir, "calls.jsonl"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }()
+	var calls []Call
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var c Call
+		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
+			return nil, fmt.Errorf("calls.jsonl: %w", err)
+		}
+		calls = append(calls, c)
+	}
+	return calls, sc.Err()
+}
+
+func key(parts ...string) string {
+	sum := sha256.Sum256([]byte(fmt.Sprint(parts)))
+	return hex.EncodeToString(sum[:12]) + ".json"
+}
+
+func (w *World) resourcePath(typ, id string) string {
+	return filepath.Join(w.Dir, "resources", key(typ, id))
+}
+
+// Put records a live resource.
+func (w *World) Put(r Resource) error { return writeJSON(w.resourcePath(r.Type, r.ID), r) }
+
+// Get is a live resource, or false.
+func (w *World) Get(typ, id string) (Resource, bool, error) {
+	var r Resource
+	ok, err := readJSON(w.resourcePath(typ, id), &r)
+	return r, ok, err
+}
+
+// Remove forgets a deleted resource.
+func (w *World) Remove(typ, id string) error {
+	err := os.Remove(w.resourcePath(typ, id))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// Resources lists the live resources, by type then ID.
+func (w *World) Resources() ([]Resource, error) {
+	var out []Resource
+	err := eachJSON(filepath.Join(w.Dir, "resources"), func(b []byte) error {
+		var r Resource
+		if err := json.Unmarshal(b, &r); err != nil {
+			return err
+		}
+		out = append(out, r)
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Type != out[j].Type {
+			return out[i].Type < out[j].Type
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, err
+}
+
+// PutVolume records a volume; RemoveVolume deletes it; Volumes lists them.
+func (w *World) PutVolume(v Volume) error {
+	return writeJSON(filepath.Join(w.Dir, "volumes", key(v.ID)), v)
+}
+
+// RemoveVolume deletes a volume.
+func (w *World) RemoveVolume(id string) error {
+	err := os.Remove(filepath.Join(w.Dir, "volumes", key(id)))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// Volumes lists the volumes that exist.
+func (w *World) Volumes() ([]Volume, error) {
+	var out []Volume
+	err := eachJSON(filepath.Join(w.Dir, "volumes"), func(b []byte) error {
+		var v Volume
+		if err := json.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		out = append(out, v)
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, err
+}
+
+// writeJSON writes atomically (a rename), so a reader never sees half a file.
+func writeJSON(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func readJSON(path string, v any) (bool, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, json.Unmarshal(b, v)
+}
+
+func eachJSON(dir string, f func([]byte) error) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if filepath.Ext(e.Name()) != ".json" {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if errors.Is(err, os.ErrNotExist) { // removed meanwhile
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := f(b); err != nil {
+			return fmt.Errorf("%s: %w", e.Name(), err)
+		}
+	}
+	return nil
+}
+
+// Plain turns a property map into JSON-able values, with every secret as "[secret]" and
+// every unknown as "[unknown]": nothing secret is ever written down.
+func Plain(m resource.PropertyMap) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[string(k)] = plainValue(v)
+	}
+	return out
+}
+
+func plainValue(v resource.PropertyValue) any {
+	switch {
+	case v.IsSecret():
+		return "[secret]"
+	case v.IsComputed(), v.IsOutput() && !v.OutputValue().Known:
+		return "[unknown]"
+	case v.IsOutput():
+		if v.OutputValue().Secret {
+			return "[secret]"
+		}
+		return plainValue(v.OutputValue().Element)
+	case v.IsArray():
+		out := make([]any, 0, len(v.ArrayValue()))
+		for _, e := range v.ArrayValue() {
+			out = append(out, plainValue(e))
+		}
+		return out
+	case v.IsObject():
+		return Plain(v.ObjectValue())
+	case v.IsResourceReference():
+		return string(v.ResourceReferenceValue().URN)
+	case v.IsNull():
+		return nil
+	}
+	return v.V
+}

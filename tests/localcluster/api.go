@@ -15,7 +15,7 @@ import (
 type Object = map[string]any
 
 // Do sends one request to the API server as the administrator and decodes the answer; a
-// status of 404 is errNotFound (IsNotFound), others above 299 an error with the API server's
+// PATCH is a JSON merge patch. A status of 404 is errNotFound (IsNotFound), others above 299 an error with the API server's
 // message.
 func (c *Cluster) Do(method, path string, body any) (Object, error) {
 	var in io.Reader
@@ -33,6 +33,9 @@ func (c *Cluster) Do(method, path string, body any) (Object, error) {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if method == http.MethodPatch {
+		req.Header.Set("Content-Type", "application/merge-patch+json")
+	}
 	resp, err := c.client.Do(req)
 	if err != nil {
 		return nil, err

@@ -12,9 +12,11 @@ package localcluster
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -46,6 +48,13 @@ type Cluster struct {
 	// with the credentials inline, as the Pulumi Kubernetes provider takes it.
 	Server     string
 	Kubeconfig string
+	// CAData is the cluster's CA (base64 PEM, as EKS's certificateAuthority.data); Token a
+	// bearer token of an administrator (system:masters), as `aws eks get-token` would give.
+	CAData string
+	Token  string
+	// PodCIDR is where kwok gives pods their IPs: loopback addresses of this cluster only, so
+	// a test can serve a pod's port (a webhook) on its IP.
+	PodCIDR string
 
 	dir     string
 	procs   []*process
@@ -104,6 +113,15 @@ func (c *Cluster) start(bin string, opts Options) error {
 	}
 	etcdClient, etcdPeer, apiPort := ports[0], ports[1], ports[2]
 	c.Server = "https://127.0.0.1:" + strconv.Itoa(apiPort)
+	c.CAData = base64.StdEncoding.EncodeToString(p.caPEM)
+	c.PodCIDR = fmt.Sprintf("127.%d.0.0/16", 11+apiPort%240)
+	if c.Token, err = randomToken(); err != nil {
+		return err
+	}
+	tokens := filepath.Join(c.dir, "tokens.csv")
+	if err := os.WriteFile(tokens, []byte(c.Token+`,eks-admin,eks-admin,"system:masters"`+"\n"), 0o600); err != nil {
+		return err
+	}
 	if err := c.writeKubeconfig(p); err != nil {
 		return err
 	}
@@ -135,7 +153,10 @@ func (c *Cluster) start(bin string, opts Options) error {
 		"--client-ca-file="+p.caCert, "--tls-cert-file="+p.serverCert, "--tls-private-key-file="+p.serverKey,
 		"--service-account-key-file="+p.saPub, "--service-account-signing-key-file="+p.saKey,
 		"--service-account-issuer=https://kubernetes.default.svc",
-		"--service-cluster-ip-range=10.96.0.0/16", "--authorization-mode=RBAC"); err != nil {
+		"--service-cluster-ip-range=10.96.0.0/16", "--authorization-mode=RBAC", "--token-auth-file="+tokens,
+		// Webhooks are called at a ready endpoint of their Service (a pod IP), not its
+		// ClusterIP, which nothing routes here: a webhook answers only once its pod is Ready.
+		"--enable-aggregator-routing=true"); err != nil {
 		return err
 	}
 	if err := c.waitFor("kube-apiserver", 90*time.Second, func() error { return get(c.client, c.Server+"/readyz") }); err != nil {
@@ -155,7 +176,7 @@ func (c *Cluster) start(bin string, opts Options) error {
 	if err := c.run("kwok", filepath.Join(bin, "kwok"),
 		"--kubeconfig="+kubeconfig, "--config="+filepath.Join(bin, "kwok-stages.yaml"),
 		"--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-		"--cidr=127.10.0.0/16", "--node-ip=127.0.0.20"); err != nil {
+		"--cidr="+c.PodCIDR, "--node-ip=127.0.0.20"); err != nil {
 		return err
 	}
 	return c.addNodes(opts)
@@ -231,6 +252,14 @@ func (c *Cluster) writeKubeconfig(p *pki) error {
 	}
 	c.Kubeconfig = string(kc)
 	return os.WriteFile(filepath.Join(c.dir, "kubeconfig"), kc, 0o600)
+}
+
+func randomToken() (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return "k8s-aws-v1." + hex.EncodeToString(b), nil
 }
 
 func freePorts(n int) ([]int, error) {

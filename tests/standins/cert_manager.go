@@ -1,0 +1,180 @@
+package standins
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// certManager stands in for cert-manager's controller, only while its Deployment is Ready: a
+// SelfSigned or CA issuer becomes Ready (a CA issuer once its Secret holds a key pair), and a
+// Certificate whose issuer is Ready gets its Secret (tls.crt, tls.key, ca.crt) signed by that
+// issuer's key, then becomes Ready (cert-manager pkg/controller/certificates: the Secret is
+// written before the Ready condition).
+func (s *Standins) certManager() error {
+	ready, err := s.deploymentReady("cert-manager")
+	if err != nil || !ready {
+		return err
+	}
+	issuers := map[string]Object{} // Kind/namespace/name
+	for _, kind := range []string{"clusterissuers", "issuers"} {
+		list, err := s.list("/apis/cert-manager.io/v1/" + kind)
+		if err != nil {
+			return err
+		}
+		for _, iss := range list {
+			spec, _ := iss["spec"].(Object)
+			ok := spec["selfSigned"] != nil
+			if ca, _ := spec["ca"].(Object); ca != nil {
+				_, err := s.caOf(fmt.Sprint(meta(iss)["namespace"]), fmt.Sprint(ca["secretName"]))
+				ok = err == nil
+			}
+			if err := s.setReady("/apis/cert-manager.io/v1", kind, iss, ok); err != nil {
+				return err
+			}
+			k := "Issuer/" + fmt.Sprint(meta(iss)["namespace"])
+			if kind == "clusterissuers" {
+				k = "ClusterIssuer/"
+			}
+			issuers[k+"/"+fmt.Sprint(meta(iss)["name"])] = iss
+		}
+	}
+	certs, err := s.list("/apis/cert-manager.io/v1/certificates")
+	if err != nil {
+		return err
+	}
+	for _, c := range certs {
+		if err := s.issue(c, issuers); err != nil {
+			return fmt.Errorf("certificate %s: %w", nameOf(c), err)
+		}
+	}
+	return nil
+}
+
+func (s *Standins) issue(c Object, issuers map[string]Object) error {
+	spec, _ := c["spec"].(Object)
+	ns := fmt.Sprint(meta(c)["namespace"])
+	ref, _ := spec["issuerRef"].(Object)
+	kind := fmt.Sprint(ref["kind"])
+	if kind == "<nil>" || kind == "" {
+		kind = "Issuer"
+	}
+	key := kind + "/" + ns + "/" + fmt.Sprint(ref["name"])
+	if kind == "ClusterIssuer" {
+		key = "ClusterIssuer//" + fmt.Sprint(ref["name"])
+	}
+	iss, ok := issuers[key]
+	if !ok || condition(iss, "Ready") != "True" {
+		return s.setReady("/apis/cert-manager.io/v1", "certificates", c, false)
+	}
+	secretName := fmt.Sprint(spec["secretName"])
+	if _, err := s.cluster.Do(http.MethodGet, "/api/v1/namespaces/"+ns+"/secrets/"+secretName, nil); err == nil {
+		return s.setReady("/apis/cert-manager.io/v1", "certificates", c, true)
+	}
+	var names []string
+	if cn, _ := spec["commonName"].(string); cn != "" {
+		names = append(names, cn)
+	}
+	dns, _ := spec["dnsNames"].([]any)
+	for _, d := range dns {
+		names = append(names, fmt.Sprint(d))
+	}
+	if len(names) == 0 {
+		names = []string{fmt.Sprint(meta(c)["name"])}
+	}
+	isCA, _ := spec["isCA"].(bool)
+	var signer *authority
+	if ca, _ := iss["spec"].(Object)["ca"].(Object); ca != nil {
+		var err error
+		if signer, err = s.caOf(fmt.Sprint(meta(iss)["namespace"]), fmt.Sprint(ca["secretName"])); err != nil {
+			return err
+		}
+	} else { // selfSigned: the certificate signs itself
+		self, err := newAuthority(names[0])
+		if err != nil {
+			return err
+		}
+		if err := s.writeTLSSecret(ns, secretName, self.certPEM, self.keyPEM, self.certPEM); err != nil {
+			return err
+		}
+		s.logf("cert-manager: %s issued (self-signed)", nameOf(c))
+		return s.setReady("/apis/cert-manager.io/v1", "certificates", c, true)
+	}
+	crt, k, err := signer.sign(names, isCA)
+	if err != nil {
+		return err
+	}
+	if err := s.writeTLSSecret(ns, secretName, crt, k, signer.certPEM); err != nil {
+		return err
+	}
+	s.logf("cert-manager: %s issued by %s", nameOf(c), key)
+	return s.setReady("/apis/cert-manager.io/v1", "certificates", c, true)
+}
+
+func (s *Standins) writeTLSSecret(ns, name string, crt, key, ca []byte) error {
+	_, err := s.cluster.Do(http.MethodPost, "/api/v1/namespaces/"+ns+"/secrets", Object{
+		"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+		"metadata": Object{"name": name, "namespace": ns, "annotations": Object{"cert-manager.io/certificate-name": name}},
+		"data":     Object{"tls.crt": b64(crt), "tls.key": b64(key), "ca.crt": b64(ca)},
+	})
+	return err
+}
+
+// caOf is the key pair in a CA issuer's Secret.
+func (s *Standins) caOf(ns, secret string) (*authority, error) {
+	sec, err := s.cluster.Do(http.MethodGet, "/api/v1/namespaces/"+ns+"/secrets/"+secret, nil)
+	if err != nil {
+		return nil, err
+	}
+	data, _ := sec["data"].(Object)
+	crt, _ := base64.StdEncoding.DecodeString(fmt.Sprint(data["tls.crt"]))
+	key, _ := base64.StdEncoding.DecodeString(fmt.Sprint(data["tls.key"]))
+	pair, err := tls.X509KeyPair(crt, key)
+	if err != nil {
+		return nil, fmt.Errorf("secret %s/%s: %w", ns, secret, err)
+	}
+	block, _ := pem.Decode(crt)
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	a := &authority{cert: cert, certPEM: crt, keyPEM: key}
+	var ok bool
+	if a.key, ok = toECDSA(pair.PrivateKey); !ok {
+		return nil, fmt.Errorf("secret %s/%s: the CA key is not ECDSA", ns, secret)
+	}
+	return a, nil
+}
+
+// setReady writes the Ready condition when it changes.
+func (s *Standins) setReady(prefix, resource string, o Object, ready bool) error {
+	want := "False"
+	if ready {
+		want = "True"
+	}
+	if condition(o, "Ready") == want {
+		return nil
+	}
+	_, err := s.cluster.Do(http.MethodPatch, objectPath(prefix, resource, o)+"/status", Object{"status": Object{
+		"conditions": []any{Object{"type": "Ready", "status": want, "reason": "StandIn",
+			"lastTransitionTime": time.Now().UTC().Format(time.RFC3339)}}}})
+	if err == nil && ready {
+		s.logf("cert-manager: %s %s Ready", resource, nameOf(o))
+	}
+	return err
+}
+
+func condition(o Object, typ string) string {
+	status, _ := o["status"].(Object)
+	conds, _ := status["conditions"].([]any)
+	for _, c := range conds {
+		if co, _ := c.(Object); co["type"] == typ {
+			return fmt.Sprint(co["status"])
+		}
+	}
+	return ""
+}

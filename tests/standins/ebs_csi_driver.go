@@ -1,0 +1,125 @@
+package standins
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth/answers"
+	"github.com/kong-alb-eks/kong-alb-eks/tests/fakecloud"
+)
+
+// EBSDriver is the CSI driver name of the EBS CSI driver.
+const EBSDriver = "ebs.csi.aws.com"
+
+// provisionerFinalizer is what the CSI external-provisioner puts on the volumes it makes, and
+// removes after deleting the disk (kubernetes-csi/external-provisioner, pkg/controller:
+// "external-provisioner.volume.kubernetes.io/finalizer").
+const provisionerFinalizer = "external-provisioner.volume.kubernetes.io/finalizer"
+
+// ebsCSIDriver stands in for the EBS CSI driver's controller, which runs only while the
+// aws-ebs-csi-driver EKS add-on exists (the fake cloud's world says): for a claim of one of its
+// StorageClasses that the scheduler has placed (WaitForFirstConsumer: the claim carries
+// volume.kubernetes.io/selected-node), it makes an EBS volume in the world and a
+// PersistentVolume bound to the claim; for a Released volume whose reclaim policy is Delete it
+// deletes the EBS volume, then the PersistentVolume. Without the add-on nothing happens: a
+// claim stays Pending, and a released volume and its disk stay, which the tests report.
+func (s *Standins) ebsCSIDriver() error {
+	running, err := s.addonExists("aws-ebs-csi-driver")
+	if err != nil || !running {
+		return err
+	}
+	classes, err := s.list("/apis/storage.k8s.io/v1/storageclasses")
+	if err != nil {
+		return err
+	}
+	ours := map[string]Object{}
+	for _, sc := range classes {
+		if sc["provisioner"] == EBSDriver {
+			ours[fmt.Sprint(meta(sc)["name"])] = sc
+		}
+	}
+	claims, err := s.list("/api/v1/persistentvolumeclaims")
+	if err != nil {
+		return err
+	}
+	for _, pvc := range claims {
+		sc, ok := ours[str(pvc, "spec", "storageClassName")]
+		if !ok || str(pvc, "spec", "volumeName") != "" || meta(pvc)["deletionTimestamp"] != nil {
+			continue
+		}
+		if sc["volumeBindingMode"] == "WaitForFirstConsumer" && str(meta(pvc), "annotations", "volume.kubernetes.io/selected-node") == "" {
+			continue
+		}
+		if err := s.provision(pvc, sc); err != nil {
+			return fmt.Errorf("provisioning %s: %w", nameOf(pvc), err)
+		}
+	}
+	volumes, err := s.list("/api/v1/persistentvolumes")
+	if err != nil {
+		return err
+	}
+	for _, pv := range volumes {
+		if str(pv, "spec", "csi", "driver") != EBSDriver || str(pv, "status", "phase") != "Released" ||
+			str(pv, "spec", "persistentVolumeReclaimPolicy") != "Delete" {
+			continue
+		}
+		id := str(pv, "spec", "csi", "volumeHandle")
+		if err := s.world.RemoveVolume(id); err != nil {
+			return err
+		}
+		path := "/api/v1/persistentvolumes/" + fmt.Sprint(meta(pv)["name"])
+		if _, err := s.cluster.Do(http.MethodPatch, path, Object{"metadata": Object{"finalizers": without(finalizers(pv), provisionerFinalizer)}}); err != nil {
+			return err
+		}
+		if _, err := s.cluster.Do(http.MethodDelete, path, nil); err != nil && !isNotFound(err) {
+			return err
+		}
+		s.logf("ebs csi driver: volume %s of %s deleted", id, nameOf(pv))
+	}
+	return nil
+}
+
+func (s *Standins) provision(pvc, sc Object) error {
+	uid := fmt.Sprint(meta(pvc)["uid"])
+	name := "pvc-" + uid
+	id := "vol-" + answers.HexOf(17, "volume", uid)
+	if err := s.world.PutVolume(fakecloud.Volume{ID: id, Claim: nameOf(pvc)}); err != nil {
+		return err
+	}
+	reclaim := sc["reclaimPolicy"]
+	if reclaim == nil {
+		reclaim = "Delete"
+	}
+	spec, _ := pvc["spec"].(Object)
+	requests, _ := spec["resources"].(Object)["requests"].(Object)
+	_, err := s.cluster.Do(http.MethodPost, "/api/v1/persistentvolumes", Object{
+		"apiVersion": "v1", "kind": "PersistentVolume",
+		"metadata": Object{"name": name, "finalizers": []any{provisionerFinalizer},
+			"annotations": Object{"pv.kubernetes.io/provisioned-by": EBSDriver}},
+		"spec": Object{
+			"capacity": Object{"storage": requests["storage"]}, "accessModes": spec["accessModes"],
+			"persistentVolumeReclaimPolicy": reclaim, "storageClassName": meta(sc)["name"],
+			"csi":      Object{"driver": EBSDriver, "volumeHandle": id, "fsType": "ext4"},
+			"claimRef": Object{"namespace": meta(pvc)["namespace"], "name": meta(pvc)["name"], "uid": uid},
+		},
+	})
+	if err != nil && !isAlreadyExists(err) {
+		return err
+	}
+	s.logf("ebs csi driver: volume %s made for %s", id, nameOf(pvc))
+	return nil
+}
+
+// addonExists reports whether the fake cloud holds the named EKS add-on.
+func (s *Standins) addonExists(name string) (bool, error) {
+	resources, err := s.world.Resources()
+	if err != nil {
+		return false, err
+	}
+	for _, r := range resources {
+		if r.Type == "aws:eks/addon:Addon" && r.Outputs["addonName"] == name {
+			return true, nil
+		}
+	}
+	return false, nil
+}

@@ -1,0 +1,64 @@
+package standins
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth/answers"
+)
+
+// IngressFinalizer is the finalizer the load balancer controller puts on an Ingress of an
+// implicit group before it makes the ALB, and removes only after deleting it
+// (aws-load-balancer-controller pkg/ingress/finalizer.go, "ingress.k8s.aws/resources").
+const IngressFinalizer = "ingress.k8s.aws/resources"
+
+// loadBalancerController reconciles the Ingresses of class alb, only while the controller's
+// Deployment is Ready (nothing else would): it adds the finalizer, "makes" the ALB and writes
+// its DNS name as status.loadBalancer.ingress[0].hostname (an ALB-shaped name in the region,
+// the one the synth mocks answer too); on deletion it deletes the ALB and removes the
+// finalizer. With the controller gone, a deleted Ingress stays Terminating for ever, as it
+// does on EKS when the controller is destroyed first.
+func (s *Standins) loadBalancerController() error {
+	ready, err := s.deploymentReady("aws-load-balancer-controller")
+	if err != nil || !ready {
+		return err
+	}
+	ingresses, err := s.list("/apis/networking.k8s.io/v1/ingresses")
+	if err != nil {
+		return err
+	}
+	for _, ing := range ingresses {
+		if str(ing, "spec", "ingressClassName") != "alb" {
+			continue
+		}
+		path := objectPath("/apis/networking.k8s.io/v1", "ingresses", ing)
+		fins := finalizers(ing)
+		if meta(ing)["deletionTimestamp"] != nil {
+			if hasString(fins, IngressFinalizer) {
+				if _, err := s.cluster.Do(http.MethodPatch, path, Object{"metadata": Object{"finalizers": without(fins, IngressFinalizer)}}); err != nil {
+					return err
+				}
+				s.logf("load balancer controller: ALB of %s deleted, finalizer removed", nameOf(ing))
+			}
+			continue
+		}
+		if !hasString(fins, IngressFinalizer) {
+			if _, err := s.cluster.Do(http.MethodPatch, path, Object{"metadata": Object{"finalizers": append(fins, IngressFinalizer)}}); err != nil {
+				return err
+			}
+		}
+		m := meta(ing)
+		hostname := answers.ALBHostname(s.region, fmt.Sprint(m["namespace"]), fmt.Sprint(m["name"]))
+		status, _ := ing["status"].(Object)
+		lb, _ := status["loadBalancer"].(Object)
+		if list, _ := lb["ingress"].([]any); len(list) == 1 && str(list[0].(Object), "hostname") == hostname {
+			continue
+		}
+		if _, err := s.cluster.Do(http.MethodPatch, path+"/status", Object{"status": Object{"loadBalancer": Object{
+			"ingress": []any{Object{"hostname": hostname}}}}}); err != nil {
+			return err
+		}
+		s.logf("load balancer controller: ALB %s made for %s", hostname, nameOf(ing))
+	}
+	return nil
+}

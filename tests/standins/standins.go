@@ -1,0 +1,202 @@
+// Package standins runs, inside a test, the smallest things that behave like the controllers
+// whose pods cannot run on the local control plane (kwok starts no container): the AWS Load
+// Balancer Controller, cert-manager (its webhook and CA injection, its issuers), the EBS CSI
+// driver, and the admission webhooks of the charts. Each acts only while the Deployment it
+// stands in for is Ready, as the real pod would, and encodes the upstream behaviour the
+// program depends on (the source is cited where it is encoded).
+package standins
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kong-alb-eks/kong-alb-eks/tests/fakecloud"
+	"github.com/kong-alb-eks/kong-alb-eks/tests/localcluster"
+)
+
+// Object is a Kubernetes object as JSON decodes it.
+type Object = localcluster.Object
+
+// Standins are the stand-ins of one cluster.
+type Standins struct {
+	cluster *localcluster.Cluster
+	world   *fakecloud.World
+	region  string
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	errors []string
+	events []string
+	hooks  *webhooks
+}
+
+// Start runs every stand-in until Stop.
+func Start(c *localcluster.Cluster, w *fakecloud.World, region string) *Standins {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Standins{cluster: c, world: w, region: region, cancel: cancel}
+	s.hooks = newWebhooks(s)
+	for name, step := range map[string]func() error{
+		"webhooks":                     s.hooks.reconcile,
+		"aws-load-balancer-controller": s.loadBalancerController,
+		"cert-manager":                 s.certManager,
+		"ebs-csi-driver":               s.ebsCSIDriver,
+	} {
+		s.loop(ctx, name, step)
+	}
+	return s
+}
+
+// Stop ends every stand-in and returns what went wrong in them.
+func (s *Standins) Stop() []string {
+	s.cancel()
+	s.wg.Wait()
+	s.hooks.closeAll()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.errors...)
+}
+
+// Events are what the stand-ins did, in order (for a failing test's log).
+func (s *Standins) Events() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.events...)
+}
+
+func (s *Standins) loop(ctx context.Context, name string, step func() error) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		last := ""
+		for {
+			if err := step(); err != nil && err.Error() != last {
+				last = err.Error()
+				s.mu.Lock()
+				s.errors = append(s.errors, name+": "+last)
+				s.mu.Unlock()
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+	}()
+}
+
+func (s *Standins) logf(format string, args ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, time.Now().UTC().Format("15:04:05.000 ")+fmt.Sprintf(format, args...))
+}
+
+// list returns the items of a collection; a resource whose CRD is not installed yet is empty.
+func (s *Standins) list(path string) ([]Object, error) {
+	out, err := s.cluster.Do(http.MethodGet, path, nil)
+	if localcluster.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	items, _ := out["items"].([]any)
+	objs := make([]Object, 0, len(items))
+	for _, it := range items {
+		if o, ok := it.(Object); ok {
+			objs = append(objs, o)
+		}
+	}
+	return objs, nil
+}
+
+// deploymentReady reports whether a Deployment labelled app.kubernetes.io/name=app has every
+// replica available: the moment its pods would start serving.
+func (s *Standins) deploymentReady(app string) (bool, error) {
+	ds, err := s.list("/apis/apps/v1/deployments?labelSelector=app.kubernetes.io/name%3D" + app)
+	if err != nil || len(ds) == 0 {
+		return false, err
+	}
+	for _, d := range ds {
+		status, _ := d["status"].(Object)
+		spec, _ := d["spec"].(Object)
+		want, _ := spec["replicas"].(float64)
+		if avail, _ := status["availableReplicas"].(float64); avail < want || want == 0 {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func meta(o Object) Object { m, _ := o["metadata"].(Object); return m }
+
+func str(o Object, path ...string) string {
+	var cur any = o
+	for _, p := range path {
+		m, ok := cur.(Object)
+		if !ok {
+			return ""
+		}
+		cur = m[p]
+	}
+	s, _ := cur.(string)
+	return s
+}
+
+func objectPath(apiPrefix, resource string, o Object) string {
+	m := meta(o)
+	ns, _ := m["namespace"].(string)
+	name, _ := m["name"].(string)
+	if ns == "" {
+		return fmt.Sprintf("%s/%s/%s", apiPrefix, resource, name)
+	}
+	return fmt.Sprintf("%s/namespaces/%s/%s/%s", apiPrefix, ns, resource, name)
+}
+
+func finalizers(o Object) []string {
+	var out []string
+	fs, _ := meta(o)["finalizers"].([]any)
+	for _, f := range fs {
+		if s, ok := f.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func hasString(list []string, s string) bool {
+	for _, e := range list {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
+
+func without(list []string, s string) []string {
+	out := []string{}
+	for _, e := range list {
+		if e != s {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func nameOf(o Object) string {
+	m := meta(o)
+	ns, _ := m["namespace"].(string)
+	name, _ := m["name"].(string)
+	return strings.TrimPrefix(ns+"/"+name, "/")
+}
+
+func isNotFound(err error) bool { return localcluster.IsNotFound(err) }
+
+func isAlreadyExists(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "AlreadyExists")
+}

@@ -1,0 +1,397 @@
+package standins
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// webhooks serves every admission webhook of the cluster's webhook configurations that is
+// reached through a Service, the way its pod would: on each ready endpoint of the Service (a
+// kwok pod IP; the API server runs with --enable-aggregator-routing, so it calls the endpoint),
+// with the serving certificate the pod would have. A webhook whose pod is not Ready has no
+// endpoint and so no server: the API server's call fails as it does on EKS ("no endpoints
+// available for service"), and a failurePolicy of Fail rejects the request. The stand-in
+// admits everything it is asked (the program's objects are what the tests check).
+//
+// Certificates: a configuration whose caBundle the chart rendered is served with the chart's
+// TLS Secret whose ca.crt is that bundle (the load balancer controller's chart,
+// templates/webhook.yaml, mounts that Secret into its pod). One annotated
+// cert-manager.io/inject-ca-from-secret is cert-manager's: its webhook makes a CA Secret and
+// serves a certificate of that CA (cert-manager's dynamic serving), and its cainjector writes
+// the CA into the configuration; the stand-in does both once those Deployments are Ready.
+type webhooks struct {
+	s *Standins
+
+	mu      sync.Mutex
+	servers map[string]*http.Server // ip:port
+	certs   map[string]*tls.Certificate
+	cas     map[string]*authority // cert-manager CA secrets, ns/name
+	calls   map[string]int        // webhook name -> admissions served
+}
+
+func newWebhooks(s *Standins) *webhooks {
+	return &webhooks{s: s, servers: map[string]*http.Server{}, certs: map[string]*tls.Certificate{},
+		cas: map[string]*authority{}, calls: map[string]int{}}
+}
+
+// Calls is how many admission requests each webhook has served.
+func (s *Standins) WebhookCalls() map[string]int {
+	s.hooks.mu.Lock()
+	defer s.hooks.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range s.hooks.calls {
+		out[k] = v
+	}
+	return out
+}
+
+type serviceRef struct {
+	namespace, name string
+	port            float64
+}
+
+func (h *webhooks) reconcile() error {
+	wanted := map[string]*tls.Certificate{}
+	for _, kind := range []string{"validatingwebhookconfigurations", "mutatingwebhookconfigurations"} {
+		configs, err := h.s.list("/apis/admissionregistration.k8s.io/v1/" + kind)
+		if err != nil {
+			return err
+		}
+		for _, cfg := range configs {
+			if err := h.serveConfig(kind, cfg, wanted); err != nil {
+				return fmt.Errorf("%s %s: %w", kind, nameOf(cfg), err)
+			}
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for addr, srv := range h.servers {
+		if _, ok := wanted[addr]; !ok {
+			_ = srv.Close()
+			delete(h.servers, addr)
+			h.s.logf("webhook server %s stopped: its endpoint is gone", addr)
+		}
+	}
+	for addr, cert := range wanted {
+		h.certs[addr] = cert
+		if _, ok := h.servers[addr]; ok {
+			continue
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listening at the webhook endpoint %s: %w", addr, err)
+		}
+		srv := &http.Server{Handler: http.HandlerFunc(h.admit), ReadHeaderTimeout: 5 * time.Second,
+			TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: h.certFor(addr)}}
+		h.servers[addr] = srv
+		go func() { _ = srv.ServeTLS(ln, "", "") }()
+		h.s.logf("webhook server %s started", addr)
+	}
+	return nil
+}
+
+func (h *webhooks) certFor(addr string) func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.certs[addr], nil
+	}
+}
+
+func (h *webhooks) serveConfig(kind string, cfg Object, wanted map[string]*tls.Certificate) error {
+	hooks, _ := cfg["webhooks"].([]any)
+	injectFrom := str(meta(cfg), "annotations", "cert-manager.io/inject-ca-from-secret")
+	var ca *authority
+	if injectFrom != "" {
+		var err error
+		if ca, err = h.certManagerCA(injectFrom); err != nil || ca == nil {
+			return err
+		}
+		if err := h.injectCA(kind, cfg, ca); err != nil {
+			return err
+		}
+	}
+	for _, raw := range hooks {
+		hook, _ := raw.(Object)
+		svc, _ := hook["clientConfig"].(Object)["service"].(Object)
+		if svc == nil {
+			continue
+		}
+		ref := serviceRef{namespace: str(svc, "namespace"), name: str(svc, "name"), port: 443}
+		if p, ok := svc["port"].(float64); ok {
+			ref.port = p
+		}
+		addrs, err := h.endpoints(ref)
+		if err != nil || len(addrs) == 0 {
+			continue
+		}
+		var cert *tls.Certificate
+		if ca != nil {
+			cert, err = ca.serving(ref.name + "." + ref.namespace + ".svc")
+		} else {
+			cert, err = h.chartCertificate(ref.namespace, str(hook, "clientConfig", "caBundle"))
+		}
+		if err != nil || cert == nil {
+			continue
+		}
+		for _, a := range addrs {
+			wanted[a] = cert
+		}
+	}
+	return nil
+}
+
+// endpoints are the ready addresses (ip:targetPort) of a Service's port.
+func (h *webhooks) endpoints(ref serviceRef) ([]string, error) {
+	svc, err := h.s.cluster.Do(http.MethodGet, fmt.Sprintf("/api/v1/namespaces/%s/services/%s", ref.namespace, ref.name), nil)
+	if err != nil {
+		return nil, nil // not created yet
+	}
+	portName := ""
+	ports, _ := svc["spec"].(Object)["ports"].([]any)
+	for _, p := range ports {
+		if po, _ := p.(Object); po["port"] == ref.port {
+			portName, _ = po["name"].(string)
+		}
+	}
+	ep, err := h.s.cluster.Do(http.MethodGet, fmt.Sprintf("/api/v1/namespaces/%s/endpoints/%s", ref.namespace, ref.name), nil)
+	if err != nil {
+		return nil, nil
+	}
+	var out []string
+	subsets, _ := ep["subsets"].([]any)
+	for _, ss := range subsets {
+		sub, _ := ss.(Object)
+		var port float64
+		eports, _ := sub["ports"].([]any)
+		for _, p := range eports {
+			po, _ := p.(Object)
+			if n, _ := po["name"].(string); n == portName || len(eports) == 1 {
+				port, _ = po["port"].(float64)
+			}
+		}
+		addrs, _ := sub["addresses"].([]any) // ready addresses only; notReadyAddresses are not served
+		for _, a := range addrs {
+			if ip := str(a.(Object), "ip"); ip != "" && port > 0 {
+				out = append(out, fmt.Sprintf("%s:%d", ip, int(port)))
+			}
+		}
+	}
+	return out, nil
+}
+
+// chartCertificate is the serving certificate in the namespace's TLS Secret whose ca.crt is
+// the configuration's caBundle.
+func (h *webhooks) chartCertificate(namespace, caBundle string) (*tls.Certificate, error) {
+	secrets, err := h.s.list("/api/v1/namespaces/" + namespace + "/secrets")
+	if err != nil {
+		return nil, err
+	}
+	for _, sec := range secrets {
+		data, _ := sec["data"].(Object)
+		if ca, _ := data["ca.crt"].(string); ca == "" || ca != caBundle {
+			continue
+		}
+		crt, _ := base64.StdEncoding.DecodeString(fmt.Sprint(data["tls.crt"]))
+		key, _ := base64.StdEncoding.DecodeString(fmt.Sprint(data["tls.key"]))
+		cert, err := tls.X509KeyPair(crt, key)
+		if err != nil {
+			return nil, fmt.Errorf("secret %s: %w", nameOf(sec), err)
+		}
+		return &cert, nil
+	}
+	return nil, nil
+}
+
+// certManagerCA is the CA cert-manager's webhook keeps in the Secret ns/name, made (as the
+// webhook does at start) once the webhook's Deployment is Ready; nil before.
+func (h *webhooks) certManagerCA(ref string) (*authority, error) {
+	h.mu.Lock()
+	ca := h.cas[ref]
+	h.mu.Unlock()
+	if ca != nil {
+		return ca, nil
+	}
+	if ready, err := h.s.deploymentReady("webhook"); err != nil || !ready {
+		return nil, err
+	}
+	ns, name, _ := strings.Cut(ref, "/")
+	ca, err := newAuthority("cert-manager-webhook-ca")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := h.s.cluster.Do(http.MethodPost, "/api/v1/namespaces/"+ns+"/secrets", Object{
+		"apiVersion": "v1", "kind": "Secret", "metadata": Object{"name": name, "namespace": ns}, "type": "kubernetes.io/tls",
+		"data": Object{"ca.crt": b64(ca.certPEM), "tls.crt": b64(ca.certPEM), "tls.key": b64(ca.keyPEM)},
+	}); err != nil && !isAlreadyExists(err) {
+		return nil, err
+	}
+	h.mu.Lock()
+	h.cas[ref] = ca
+	h.mu.Unlock()
+	h.s.logf("cert-manager webhook: CA secret %s made", ref)
+	return ca, nil
+}
+
+// injectCA writes the CA into every webhook of the configuration, as cainjector does once
+// its Deployment is Ready.
+func (h *webhooks) injectCA(kind string, cfg Object, ca *authority) error {
+	if ready, err := h.s.deploymentReady("cainjector"); err != nil || !ready {
+		return err
+	}
+	bundle := b64(ca.certPEM)
+	hooks, _ := cfg["webhooks"].([]any)
+	changed := false
+	for _, raw := range hooks {
+		cc, _ := raw.(Object)["clientConfig"].(Object)
+		if cc != nil && cc["caBundle"] != bundle {
+			cc["caBundle"] = bundle
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	if _, err := h.s.cluster.Do(http.MethodPut, objectPath("/apis/admissionregistration.k8s.io/v1", kind, cfg), cfg); err != nil {
+		return err
+	}
+	h.s.logf("cainjector: CA injected into %s %s", kind, nameOf(cfg))
+	return nil
+}
+
+// admit allows every AdmissionReview, counting it under the webhook's path.
+func (h *webhooks) admit(w http.ResponseWriter, r *http.Request) {
+	var review struct {
+		Request struct {
+			UID string `json:"uid"`
+		} `json:"request"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&review); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	h.mu.Lock()
+	h.calls[r.URL.Path]++
+	h.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(Object{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+		"response": Object{"uid": review.Request.UID, "allowed": true}})
+}
+
+func (h *webhooks) closeAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for addr, srv := range h.servers {
+		_ = srv.Close()
+		delete(h.servers, addr)
+	}
+}
+
+// authority is a CA that signs serving and leaf certificates.
+type authority struct {
+	cert            *x509.Certificate
+	key             *ecdsa.PrivateKey
+	certPEM, keyPEM []byte
+
+	mu     sync.Mutex
+	served map[string]*tls.Certificate // serving certificates by DNS name
+}
+
+func newAuthority(cn string) (*authority, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{SerialNumber: serial(), Subject: pkix.Name{CommonName: cn}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return &authority{cert: cert, key: key, certPEM: pemOf("CERTIFICATE", der), keyPEM: pemOf("EC PRIVATE KEY", keyDER)}, nil
+}
+
+// sign issues a certificate for the names (the first is the common name), a CA if isCA.
+func (a *authority) sign(names []string, isCA bool) (certPEM, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{SerialNumber: serial(), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment, IsCA: isCA, BasicConstraintsValid: true,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
+	if isCA {
+		tmpl.KeyUsage |= x509.KeyUsageCertSign
+		tmpl.DNSNames = nil
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, &key.PublicKey, a.key)
+	if err != nil {
+		return nil, nil, err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pemOf("CERTIFICATE", der), pemOf("EC PRIVATE KEY", keyDER), nil
+}
+
+func (a *authority) serving(dnsName string) (*tls.Certificate, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if c := a.served[dnsName]; c != nil {
+		return c, nil
+	}
+	crt, key, err := a.sign([]string{dnsName}, false)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := tls.X509KeyPair(crt, key)
+	if err != nil {
+		return nil, err
+	}
+	if a.served == nil {
+		a.served = map[string]*tls.Certificate{}
+	}
+	a.served[dnsName] = &cert
+	return &cert, nil
+}
+
+func serial() *big.Int {
+	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	return n
+}
+
+func pemOf(typ string, der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func toECDSA(k any) (*ecdsa.PrivateKey, bool) {
+	key, ok := k.(*ecdsa.PrivateKey)
+	return key, ok
+}

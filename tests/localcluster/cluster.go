@@ -33,6 +33,9 @@ import (
 // BinDirEnv names the directory of the control plane's binaries.
 const BinDirEnv = "KONG_ALB_EKS_CLUSTER_BIN"
 
+// ProviderEnv names the built pulumi-resource-kubernetes binary (.ci/install-kubernetes-provider.sh).
+const ProviderEnv = "KONG_ALB_EKS_KUBERNETES_PROVIDER"
+
 // Options shape the cluster.
 type Options struct {
 	// Nodes is how many kwok nodes to register (default 2), labelled like EKS nodes of Arch

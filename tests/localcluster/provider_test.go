@@ -21,9 +21,6 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// ProviderEnv names the built pulumi-resource-kubernetes binary (.ci/install-kubernetes-provider.sh).
-const ProviderEnv = "KONG_ALB_EKS_KUBERNETES_PROVIDER"
-
 // providerPluginVersion is the version the program's SDK (go.mod: pulumi-kubernetes/sdk/v4
 // v4.33.0) asks the engine for; the plugin built here is the code of 4.25.0, which the engine
 // accepts with a warning.

@@ -1,0 +1,218 @@
+// Package wholeprogram runs the whole program, through the stacks.Manager the portal uses,
+// under the real Pulumi engine against a real Kubernetes control plane (tests/localcluster)
+// with the real Kubernetes provider and the real charts, AWS standing in as the fake cloud's
+// plugins (tests/fakecloud) and the controllers whose pods cannot run as stand-ins
+// (tests/standins).
+package wholeprogram
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth"
+	"github.com/kong-alb-eks/kong-alb-eks/tests/fakecloud"
+	"github.com/kong-alb-eks/kong-alb-eks/tests/localcluster"
+	"github.com/kong-alb-eks/kong-alb-eks/tests/standins"
+)
+
+// The plugin versions the program's SDKs ask the engine for (go.mod). The Kubernetes provider
+// built here is the code of 4.25.0 (.ci/install-kubernetes-provider.sh); the engine accepts it
+// under the SDK's version with a warning.
+const (
+	awsPluginVersion        = "v6.83.4"
+	randomPluginVersion     = "v4.18.4"
+	kubernetesPluginVersion = "v4.33.0"
+)
+
+const repoRoot = "../.."
+
+// env is one environment under test: its cluster, fake cloud, stand-ins and manager.
+type env struct {
+	t       *testing.T
+	name    string
+	spec    stacks.Spec
+	cluster *localcluster.Cluster
+	world   *fakecloud.World
+	hosts   *standins.Standins
+	manager *stacks.Manager
+}
+
+var (
+	buildOnce  sync.Once
+	fakeBinary string
+	buildErr   error
+)
+
+// fakeCloudBinary builds cmd/fakecloud once per test binary.
+func fakeCloudBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "fakecloud-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		fakeBinary = filepath.Join(dir, "fakecloud")
+		cmd := exec.Command("go", "build", "-o", fakeBinary, "./tests/fakecloud/cmd/fakecloud")
+		cmd.Dir = repoRoot
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = err
+			fakeBinary = string(out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("building the fake cloud's plugins: %v: %s", buildErr, fakeBinary)
+	}
+	return fakeBinary
+}
+
+// chartsDir is where the real charts are: KONG_ALB_EKS_CHARTS, else ../shared/charts.
+func chartsDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("KONG_ALB_EKS_CHARTS")
+	if dir == "" {
+		dir = filepath.Join(repoRoot, "..", "shared", "charts")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(abs, "kong-3.4.1", "Chart.yaml")); err != nil {
+		t.Fatalf("the real charts are not in %s (set KONG_ALB_EKS_CHARTS): %v", abs, err)
+	}
+	return abs
+}
+
+// stackConfig is a shipped stack's configuration ("defaults": only the required keys), with
+// the charts taken from their local directories.
+func stackConfig(t *testing.T, stack string) map[string]string {
+	t.Helper()
+	values := map[string]string{
+		"aws:region": "eu-west-1", "kong-alb-eks:domain": "kong.example.org", "kong-alb-eks:hostedZone": "example.org",
+	}
+	if stack != "defaults" {
+		f, err := synth.ReadStackFile(synth.StackFilePath(repoRoot, stack))
+		if err != nil {
+			t.Fatal(err)
+		}
+		values = f.Config
+	}
+	charts := chartsDir(t)
+	for key, dir := range map[string]string{
+		"kongChart": "kong-3.4.1", "loadBalancerControllerChart": "aws-load-balancer-controller-3.5.0", "certManagerChart": "cert-manager-v1.21.1",
+	} {
+		values["kong-alb-eks:"+key] = filepath.Join(charts, dir)
+		values["kong-alb-eks:"+key+"Repository"] = ""
+	}
+	return values
+}
+
+// newEnv brings up a cluster shaped like the stack's node group, the fake cloud pointing at it,
+// the stand-ins, and a manager whose engine finds only the plugins installed here.
+func newEnv(t *testing.T, stack string, override map[string]string) *env {
+	t.Helper()
+	values := stackConfig(t, stack)
+	for k, v := range override {
+		values[k] = v
+	}
+	cfg, err := stacks.LoadConfig(func(k string) (string, bool) { v, ok := values[k]; return v, ok })
+	if err != nil {
+		t.Fatalf("the %s stack's configuration: %v", stack, err)
+	}
+	name := stack
+	if name == "defaults" {
+		name = "default"
+	}
+	arch := "amd64"
+	if strings.Contains(cfg.Cluster.NodeAMIType, "ARM") {
+		arch = "arm64"
+	}
+	c := localcluster.Start(t, localcluster.Options{Nodes: 2, Arch: arch, Region: cfg.Region})
+
+	dir := t.TempDir()
+	world, err := fakecloud.NewWorld(filepath.Join(dir, "cloud"), fakecloud.Endpoint{URL: c.Server, CAData: c.CAData, Token: c.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := filepath.Join(dir, "home")
+	bin := filepath.Join(dir, "bin")
+	fake := fakeCloudBinary(t)
+	provider := os.Getenv(localcluster.ProviderEnv)
+	if provider == "" {
+		t.Fatalf("%s is not set: run the tests through `make test`, which builds the provider", localcluster.ProviderEnv)
+	}
+	install(t, fake, filepath.Join(home, "plugins", "resource-aws-"+awsPluginVersion, "pulumi-resource-aws"))
+	install(t, fake, filepath.Join(home, "plugins", "resource-random-"+randomPluginVersion, "pulumi-resource-random"))
+	install(t, provider, filepath.Join(home, "plugins", "resource-kubernetes-"+kubernetesPluginVersion, "pulumi-resource-kubernetes"))
+	install(t, fake, filepath.Join(bin, "aws"))
+
+	hosts := standins.Start(c, world, cfg.Region)
+	e := &env{t: t, name: name, spec: stacks.Spec{Name: name, Config: cfg}, cluster: c, world: world, hosts: hosts}
+	t.Cleanup(func() {
+		for _, msg := range hosts.Stop() {
+			t.Logf("stand-in: %s", msg)
+		}
+		if t.Failed() {
+			for _, ev := range hosts.Events() {
+				t.Logf("stand-in event: %s", ev)
+			}
+		}
+	})
+	m, err := stacks.NewManager(stacks.ManagerOptions{
+		StateDir:   filepath.Join(dir, "state"),
+		PulumiHome: home,
+		Passphrase: "whole-program-test",
+		EnvVars: map[string]string{
+			fakecloud.WorldEnv: world.Dir,
+			"PATH":             bin + string(os.PathListSeparator) + os.Getenv("PATH"),
+			"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+			"PULUMI_SKIP_UPDATE_CHECK":                    "true",
+		},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	e.manager = m
+	return e
+}
+
+// install puts a binary at path (a hard link, else a copy: the fake cloud reads its version
+// from its own directory, and a symlink would resolve elsewhere).
+func install(t *testing.T, src, path string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(src, path); err == nil {
+		return
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = in.Close() }()
+	out, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 20*60e9)
+}

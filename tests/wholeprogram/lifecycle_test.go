@@ -1,0 +1,316 @@
+package wholeprogram
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth/answers"
+	"github.com/kong-alb-eks/kong-alb-eks/tests/localcluster"
+)
+
+type object = localcluster.Object
+
+// The whole program's life for each shipped stack and the defaults: up reaches a working
+// environment the API server holds as declared; the wildcard records alias the hostname the
+// load balancer controller wrote; a preview right after shows no change; one key's change
+// updates only what it should; destroy leaves nothing behind.
+func TestShippedStacksLifecycle(t *testing.T) {
+	for _, stack := range shippedStacks(t) {
+		t.Run(stack, func(t *testing.T) {
+			e := newEnv(t, stack, nil)
+			e.up()
+			e.checkDeclaredObjects()
+			e.checkDNSFollowsTheALB()
+			e.checkNoSecretInState()
+			e.checkPreviewIsClean()
+			e.checkScalingTheDataPlane()
+			e.destroy()
+		})
+	}
+}
+
+func shippedStacks(t *testing.T) []string {
+	files, err := filepath.Glob(filepath.Join(repoRoot, "Pulumi.*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no stack files in %s: %v", repoRoot, err)
+	}
+	var out []string
+	for _, f := range files {
+		out = append(out, strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "Pulumi."), ".yaml"))
+	}
+	return append(out, "defaults")
+}
+
+func (e *env) up() {
+	e.t.Helper()
+	ctx, cancel := e.ctx()
+	defer cancel()
+	res, err := e.manager.Up(ctx, e.spec)
+	if err != nil {
+		e.t.Fatalf("up: %v", err)
+	}
+	e.t.Logf("up: %v", res.Changes)
+}
+
+func (e *env) get(path string) object {
+	e.t.Helper()
+	o, err := e.cluster.Do(http.MethodGet, path, nil)
+	if err != nil {
+		e.t.Fatalf("%v", err)
+	}
+	return o
+}
+
+func (e *env) items(path string) []object {
+	e.t.Helper()
+	list := e.get(path)
+	raw, _ := list["items"].([]any)
+	out := make([]object, 0, len(raw))
+	for _, r := range raw {
+		out = append(out, r.(object))
+	}
+	return out
+}
+
+func field(o object, path ...string) any {
+	var cur any = o
+	for _, p := range path {
+		m, ok := cur.(object)
+		if !ok {
+			return nil
+		}
+		cur = m[p]
+	}
+	return cur
+}
+
+// checkDeclaredObjects: the namespaces, every release's workloads (available: Helm waited), the
+// ALB Ingress with its annotations, the Kong plugins, the policy and the secrets exist.
+func (e *env) checkDeclaredObjects() {
+	e.t.Helper()
+	cfg := e.spec.Config
+	namespaces := []string{cfg.Kong.Namespace, "cert-manager"}
+	if cfg.Demo.Enabled {
+		namespaces = append(namespaces, cfg.Demo.Name)
+	}
+	for _, ns := range namespaces {
+		e.get("/api/v1/namespaces/" + ns)
+	}
+	for _, rel := range []struct{ ns, name string }{
+		{"kube-system", "aws-load-balancer-controller"}, {"cert-manager", "cert-manager"},
+		{cfg.Kong.Namespace, cfg.Kong.ControlPlaneRelease}, {cfg.Kong.Namespace, cfg.Kong.DataPlaneRelease},
+	} {
+		deployments := e.items(fmt.Sprintf("/apis/apps/v1/namespaces/%s/deployments?labelSelector=app.kubernetes.io/instance%%3D%s", rel.ns, rel.name))
+		if len(deployments) == 0 {
+			e.t.Errorf("release %s/%s: no Deployment in the API server", rel.ns, rel.name)
+		}
+		for _, d := range deployments {
+			if field(d, "status", "availableReplicas") != field(d, "spec", "replicas") {
+				e.t.Errorf("release %s/%s: Deployment %v is not available after up: %v", rel.ns, rel.name, field(d, "metadata", "name"), d["status"])
+			}
+		}
+	}
+	ing := e.get(fmt.Sprintf("/apis/networking.k8s.io/v1/namespaces/%s/ingresses/kong-proxy", cfg.Kong.Namespace))
+	if field(ing, "spec", "ingressClassName") != "alb" {
+		e.t.Errorf("the proxy Ingress's class is %v, want alb", field(ing, "spec", "ingressClassName"))
+	}
+	certARN := ""
+	for _, r := range e.resources("aws:acm/certificate:Certificate") {
+		certARN = r.ID
+	}
+	const p = "alb.ingress.kubernetes.io/"
+	for k, want := range map[string]string{
+		p + "scheme": "internet-facing", p + "target-type": "ip", p + "backend-protocol": "HTTPS",
+		p + "listen-ports": `[{"HTTP": 80}, {"HTTPS": 443}]`, p + "certificate-arn": certARN,
+	} {
+		if got := field(ing, "metadata", "annotations", k); got != want {
+			e.t.Errorf("the proxy Ingress's %s is %v, want %q", k, got, want)
+		}
+	}
+	e.get("/apis/configuration.konghq.com/v1/kongclusterplugins/" + cfg.Kong.ControlPlaneRelease + "-request-id")
+	e.get(fmt.Sprintf("/apis/networking.k8s.io/v1/namespaces/%s/networkpolicies/%s-admin", cfg.Kong.Namespace, cfg.Kong.ControlPlaneRelease))
+	e.get(fmt.Sprintf("/apis/cert-manager.io/v1/namespaces/%s/issuers/%s", cfg.Kong.Namespace, cfg.Kong.IssuerName))
+}
+
+func (e *env) resources(typ string) []struct {
+	ID      string
+	Outputs map[string]any
+} {
+	e.t.Helper()
+	all, err := e.world.Resources()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []struct {
+		ID      string
+		Outputs map[string]any
+	}
+	for _, r := range all {
+		if r.Type == typ {
+			out = append(out, struct {
+				ID      string
+				Outputs map[string]any
+			}{r.ID, r.Outputs})
+		}
+	}
+	return out
+}
+
+// checkDNSFollowsTheALB: the records the aws plugin received for *.DOMAIN alias exactly the
+// hostname the load balancer controller's stand-in wrote on the Ingress, in the region's ALB zone.
+func (e *env) checkDNSFollowsTheALB() {
+	e.t.Helper()
+	cfg := e.spec.Config
+	ing := e.get(fmt.Sprintf("/apis/networking.k8s.io/v1/namespaces/%s/ingresses/kong-proxy", cfg.Kong.Namespace))
+	lbs, _ := field(ing, "status", "loadBalancer", "ingress").([]any)
+	if len(lbs) != 1 {
+		e.t.Fatalf("the proxy Ingress has no load balancer status: %v", ing["status"])
+	}
+	hostname := field(lbs[0].(object), "hostname")
+	records := 0
+	for _, r := range e.resources("aws:route53/record:Record") {
+		if r.Outputs["name"] != "*."+cfg.Domain {
+			continue
+		}
+		records++
+		aliases, _ := r.Outputs["aliases"].([]any)
+		if len(aliases) != 1 {
+			e.t.Errorf("record %s has aliases %v", r.ID, r.Outputs["aliases"])
+			continue
+		}
+		a := aliases[0].(map[string]any)
+		if a["name"] != hostname || a["zoneId"] != answers.ALBZone(cfg.Region) {
+			e.t.Errorf("record %s aliases %v in zone %v; the Ingress's ALB is %v in zone %s", r.ID, a["name"], a["zoneId"], hostname, answers.ALBZone(cfg.Region))
+		}
+	}
+	if records == 0 {
+		e.t.Errorf("no *.%s record reached the aws provider", cfg.Domain)
+	}
+}
+
+// checkNoSecretInState: the Postgres password the cluster holds appears nowhere in the state.
+func (e *env) checkNoSecretInState() {
+	e.t.Helper()
+	cfg := e.spec.Config
+	sec := e.get(fmt.Sprintf("/api/v1/namespaces/%s/secrets/%s-postgres", cfg.Kong.Namespace, cfg.Kong.ControlPlaneRelease))
+	data, _ := sec["data"].(object)
+	var state []byte
+	_ = filepath.Walk(e.stateDir(), func(path string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() && strings.HasSuffix(path, ".json") {
+			b, _ := os.ReadFile(path)
+			state = append(state, b...)
+		}
+		return nil
+	})
+	if len(state) == 0 {
+		e.t.Fatalf("no state under %s", e.stateDir())
+	}
+	for k, v := range data {
+		plain, _ := base64.StdEncoding.DecodeString(fmt.Sprint(v))
+		if len(plain) >= 8 && strings.Contains(string(state), string(plain)) {
+			e.t.Errorf("the value of %s in Secret %s-postgres is in the state in plaintext", k, cfg.Kong.ControlPlaneRelease)
+		}
+	}
+}
+
+func (e *env) stateDir() string { return filepath.Join(filepath.Dir(e.world.Dir), "state", "backend") }
+
+func (e *env) checkPreviewIsClean() {
+	e.t.Helper()
+	ctx, cancel := e.ctx()
+	defer cancel()
+	pre, err := e.manager.Preview(ctx, e.spec)
+	if err != nil {
+		e.t.Fatalf("preview: %v", err)
+	}
+	for op, n := range pre.Changes {
+		if op != "same" && n > 0 {
+			e.t.Errorf("a preview right after up plans %d %s (a perpetual diff):\n%s", n, op, pre.Diff)
+		}
+	}
+}
+
+// checkScalingTheDataPlane: changing dataPlaneReplicas updates the data plane's release, and
+// nothing else; the Deployment follows.
+func (e *env) checkScalingTheDataPlane() {
+	e.t.Helper()
+	ctx, cancel := e.ctx()
+	defer cancel()
+	spec := e.spec
+	spec.Config.Kong.DataPlaneReplicas++
+	pre, err := e.manager.Preview(ctx, spec)
+	if err != nil {
+		e.t.Fatalf("preview of the scale-up: %v", err)
+	}
+	if pre.Changes["update"] != 1 || len(nonSame(pre.Changes)) != 1 {
+		e.t.Errorf("scaling the data plane plans %v, want one update (the data plane release):\n%s", pre.Changes, pre.Diff)
+	}
+	if !strings.Contains(pre.Diff, spec.Config.Kong.DataPlaneRelease) {
+		e.t.Errorf("the scale-up's diff does not touch the data plane release %s:\n%s", spec.Config.Kong.DataPlaneRelease, pre.Diff)
+	}
+	if _, err := e.manager.Up(ctx, spec); err != nil {
+		e.t.Fatalf("up of the scale-up: %v", err)
+	}
+	e.spec = spec
+	cfg := spec.Config
+	deployments := e.items(fmt.Sprintf("/apis/apps/v1/namespaces/%s/deployments?labelSelector=app.kubernetes.io/instance%%3D%s", cfg.Kong.Namespace, cfg.Kong.DataPlaneRelease))
+	for _, d := range deployments {
+		if field(d, "spec", "replicas") != float64(cfg.Kong.DataPlaneReplicas) || field(d, "status", "availableReplicas") != float64(cfg.Kong.DataPlaneReplicas) {
+			e.t.Errorf("after the scale-up the data plane Deployment has %v/%v, want %d", field(d, "status", "availableReplicas"), field(d, "spec", "replicas"), cfg.Kong.DataPlaneReplicas)
+		}
+	}
+}
+
+func nonSame(c stacks.Changes) map[string]int {
+	out := map[string]int{}
+	for k, v := range c {
+		if k != "same" && v > 0 {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// destroy: everything the program made is gone, from the API server and from the cloud, and
+// no volume is left.
+func (e *env) destroy() {
+	e.t.Helper()
+	ctx, cancel := e.ctx()
+	defer cancel()
+	if _, err := e.manager.Destroy(ctx, e.spec.Name); err != nil {
+		e.t.Fatalf("destroy: %v", err)
+	}
+	cfg := e.spec.Config
+	for _, ns := range []string{cfg.Kong.Namespace, "cert-manager", cfg.Demo.Name} {
+		if _, err := e.cluster.Do(http.MethodGet, "/api/v1/namespaces/"+ns, nil); !localcluster.IsNotFound(err) {
+			e.t.Errorf("namespace %s outlived destroy (%v)", ns, err)
+		}
+	}
+	for _, path := range []string{"/apis/networking.k8s.io/v1/ingresses", "/api/v1/persistentvolumes", "/api/v1/persistentvolumeclaims",
+		"/apis/apps/v1/namespaces/kube-system/deployments", "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
+		"/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", "/apis/storage.k8s.io/v1/storageclasses"} {
+		for _, o := range e.items(path) {
+			e.t.Errorf("%s outlived destroy: %v (finalizers %v)", path, field(o, "metadata", "name"), field(o, "metadata", "finalizers"))
+		}
+	}
+	left, err := e.world.Resources()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, r := range left {
+		e.t.Errorf("%s %s outlived destroy in the cloud", r.Type, r.ID)
+	}
+	volumes, err := e.world.Volumes()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, v := range volumes {
+		e.t.Errorf("EBS volume %s of claim %s outlived destroy: the volume was released after the EBS CSI driver was gone", v.ID, v.Claim)
+	}
+}

@@ -43,6 +43,9 @@ type Options struct {
 	Nodes  int
 	Arch   string
 	Region string
+	// Hold, when set, keeps the pods it matches from turning Ready until they are annotated
+	// HeldAnnotation.
+	Hold *Hold
 }
 
 // Cluster is a running control plane.
@@ -176,8 +179,12 @@ func (c *Cluster) start(bin string, opts Options) error {
 		"--kubeconfig="+kubeconfig, "--leader-elect=false", "--secure-port=0"); err != nil {
 		return err
 	}
+	stages, err := writeStages(bin, c.dir, opts.Hold)
+	if err != nil {
+		return err
+	}
 	if err := c.run("kwok", filepath.Join(bin, "kwok"),
-		"--kubeconfig="+kubeconfig, "--config="+filepath.Join(bin, "kwok-stages.yaml"),
+		"--kubeconfig="+kubeconfig, "--config="+stages,
 		"--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
 		"--cidr="+c.PodCIDR, "--node-ip=127.0.0.20"); err != nil {
 		return err

@@ -46,6 +46,7 @@ func Start(c *localcluster.Cluster, w *fakecloud.World, region string) *Standins
 		"aws-load-balancer-controller": s.loadBalancerController,
 		"cert-manager":                 s.certManager,
 		"ebs-csi-driver":               s.ebsCSIDriver,
+		"kong":                         s.kongReadiness,
 	} {
 		s.loop(ctx, name, step)
 	}

@@ -135,7 +135,7 @@ func newEnv(t *testing.T, stack string, override map[string]string) *env {
 	if strings.Contains(cfg.Cluster.NodeAMIType, "ARM") {
 		arch = "arm64"
 	}
-	c := localcluster.Start(t, localcluster.Options{Nodes: 2, Arch: arch, Region: cfg.Region})
+	c := localcluster.Start(t, localcluster.Options{Nodes: 2, Arch: arch, Region: cfg.Region, Hold: standins.KongDataPlaneHold})
 
 	dir := t.TempDir()
 	world, err := fakecloud.NewWorld(filepath.Join(dir, "cloud"), fakecloud.Endpoint{URL: c.Server, CAData: c.CAData, Token: c.Token})

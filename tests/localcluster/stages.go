@@ -1,0 +1,62 @@
+package localcluster
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// HeldAnnotation releases a held pod: kwok turns a pod that Options.Hold matches Ready only
+// once the pod carries this annotation (the test's stand-in for whatever the real readiness
+// probe waits on sets it).
+const HeldAnnotation = "localcluster.kong-alb-eks.test/ready"
+
+// Hold selects pods by a jq query over the pod (kwok's stage selector syntax) whose result is
+// one of Values.
+type Hold struct {
+	Query  string
+	Values []string
+}
+
+// writeStages writes kwok's stage file: the cached stages, with the pod-ready stage split in two
+// when pods are held: pods Hold matches turn Ready only once annotated HeldAnnotation.
+func writeStages(bin, dir string, hold *Hold) (string, error) {
+	raw, err := os.ReadFile(filepath.Join(bin, "kwok-stages.yaml"))
+	if err != nil {
+		return "", err
+	}
+	text := string(raw)
+	if hold != nil {
+		docs := strings.Split(text, "\n---\n")
+		found := false
+		for i, d := range docs {
+			if !strings.Contains(d, "\n  name: pod-ready\n") {
+				continue
+			}
+			found = true
+			values := ""
+			for _, v := range hold.Values {
+				values += fmt.Sprintf("      - %q\n", v)
+			}
+			expr := func(op string) string {
+				return fmt.Sprintf("    - key: %q\n      operator: %s\n      values:\n%s", hold.Query, op, values)
+			}
+			const anchor = "    matchExpressions:\n"
+			if !strings.Contains(d, anchor) {
+				return "", fmt.Errorf("kwok's pod-ready stage has no matchExpressions")
+			}
+			free := strings.Replace(d, anchor, anchor+expr("NotIn"), 1)
+			held := strings.Replace(d, anchor, anchor+expr("In")+
+				fmt.Sprintf("    - key: %q\n      operator: Exists\n", `.metadata.annotations["`+HeldAnnotation+`"]`), 1)
+			held = strings.Replace(held, "\n  name: pod-ready\n", "\n  name: pod-ready-held\n", 1)
+			docs[i] = free + "\n---\n" + held
+		}
+		if !found {
+			return "", fmt.Errorf("kwok's stages have no pod-ready stage")
+		}
+		text = strings.Join(docs, "\n---\n")
+	}
+	path := filepath.Join(dir, "kwok-stages.yaml")
+	return path, os.WriteFile(path, []byte(text), 0o600)
+}

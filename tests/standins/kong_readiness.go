@@ -1,0 +1,119 @@
+package standins
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/kong-alb-eks/kong-alb-eks/tests/localcluster"
+)
+
+// KongDataPlaneHold holds the Kong data-plane pods (the chart's proxy container with
+// KONG_ROLE=data_plane) un-Ready until kongReadiness releases them.
+var KongDataPlaneHold = &localcluster.Hold{
+	Query:  `.spec.containers.[] | select( .name == "proxy" ) | .env.[] | select( .name == "KONG_ROLE" ) | .value`,
+	Values: []string{"data_plane"},
+}
+
+// kongReadiness is Kong's readiness rule for a data plane: /status/ready answers 200 only once
+// the node has loaded a non-empty configuration from its control plane (Kong 3.9
+// kong/status/ready.lua: "no configuration available (empty configuration present)" while the
+// configuration hash is the empty one). The control plane has something to push once it is
+// serving (its cluster Service has a ready endpoint) and the ingress controller in it has a
+// Kong entity to translate: a global KongClusterPlugin of class kong, or an Ingress of class
+// kong. Until then the data plane's pods stay un-Ready, its Deployment unavailable, and Helm's
+// wait on its release times out, as on EKS.
+func (s *Standins) kongReadiness() error {
+	pods, err := s.list("/api/v1/pods")
+	if err != nil {
+		return err
+	}
+	for _, pod := range pods {
+		if meta(pod)["deletionTimestamp"] != nil || str(meta(pod), "annotations", localcluster.HeldAnnotation) != "" {
+			continue
+		}
+		env := proxyEnv(pod)
+		if env["KONG_ROLE"] != "data_plane" {
+			continue
+		}
+		why, err := s.kongConfiguration(env["KONG_CLUSTER_CONTROL_PLANE"])
+		if err != nil {
+			return err
+		}
+		if why != "" {
+			continue
+		}
+		path := objectPath("/api/v1", "pods", pod)
+		if _, err := s.cluster.Do(http.MethodPatch, path, Object{"metadata": Object{"annotations": Object{localcluster.HeldAnnotation: "true"}}}); err != nil {
+			return err
+		}
+		s.logf("kong: data plane %s loaded a configuration from %s: Ready", nameOf(pod), env["KONG_CLUSTER_CONTROL_PLANE"])
+	}
+	return nil
+}
+
+// kongConfiguration says why the control plane at addr (SERVICE.NAMESPACE.svc...:PORT) has
+// nothing to push, or "" when it has.
+func (s *Standins) kongConfiguration(addr string) (string, error) {
+	host, _, _ := strings.Cut(addr, ":")
+	parts := strings.Split(host, ".")
+	if len(parts) < 2 {
+		return "the data plane names no control plane (" + addr + ")", nil
+	}
+	ep, err := s.cluster.Do(http.MethodGet, fmt.Sprintf("/api/v1/namespaces/%s/endpoints/%s", parts[1], parts[0]), nil)
+	if isNotFound(err) {
+		return "the control plane's cluster Service " + host + " does not exist", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	ready := false
+	subsets, _ := ep["subsets"].([]any)
+	for _, ss := range subsets {
+		if addrs, _ := ss.(Object)["addresses"].([]any); len(addrs) > 0 {
+			ready = true
+		}
+	}
+	if !ready {
+		return "the control plane " + host + " is not serving", nil
+	}
+	plugins, err := s.list("/apis/configuration.konghq.com/v1/kongclusterplugins")
+	if err != nil {
+		return "", err
+	}
+	for _, p := range plugins {
+		if str(meta(p), "labels", "global") == "true" && str(meta(p), "annotations", "kubernetes.io/ingress.class") == "kong" {
+			return "", nil
+		}
+	}
+	ingresses, err := s.list("/apis/networking.k8s.io/v1/ingresses")
+	if err != nil {
+		return "", err
+	}
+	for _, ing := range ingresses {
+		if str(ing, "spec", "ingressClassName") == "kong" {
+			return "", nil
+		}
+	}
+	return "the control plane has no Kong entity: its configuration is empty", nil
+}
+
+// proxyEnv is the plain environment of a pod's proxy container.
+func proxyEnv(pod Object) map[string]string {
+	out := map[string]string{}
+	containers, _ := pod["spec"].(Object)["containers"].([]any)
+	for _, c := range containers {
+		co, _ := c.(Object)
+		if co["name"] != "proxy" {
+			continue
+		}
+		envs, _ := co["env"].([]any)
+		for _, e := range envs {
+			eo, _ := e.(Object)
+			if v, ok := eo["value"].(string); ok {
+				out[fmt.Sprint(eo["name"])] = v
+			}
+		}
+	}
+	return out
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -54,7 +55,15 @@ func NewCertManager(ctx *pulumi.Context, name string, args *CertManagerArgs, opt
 	if err != nil {
 		return nil, err
 	}
-	relArgs.CreateNamespace = pulumi.Bool(true)
+	// The namespace is the program's, not Helm's: Helm never deletes a namespace it created,
+	// so destroy would leave it behind.
+	ns, err := corev1.NewNamespace(ctx, name, &corev1.NamespaceArgs{
+		Metadata: metav1.ObjectMetaArgs{Name: pulumi.String(certManagerNamespace)},
+	}, parent)
+	if err != nil {
+		return nil, fmt.Errorf("cert-manager %s: %w", name, err)
+	}
+	relArgs.Namespace = ns.Metadata.Name().Elem()
 	release, err := helmv3.NewRelease(ctx, name, relArgs, parent)
 	if err != nil {
 		return nil, fmt.Errorf("cert-manager %s: %w", name, err)

@@ -58,11 +58,11 @@ type Cluster struct {
 	// bearer token of an administrator (system:masters), as `aws eks get-token` would give.
 	CAData string
 	Token  string
-	// PodCIDR is where kwok gives pods their IPs: loopback addresses of this cluster only, so
-	// a test can serve a pod's port (a webhook) on its IP.
+	// PodCIDR is where kwok gives pods their IPs: loopback addresses of this cluster only.
 	PodCIDR string
 
 	dir     string
+	egress  *egress
 	procs   []*process
 	client  *http.Client
 	started time.Time
@@ -124,6 +124,10 @@ func (c *Cluster) start(bin string, opts Options) error {
 	if c.Token, err = randomToken(); err != nil {
 		return err
 	}
+	egressConfig, err := c.startEgress()
+	if err != nil {
+		return err
+	}
 	tokens := filepath.Join(c.dir, "tokens.csv")
 	if err := os.WriteFile(tokens, []byte(c.Token+`,eks-admin,eks-admin,"system:masters"`+"\n"), 0o600); err != nil {
 		return err
@@ -160,9 +164,8 @@ func (c *Cluster) start(bin string, opts Options) error {
 		"--service-account-key-file="+p.saPub, "--service-account-signing-key-file="+p.saKey,
 		"--service-account-issuer=https://kubernetes.default.svc",
 		"--service-cluster-ip-range=10.96.0.0/16", "--authorization-mode=RBAC", "--token-auth-file="+tokens,
-		// Webhooks are called at a ready endpoint of their Service (a pod IP), not its
-		// ClusterIP, which nothing routes here: a webhook answers only once its pod is Ready.
-		"--enable-aggregator-routing=true"); err != nil {
+		// Webhooks and other traffic into the cluster network go through the test's proxy.
+		"--egress-selector-config-file="+egressConfig); err != nil {
 		return err
 	}
 	if err := c.waitFor("kube-apiserver", 90*time.Second, func() error { return get(c.client, c.Server+"/readyz") }); err != nil {
@@ -224,6 +227,9 @@ func (c *Cluster) waitFor(what string, timeout time.Duration, check func() error
 // stop ends every process, newest first: SIGTERM to its process group, SIGKILL after 10 s.
 // A second call does nothing.
 func (c *Cluster) stop() {
+	if c.egress != nil {
+		_ = c.egress.ln.Close()
+	}
 	procs := c.procs
 	c.procs = nil
 	for i := len(procs) - 1; i >= 0; i-- {

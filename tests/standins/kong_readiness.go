@@ -60,22 +60,15 @@ func (s *Standins) kongConfiguration(addr string) (string, error) {
 	if len(parts) < 2 {
 		return "the data plane names no control plane (" + addr + ")", nil
 	}
-	ep, err := s.cluster.Do(http.MethodGet, fmt.Sprintf("/api/v1/namespaces/%s/endpoints/%s", parts[1], parts[0]), nil)
+	svc, err := s.cluster.Do(http.MethodGet, fmt.Sprintf("/api/v1/namespaces/%s/services/%s", parts[1], parts[0]), nil)
 	if isNotFound(err) {
 		return "the control plane's cluster Service " + host + " does not exist", nil
 	}
 	if err != nil {
 		return "", err
 	}
-	ready := false
-	subsets, _ := ep["subsets"].([]any)
-	for _, ss := range subsets {
-		if addrs, _ := ss.(Object)["addresses"].([]any); len(addrs) > 0 {
-			ready = true
-		}
-	}
-	if !ready {
-		return "the control plane " + host + " is not serving", nil
+	if n, err := s.readyPods(svc); err != nil || n == 0 {
+		return "the control plane " + host + " is not serving", err
 	}
 	plugins, err := s.list("/apis/configuration.konghq.com/v1/kongclusterplugins")
 	if err != nil {

@@ -20,12 +20,15 @@ const IngressFinalizer = "ingress.k8s.aws/resources"
 // does on EKS when the controller is destroyed first.
 func (s *Standins) loadBalancerController() error {
 	ready, err := s.deploymentReady("aws-load-balancer-controller")
-	if err != nil || !ready {
+	if err != nil {
 		return err
 	}
 	ingresses, err := s.list("/apis/networking.k8s.io/v1/ingresses")
 	if err != nil {
 		return err
+	}
+	if !ready {
+		return s.orphanedIngresses(ingresses)
 	}
 	for _, ing := range ingresses {
 		if str(ing, "spec", "ingressClassName") != "alb" {
@@ -59,6 +62,23 @@ func (s *Standins) loadBalancerController() error {
 			return err
 		}
 		s.logf("load balancer controller: ALB %s made for %s", hostname, nameOf(ing))
+	}
+	return nil
+}
+
+// orphanedIngresses fails the test when an Ingress of class alb is being deleted with the
+// controller's finalizer while no controller Deployment exists: nothing will ever remove the
+// finalizer, so the delete (and the namespace's) would hang until its timeout.
+func (s *Standins) orphanedIngresses(ingresses []Object) error {
+	ds, err := s.list("/apis/apps/v1/deployments?labelSelector=app.kubernetes.io/name%3Daws-load-balancer-controller")
+	if err != nil || len(ds) > 0 {
+		return err // still there (starting or rolling): it will reconcile
+	}
+	for _, ing := range ingresses {
+		if str(ing, "spec", "ingressClassName") == "alb" && meta(ing)["deletionTimestamp"] != nil && hasString(finalizers(ing), IngressFinalizer) {
+			s.fail(fmt.Sprintf("Ingress %s is being deleted and keeps the finalizer %s, but the AWS Load Balancer Controller "+
+				"is gone: nothing will ever remove it (the ALB Ingress must be deleted before the controller)", nameOf(ing), IngressFinalizer))
+		}
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +31,9 @@ type Standins struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	fatal     chan string
+	fatalOnce sync.Once
+
 	mu     sync.Mutex
 	errors []string
 	events []string
@@ -39,7 +43,7 @@ type Standins struct {
 // Start runs every stand-in until Stop.
 func Start(c *localcluster.Cluster, w *fakecloud.World, region string) *Standins {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Standins{cluster: c, world: w, region: region, cancel: cancel}
+	s := &Standins{cluster: c, world: w, region: region, cancel: cancel, fatal: make(chan string, 1)}
 	s.hooks = newWebhooks(s)
 	for name, step := range map[string]func() error{
 		"webhooks":                     s.hooks.reconcile,
@@ -63,6 +67,18 @@ func (s *Standins) Stop() []string {
 	return append([]string(nil), s.errors...)
 }
 
+// Fatal delivers the first state the stand-ins know can never resolve (a deleted Ingress whose
+// controller is gone): the test ends the operation at once with that message rather than
+// waiting for its timeout.
+func (s *Standins) Fatal() <-chan string { return s.fatal }
+
+func (s *Standins) fail(msg string) {
+	s.fatalOnce.Do(func() {
+		s.logf("FATAL %s", msg)
+		s.fatal <- msg
+	})
+}
+
 // Events are what the stand-ins did, in order (for a failing test's log).
 func (s *Standins) Events() []string {
 	s.mu.Lock()
@@ -76,7 +92,8 @@ func (s *Standins) loop(ctx context.Context, name string, step func() error) {
 		defer s.wg.Done()
 		last := ""
 		for {
-			if err := step(); err != nil && err.Error() != last {
+			// The API server answers 429 while a new CRD's storage initializes: a retry, not a fault.
+			if err := step(); err != nil && err.Error() != last && !strings.Contains(err.Error(), "429 Too Many Requests") {
 				last = err.Error()
 				s.mu.Lock()
 				s.errors = append(s.errors, name+": "+last)
@@ -132,6 +149,30 @@ func (s *Standins) deploymentReady(app string) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// readyPods counts the Ready, not terminating pods a Service's selector matches: the
+// addresses the endpoints controller would publish.
+func (s *Standins) readyPods(svc Object) (int, error) {
+	sel, _ := svc["spec"].(Object)["selector"].(Object)
+	if len(sel) == 0 {
+		return 0, nil
+	}
+	var terms []string
+	for k, v := range sel {
+		terms = append(terms, k+"="+fmt.Sprint(v))
+	}
+	pods, err := s.list("/api/v1/namespaces/" + fmt.Sprint(meta(svc)["namespace"]) + "/pods?labelSelector=" + url.QueryEscape(strings.Join(terms, ",")))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, p := range pods {
+		if meta(p)["deletionTimestamp"] == nil && condition(p, "Ready") == "True" {
+			n++
+		}
+	}
+	return n, nil
 }
 
 func meta(o Object) Object { m, _ := o["metadata"].(Object); return m }

@@ -14,18 +14,20 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
 
 // webhooks serves every admission webhook of the cluster's webhook configurations that is
-// reached through a Service, the way its pod would: on each ready endpoint of the Service (a
-// kwok pod IP; the API server runs with --enable-aggregator-routing, so it calls the endpoint),
-// with the serving certificate the pod would have. A webhook whose pod is not Ready has no
-// endpoint and so no server: the API server's call fails as it does on EKS ("no endpoints
-// available for service"), and a failurePolicy of Fail rejects the request. The stand-in
-// admits everything it is asked (the program's objects are what the tests check).
+// reached through a Service, the way its pod would, with the serving certificate the pod would
+// have. The API server reaches the cluster network through the local cluster's egress proxy,
+// whose dialer (dial) connects a Service's address to its server only while the Service has a
+// Ready pod behind it (the endpoints controller's rule: pods matching the selector, Ready, not
+// terminating; Endpoints themselves cannot hold the loopback pod IPs here). Before that the
+// call fails, as on EKS ("no endpoints available for service"), and a failurePolicy of Fail
+// rejects the request. The stand-in admits everything it is asked.
 //
 // Certificates: a configuration whose caBundle the chart rendered is served with the chart's
 // TLS Secret whose ca.crt is that bundle (the load balancer controller's chart,
@@ -37,18 +39,29 @@ type webhooks struct {
 	s *Standins
 
 	mu      sync.Mutex
-	servers map[string]*http.Server // ip:port
-	certs   map[string]*tls.Certificate
+	servers map[serviceRef]*webhookServer
 	cas     map[string]*authority // cert-manager CA secrets, ns/name
-	calls   map[string]int        // webhook name -> admissions served
+	calls   map[string]int        // webhook path -> admissions served
+}
+
+type webhookServer struct {
+	srv  *http.Server
+	addr string
+	cert *tls.Certificate
+}
+
+type serviceRef struct {
+	namespace, name string
+	port            int
 }
 
 func newWebhooks(s *Standins) *webhooks {
-	return &webhooks{s: s, servers: map[string]*http.Server{}, certs: map[string]*tls.Certificate{},
-		cas: map[string]*authority{}, calls: map[string]int{}}
+	h := &webhooks{s: s, servers: map[serviceRef]*webhookServer{}, cas: map[string]*authority{}, calls: map[string]int{}}
+	s.cluster.SetClusterDialer(h.dial)
+	return h
 }
 
-// Calls is how many admission requests each webhook has served.
+// WebhookCalls is how many admission requests each webhook path has served.
 func (s *Standins) WebhookCalls() map[string]int {
 	s.hooks.mu.Lock()
 	defer s.hooks.mu.Unlock()
@@ -59,13 +72,8 @@ func (s *Standins) WebhookCalls() map[string]int {
 	return out
 }
 
-type serviceRef struct {
-	namespace, name string
-	port            float64
-}
-
 func (h *webhooks) reconcile() error {
-	wanted := map[string]*tls.Certificate{}
+	wanted := map[serviceRef]*tls.Certificate{}
 	for _, kind := range []string{"validatingwebhookconfigurations", "mutatingwebhookconfigurations"} {
 		configs, err := h.s.list("/apis/admissionregistration.k8s.io/v1/" + kind)
 		if err != nil {
@@ -79,40 +87,35 @@ func (h *webhooks) reconcile() error {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for addr, srv := range h.servers {
-		if _, ok := wanted[addr]; !ok {
-			_ = srv.Close()
-			delete(h.servers, addr)
-			h.s.logf("webhook server %s stopped: its endpoint is gone", addr)
+	for ref, ws := range h.servers {
+		if _, ok := wanted[ref]; !ok {
+			_ = ws.srv.Close()
+			delete(h.servers, ref)
 		}
 	}
-	for addr, cert := range wanted {
-		h.certs[addr] = cert
-		if _, ok := h.servers[addr]; ok {
+	for ref, cert := range wanted {
+		if ws, ok := h.servers[ref]; ok {
+			ws.cert = cert
 			continue
 		}
-		ln, err := net.Listen("tcp", addr)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return fmt.Errorf("listening at the webhook endpoint %s: %w", addr, err)
+			return err
 		}
-		srv := &http.Server{Handler: http.HandlerFunc(h.admit), ReadHeaderTimeout: 5 * time.Second,
-			TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: h.certFor(addr)}}
-		h.servers[addr] = srv
-		go func() { _ = srv.ServeTLS(ln, "", "") }()
-		h.s.logf("webhook server %s started", addr)
+		ws := &webhookServer{addr: ln.Addr().String(), cert: cert}
+		ws.srv = &http.Server{Handler: http.HandlerFunc(h.admit), ReadHeaderTimeout: 5 * time.Second,
+			TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+				h.mu.Lock()
+				defer h.mu.Unlock()
+				return ws.cert, nil
+			}}}
+		h.servers[ref] = ws
+		go func() { _ = ws.srv.ServeTLS(ln, "", "") }()
 	}
 	return nil
 }
 
-func (h *webhooks) certFor(addr string) func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	return func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		return h.certs[addr], nil
-	}
-}
-
-func (h *webhooks) serveConfig(kind string, cfg Object, wanted map[string]*tls.Certificate) error {
+func (h *webhooks) serveConfig(kind string, cfg Object, wanted map[serviceRef]*tls.Certificate) error {
 	hooks, _ := cfg["webhooks"].([]any)
 	injectFrom := str(meta(cfg), "annotations", "cert-manager.io/inject-ca-from-secret")
 	var ca *authority
@@ -127,71 +130,72 @@ func (h *webhooks) serveConfig(kind string, cfg Object, wanted map[string]*tls.C
 	}
 	for _, raw := range hooks {
 		hook, _ := raw.(Object)
-		svc, _ := hook["clientConfig"].(Object)["service"].(Object)
+		cc, _ := hook["clientConfig"].(Object)
+		svc, _ := cc["service"].(Object)
 		if svc == nil {
 			continue
 		}
 		ref := serviceRef{namespace: str(svc, "namespace"), name: str(svc, "name"), port: 443}
 		if p, ok := svc["port"].(float64); ok {
-			ref.port = p
-		}
-		addrs, err := h.endpoints(ref)
-		if err != nil || len(addrs) == 0 {
-			continue
+			ref.port = int(p)
 		}
 		var cert *tls.Certificate
+		var err error
 		if ca != nil {
 			cert, err = ca.serving(ref.name + "." + ref.namespace + ".svc")
 		} else {
-			cert, err = h.chartCertificate(ref.namespace, str(hook, "clientConfig", "caBundle"))
+			cert, err = h.chartCertificate(ref.namespace, str(cc, "caBundle"))
 		}
-		if err != nil || cert == nil {
-			continue
+		if err != nil {
+			return err
 		}
-		for _, a := range addrs {
-			wanted[a] = cert
+		if cert != nil {
+			wanted[ref] = cert
 		}
 	}
 	return nil
 }
 
-// endpoints are the ready addresses (ip:targetPort) of a Service's port.
-func (h *webhooks) endpoints(ref serviceRef) ([]string, error) {
-	svc, err := h.s.cluster.Do(http.MethodGet, fmt.Sprintf("/api/v1/namespaces/%s/services/%s", ref.namespace, ref.name), nil)
+// dial connects the API server to a Service address (ClusterIP:port or NAME.NS.svc:port)
+// whose webhook is served here, only while a Ready pod backs the Service.
+func (h *webhooks) dial(addr string) (net.Conn, error) {
+	host, portText, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, nil // not created yet
+		return nil, err
 	}
-	portName := ""
-	ports, _ := svc["spec"].(Object)["ports"].([]any)
-	for _, p := range ports {
-		if po, _ := p.(Object); po["port"] == ref.port {
-			portName, _ = po["name"].(string)
-		}
-	}
-	ep, err := h.s.cluster.Do(http.MethodGet, fmt.Sprintf("/api/v1/namespaces/%s/endpoints/%s", ref.namespace, ref.name), nil)
+	port, _ := strconv.Atoi(portText)
+	services, err := h.s.list("/api/v1/services")
 	if err != nil {
-		return nil, nil
+		return nil, err
 	}
-	var out []string
-	subsets, _ := ep["subsets"].([]any)
-	for _, ss := range subsets {
-		sub, _ := ss.(Object)
-		var port float64
-		eports, _ := sub["ports"].([]any)
-		for _, p := range eports {
-			po, _ := p.(Object)
-			if n, _ := po["name"].(string); n == portName || len(eports) == 1 {
-				port, _ = po["port"].(float64)
-			}
+	for _, svc := range services {
+		m := meta(svc)
+		ns, name := fmt.Sprint(m["namespace"]), fmt.Sprint(m["name"])
+		if host != str(svc, "spec", "clusterIP") && strings.TrimSuffix(host, ".cluster.local") != name+"."+ns+".svc" {
+			continue
 		}
-		addrs, _ := sub["addresses"].([]any) // ready addresses only; notReadyAddresses are not served
-		for _, a := range addrs {
-			if ip := str(a.(Object), "ip"); ip != "" && port > 0 {
-				out = append(out, fmt.Sprintf("%s:%d", ip, int(port)))
+		ref := serviceRef{namespace: ns, name: name, port: port}
+		h.mu.Lock()
+		ws := h.servers[ref]
+		h.mu.Unlock()
+		if ws == nil { // the poll may not have seen a configuration the API server already uses
+			if err := h.reconcile(); err != nil {
+				return nil, err
 			}
+			h.mu.Lock()
+			ws = h.servers[ref]
+			h.mu.Unlock()
 		}
+		ready, err := h.s.readyPods(svc)
+		if err != nil {
+			return nil, err
+		}
+		if ready == 0 || ws == nil {
+			return nil, fmt.Errorf("no endpoints available for service %q", name)
+		}
+		return net.Dial("tcp", ws.addr)
 	}
-	return out, nil
+	return nil, fmt.Errorf("no service at %s", addr)
 }
 
 // chartCertificate is the serving certificate in the namespace's TLS Secret whose ca.crt is
@@ -295,9 +299,9 @@ func (h *webhooks) admit(w http.ResponseWriter, r *http.Request) {
 func (h *webhooks) closeAll() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for addr, srv := range h.servers {
-		_ = srv.Close()
-		delete(h.servers, addr)
+	for ref, ws := range h.servers {
+		_ = ws.srv.Close()
+		delete(h.servers, ref)
 	}
 }
 

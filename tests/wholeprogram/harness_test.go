@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth"
@@ -43,6 +44,38 @@ type env struct {
 	world   *fakecloud.World
 	hosts   *standins.Standins
 	manager *stacks.Manager
+
+	mu     sync.Mutex
+	events []stacks.Event
+}
+
+// record is the operations' event handler: it keeps every event, and logs the engine's errors
+// and warnings and every failed step as they come.
+func (e *env) record() stacks.OpOption {
+	return stacks.WithEvents(func(ev stacks.Event) {
+		e.mu.Lock()
+		e.events = append(e.events, ev)
+		e.mu.Unlock()
+		switch {
+		case ev.Kind == stacks.EventDiagnostic && (ev.Severity == "error" || ev.Severity == "warning"):
+			e.t.Logf("engine %s: %s %s", ev.Severity, ev.URN, strings.TrimSpace(ev.Message))
+		case ev.Kind == stacks.EventResourceFailed:
+			e.t.Logf("engine: %s of %s failed after %s", ev.Op, ev.URN, ev.Duration)
+		}
+	})
+}
+
+// finished is when each resource's step of the given kind finished, by URN.
+func (e *env) finished(op string) map[string]time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := map[string]time.Time{}
+	for _, ev := range e.events {
+		if ev.Kind == stacks.EventResourceFinished && ev.Op == op {
+			out[ev.URN] = ev.Time
+		}
+	}
+	return out
 }
 
 var (
@@ -213,6 +246,17 @@ func install(t *testing.T, src, path string) {
 	}
 }
 
+// ctx bounds an operation, and ends it at once when a stand-in reports a state that can never
+// resolve (the test then fails with the stand-in's message).
 func (e *env) ctx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), 20*60e9)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	go func() {
+		select {
+		case msg := <-e.hosts.Fatal():
+			e.t.Errorf("stand-in: %s", msg)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }

@@ -51,7 +51,7 @@ func (e *env) up() {
 	e.t.Helper()
 	ctx, cancel := e.ctx()
 	defer cancel()
-	res, err := e.manager.Up(ctx, e.spec)
+	res, err := e.manager.Up(ctx, e.spec, e.record())
 	if err != nil {
 		e.t.Fatalf("up: %v", err)
 	}
@@ -225,7 +225,7 @@ func (e *env) checkPreviewIsClean() {
 	e.t.Helper()
 	ctx, cancel := e.ctx()
 	defer cancel()
-	pre, err := e.manager.Preview(ctx, e.spec)
+	pre, err := e.manager.Preview(ctx, e.spec, e.record())
 	if err != nil {
 		e.t.Fatalf("preview: %v", err)
 	}
@@ -244,7 +244,7 @@ func (e *env) checkScalingTheDataPlane() {
 	defer cancel()
 	spec := e.spec
 	spec.Config.Kong.DataPlaneReplicas++
-	pre, err := e.manager.Preview(ctx, spec)
+	pre, err := e.manager.Preview(ctx, spec, e.record())
 	if err != nil {
 		e.t.Fatalf("preview of the scale-up: %v", err)
 	}
@@ -254,7 +254,7 @@ func (e *env) checkScalingTheDataPlane() {
 	if !strings.Contains(pre.Diff, spec.Config.Kong.DataPlaneRelease) {
 		e.t.Errorf("the scale-up's diff does not touch the data plane release %s:\n%s", spec.Config.Kong.DataPlaneRelease, pre.Diff)
 	}
-	if _, err := e.manager.Up(ctx, spec); err != nil {
+	if _, err := e.manager.Up(ctx, spec, e.record()); err != nil {
 		e.t.Fatalf("up of the scale-up: %v", err)
 	}
 	e.spec = spec
@@ -283,7 +283,7 @@ func (e *env) destroy() {
 	e.t.Helper()
 	ctx, cancel := e.ctx()
 	defer cancel()
-	if _, err := e.manager.Destroy(ctx, e.spec.Name); err != nil {
+	if _, err := e.manager.Destroy(ctx, e.spec.Name, e.record()); err != nil {
 		e.t.Fatalf("destroy: %v", err)
 	}
 	cfg := e.spec.Config

@@ -119,6 +119,13 @@ func TestCertManagerIssuerWaitsForTheWebhook(t *testing.T) {
 	assertEqual(t, "CRDs", release.Input("values.crds.enabled"), true)
 	assertEqual(t, "startupapicheck", release.Input("values.startupapicheck.enabled"), true)
 	assertEqual(t, "version", release.Input("version"), "v1.21.1")
+	// Helm never deletes a namespace it created: the program owns it, so destroy removes it
+	// (seen against the real API server: tests/wholeprogram).
+	ns := named(t, doc, "kubernetes:core/v1:Namespace", "cm")
+	assertEqual(t, "namespace", ns.Input("metadata.name"), "cert-manager")
+	assertEqual(t, "release namespace", release.Input("namespace"), "cert-manager")
+	assertEqual(t, "Helm creates no namespace", release.Input("createNamespace"), nil)
+	assertWaitsOn(t, release, ns)
 
 	selfSigned := named(t, doc, "kubernetes:cert-manager.io/v1:ClusterIssuer", "cm-selfsigned")
 	ca := named(t, doc, "kubernetes:cert-manager.io/v1:Certificate", "cm-ca")

@@ -120,7 +120,7 @@ func (e *env) checkDeclaredObjects() {
 	if field(ing, "spec", "ingressClassName") != "alb" {
 		e.t.Errorf("the proxy Ingress's class is %v, want alb", field(ing, "spec", "ingressClassName"))
 	}
-	certARN := ""
+	certARN := cfg.Certificate.ARN // an existing certificate, or the one ACM issued or imported
 	for _, r := range e.resources("aws:acm/certificate:Certificate") {
 		certARN = r.ID
 	}

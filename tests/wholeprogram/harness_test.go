@@ -65,17 +65,19 @@ func (e *env) record() stacks.OpOption {
 	})
 }
 
-// finished is when each resource's step of the given kind finished, by URN.
-func (e *env) finished(op string) map[string]time.Time {
+// stepTime is when the step op of the resource whose URN ends with suffix reached kind
+// (started or finished), the last time it did; false if it never did.
+func (e *env) stepTime(kind stacks.EventKind, op, suffix string) (time.Time, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := map[string]time.Time{}
+	var at time.Time
+	found := false
 	for _, ev := range e.events {
-		if ev.Kind == stacks.EventResourceFinished && ev.Op == op {
-			out[ev.URN] = ev.Time
+		if ev.Kind == kind && ev.Op == op && strings.HasSuffix(ev.URN, suffix) {
+			at, found = ev.Time, true
 		}
 	}
-	return out
+	return at, found
 }
 
 var (

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth/answers"
@@ -286,6 +287,7 @@ func (e *env) destroy() {
 	if _, err := e.manager.Destroy(ctx, e.spec.Name, e.record()); err != nil {
 		e.t.Fatalf("destroy: %v", err)
 	}
+	e.checkDestroyOrder()
 	cfg := e.spec.Config
 	for _, ns := range []string{cfg.Kong.Namespace, "cert-manager", cfg.Demo.Name} {
 		if _, err := e.cluster.Do(http.MethodGet, "/api/v1/namespaces/"+ns, nil); !localcluster.IsNotFound(err) {
@@ -312,5 +314,39 @@ func (e *env) destroy() {
 	}
 	for _, v := range volumes {
 		e.t.Errorf("EBS volume %s of claim %s outlived destroy: the volume was released after the EBS CSI driver was gone", v.ID, v.Claim)
+	}
+}
+
+// checkDestroyOrder holds the recorded destroy to the two ordering rules a real cluster
+// enforces only by leaking: the ALB Ingress is gone before the load balancer controller's
+// release is uninstalled (only the controller removes its finalizer and deletes the ALB), and
+// the Kong namespace, which takes the bundled PostgreSQL's claim with it, is gone before the EBS
+// CSI driver add-on is deleted (only the driver deletes the claim's EBS volume). The fake
+// cloud deletes instantly, so a wrong order may leave no volume here: the order itself is checked.
+func (e *env) checkDestroyOrder() {
+	e.t.Helper()
+	cfg := e.spec.Config
+	ingressGone, ok1 := e.stepTime(stacks.EventResourceFinished, "delete", "kubernetes:networking.k8s.io/v1:Ingress::kong-proxy")
+	controllerGoes, ok2 := e.stepTime(stacks.EventResourceStarted, "delete", "kubernetes:helm.sh/v3:Release::aws-load-balancer-controller")
+	if !ok1 || !ok2 {
+		e.t.Errorf("destroy did not delete both the ALB Ingress (%v) and the load balancer controller's release (%v)", ok1, ok2)
+	} else if controllerGoes.Before(ingressGone) {
+		e.t.Errorf("destroy began uninstalling the load balancer controller at %s, before the ALB Ingress was gone at %s: "+
+			"on EKS the Ingress keeps its finalizer for ever and the ALB is left", controllerGoes.Format(time.StampMilli), ingressGone.Format(time.StampMilli))
+	}
+	nsGone, ok := e.stepTime(stacks.EventResourceFinished, "delete", "kubernetes:core/v1:Namespace::"+cfg.Kong.Namespace)
+	if !ok {
+		e.t.Errorf("destroy did not delete the namespace %s", cfg.Kong.Namespace)
+		return
+	}
+	calls, err := e.world.Calls()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, c := range calls {
+		if c.Method == "Delete" && c.Type == "aws:eks/addon:Addon" && strings.HasSuffix(c.ID, ":aws-ebs-csi-driver") && c.Time.Before(nsGone) {
+			e.t.Errorf("destroy deleted the EBS CSI driver add-on at %s, before the namespace %s (with the PostgreSQL claim) was gone at %s: "+
+				"on EKS the claim's EBS volume outlives the stack", c.Time.Format(time.StampMilli), cfg.Kong.Namespace, nsGone.Format(time.StampMilli))
+		}
 	}
 }

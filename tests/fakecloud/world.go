@@ -160,25 +160,11 @@ func (w *World) Get(typ, id string) (Resource, bool, error) {
 }
 
 // Remove forgets a deleted resource.
-func (w *World) Remove(typ, id string) error {
-	err := os.Remove(w.resourcePath(typ, id))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	return err
-}
+func (w *World) Remove(typ, id string) error { return removeFile(w.resourcePath(typ, id)) }
 
 // Resources lists the live resources, by type then ID.
 func (w *World) Resources() ([]Resource, error) {
-	var out []Resource
-	err := eachJSON(filepath.Join(w.Dir, "resources"), func(b []byte) error {
-		var r Resource
-		if err := json.Unmarshal(b, &r); err != nil {
-			return err
-		}
-		out = append(out, r)
-		return nil
-	})
+	out, err := readAll[Resource](filepath.Join(w.Dir, "resources"))
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Type != out[j].Type {
 			return out[i].Type < out[j].Type
@@ -194,8 +180,10 @@ func (w *World) PutVolume(v Volume) error {
 }
 
 // RemoveVolume deletes a volume.
-func (w *World) RemoveVolume(id string) error {
-	err := os.Remove(filepath.Join(w.Dir, "volumes", key(id)))
+func (w *World) RemoveVolume(id string) error { return removeFile(filepath.Join(w.Dir, "volumes", key(id))) }
+
+func removeFile(path string) error {
+	err := os.Remove(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -204,15 +192,7 @@ func (w *World) RemoveVolume(id string) error {
 
 // Volumes lists the volumes that exist.
 func (w *World) Volumes() ([]Volume, error) {
-	var out []Volume
-	err := eachJSON(filepath.Join(w.Dir, "volumes"), func(b []byte) error {
-		var v Volume
-		if err := json.Unmarshal(b, &v); err != nil {
-			return err
-		}
-		out = append(out, v)
-		return nil
-	})
+	out, err := readAll[Volume](filepath.Join(w.Dir, "volumes"))
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, err
 }
@@ -239,6 +219,20 @@ func readJSON(path string, v any) (bool, error) {
 		return false, err
 	}
 	return true, json.Unmarshal(b, v)
+}
+
+// readAll decodes every JSON file of dir.
+func readAll[T any](dir string) ([]T, error) {
+	var out []T
+	err := eachJSON(dir, func(b []byte) error {
+		var v T
+		if err := json.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		out = append(out, v)
+		return nil
+	})
+	return out, err
 }
 
 func eachJSON(dir string, f func([]byte) error) error {

@@ -180,7 +180,9 @@ func (w *World) PutVolume(v Volume) error {
 }
 
 // RemoveVolume deletes a volume.
-func (w *World) RemoveVolume(id string) error { return removeFile(filepath.Join(w.Dir, "volumes", key(id))) }
+func (w *World) RemoveVolume(id string) error {
+	return removeFile(filepath.Join(w.Dir, "volumes", key(id)))
+}
 
 func removeFile(path string) error {
 	err := os.Remove(path)

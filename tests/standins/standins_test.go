@@ -1,0 +1,101 @@
+package standins
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kong-alb-eks/kong-alb-eks/tests/fakecloud"
+	"github.com/kong-alb-eks/kong-alb-eks/tests/localcluster"
+)
+
+func start(t *testing.T) (*localcluster.Cluster, *Standins) {
+	t.Helper()
+	c := localcluster.Start(t, localcluster.Options{Nodes: 1, Region: "eu-west-1", Hold: KongDataPlaneHold})
+	w, err := fakecloud.NewWorld(t.TempDir(), fakecloud.Endpoint{URL: c.Server, CAData: c.CAData, Token: c.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Start(c, w, "eu-west-1")
+	t.Cleanup(func() {
+		for _, e := range s.Stop() {
+			t.Logf("stand-in: %s", e)
+		}
+	})
+	return c, s
+}
+
+func mustCreate(t *testing.T, c *localcluster.Cluster, path string, obj Object) {
+	t.Helper()
+	if _, err := c.Do(http.MethodPost, path, obj); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func deployment(name string, labels Object, container Object) Object {
+	return Object{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": Object{"name": name},
+		"spec": Object{"replicas": 1, "selector": Object{"matchLabels": labels},
+			"template": Object{"metadata": Object{"labels": labels}, "spec": Object{"containers": []any{container}}}}}
+}
+
+func readyReplicas(t *testing.T, c *localcluster.Cluster, name string) float64 {
+	t.Helper()
+	d, err := c.Do(http.MethodGet, "/apis/apps/v1/namespaces/default/deployments/"+name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := d["status"].(Object)["readyReplicas"].(float64)
+	return n
+}
+
+// A Kong data plane is Ready only once its control plane serves and has a Kong entity: with
+// the control plane Ready but no entity it stays un-Ready; an Ingress of class kong releases it.
+func TestKongDataPlaneWaitsForAnEntity(t *testing.T) {
+	c, _ := start(t)
+	cp := Object{"app": "cp"}
+	mustCreate(t, c, "/apis/apps/v1/namespaces/default/deployments", deployment("cp", cp, Object{"name": "proxy", "image": "kong:3.9",
+		"env": []any{Object{"name": "KONG_ROLE", "value": "control_plane"}}}))
+	mustCreate(t, c, "/api/v1/namespaces/default/services", Object{"apiVersion": "v1", "kind": "Service",
+		"metadata": Object{"name": "cp-cluster"}, "spec": Object{"selector": cp, "ports": []any{Object{"port": 8005}}}})
+	mustCreate(t, c, "/apis/apps/v1/namespaces/default/deployments", deployment("dp", Object{"app": "dp"}, Object{"name": "proxy", "image": "kong:3.9",
+		"env": []any{Object{"name": "KONG_ROLE", "value": "data_plane"}, Object{"name": "KONG_CLUSTER_CONTROL_PLANE", "value": "cp-cluster.default.svc:8005"}}}))
+
+	if err := c.Eventually(time.Minute, "the control plane Ready", func() (bool, error) { return readyReplicas(t, c, "cp") == 1, nil }); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // several rounds of kwok and the stand-in
+	if n := readyReplicas(t, c, "dp"); n != 0 {
+		t.Fatalf("the data plane is Ready (%v) while its control plane has no Kong entity", n)
+	}
+	mustCreate(t, c, "/apis/networking.k8s.io/v1/namespaces/default/ingresses", Object{"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+		"metadata": Object{"name": "demo"}, "spec": Object{"ingressClassName": "kong", "defaultBackend": Object{
+			"service": Object{"name": "demo", "port": Object{"number": 80}}}}})
+	if err := c.Eventually(time.Minute, "the data plane Ready once an entity exists", func() (bool, error) { return readyReplicas(t, c, "dp") == 1, nil }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A deleted ALB Ingress whose controller is gone keeps its finalizer for ever: the stand-in
+// says so at once, naming the Ingress and the rule.
+func TestOrphanedALBIngressIsFatal(t *testing.T) {
+	c, s := start(t)
+	mustCreate(t, c, "/apis/networking.k8s.io/v1/namespaces/default/ingresses", Object{"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+		"metadata": Object{"name": "proxy", "finalizers": []any{IngressFinalizer}}, "spec": Object{"ingressClassName": "alb", "defaultBackend": Object{
+			"service": Object{"name": "proxy", "port": Object{"number": 443}}}}})
+	if _, err := c.Do(http.MethodDelete, "/apis/networking.k8s.io/v1/namespaces/default/ingresses/proxy", nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case msg := <-s.Fatal():
+		for _, want := range []string{"default/proxy", IngressFinalizer, "before the controller"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("the stand-in's message %q does not say %q", msg, want)
+			}
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no stand-in reported the Ingress that can never be deleted")
+	}
+	// Let the cluster stop cleanly: remove the finalizer ourselves.
+	_, _ = c.Do(http.MethodPatch, "/apis/networking.k8s.io/v1/namespaces/default/ingresses/proxy", Object{"metadata": Object{"finalizers": nil}})
+}

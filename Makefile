@@ -27,10 +27,11 @@ cluster:
 	@.ci/install-kubernetes-provider.sh >/dev/null
 
 ## test: the whole test suite, offline. The stacks tests run the real Pulumi engine, the
-## tests/localcluster tests a real Kubernetes control plane and the real Kubernetes provider.
+## tests/localcluster, tests/standins and tests/wholeprogram a real Kubernetes control plane, the real
+## Kubernetes provider and the real charts (the whole program, every shipped stack).
 test: pulumi-cli cluster
 	PATH="$$(.ci/install-pulumi.sh):$$PATH" KONG_ALB_EKS_CLUSTER_BIN="$$(.ci/install-cluster.sh)" \
-		KONG_ALB_EKS_KUBERNETES_PROVIDER="$$(.ci/install-kubernetes-provider.sh)" go test ./...
+		KONG_ALB_EKS_KUBERNETES_PROVIDER="$$(.ci/install-kubernetes-provider.sh)" go test -timeout 30m ./...
 
 ## tools: the pinned linters.
 tools:

@@ -8,6 +8,7 @@ import (
 	"github.com/blang/semver"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/plugin"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth/answers"
 )
@@ -58,9 +59,7 @@ func (p *Provider) Configure(_ context.Context, req plugin.ConfigureRequest) (pl
 	if err != nil {
 		return plugin.ConfigureResponse{}, fmt.Errorf("fakecloud: reading the world's endpoint: %w", err)
 	}
-	p.cloud = answers.Cloud{Region: answers.String(req.Inputs, "region"), ClusterEndpoint: func(string) answers.Endpoint {
-		return answers.Endpoint{URL: ep.URL, CAData: ep.CAData}
-	}}
+	p.cloud = answers.Cloud{Region: answers.String(req.Inputs, "region"), ClusterEndpoint: func(string) answers.Endpoint { return ep.Endpoint }}
 	return plugin.ConfigureResponse{}, nil
 }
 
@@ -108,14 +107,11 @@ func (p *Provider) Create(_ context.Context, req plugin.CreateRequest) (plugin.C
 	if req.Preview {
 		return plugin.CreateResponse{Properties: req.Properties}, nil
 	}
-	id, state, err := p.cloud.Resource(string(req.Type), req.Name, req.Properties)
+	id, state, err := p.answer(req.Type, req.Name, req.URN, "", req.Properties)
 	if err != nil {
-		return plugin.CreateResponse{}, fmt.Errorf("fakecloud %s: %w", p.Name, err)
-	}
-	if err := p.World.Put(Resource{Type: string(req.Type), URN: string(req.URN), ID: id, Outputs: Plain(state)}); err != nil {
 		return plugin.CreateResponse{}, err
 	}
-	return plugin.CreateResponse{ID: resource.ID(id), Properties: state, Status: resource.StatusOK}, nil
+	return plugin.CreateResponse{ID: id, Properties: state, Status: resource.StatusOK}, nil
 }
 
 // Read is a refresh: a resource the world still has keeps its state; one it lost is gone.
@@ -138,14 +134,27 @@ func (p *Provider) Update(_ context.Context, req plugin.UpdateRequest) (plugin.U
 	if req.Preview {
 		return plugin.UpdateResponse{Properties: req.NewInputs}, nil
 	}
-	_, state, err := p.cloud.Resource(string(req.Type), req.Name, req.NewInputs)
+	_, state, err := p.answer(req.Type, req.Name, req.URN, req.ID, req.NewInputs)
 	if err != nil {
-		return plugin.UpdateResponse{}, fmt.Errorf("fakecloud %s: %w", p.Name, err)
-	}
-	if err := p.World.Put(Resource{Type: string(req.Type), URN: string(req.URN), ID: string(req.ID), Outputs: Plain(state)}); err != nil {
 		return plugin.UpdateResponse{}, err
 	}
 	return plugin.UpdateResponse{Properties: state, Status: resource.StatusOK}, nil
+}
+
+// answer is the resource's state for these inputs, kept in the world under its ID (the
+// answered one for a new resource, id for an existing one).
+func (p *Provider) answer(typ tokens.Type, name string, urn resource.URN, id resource.ID, inputs resource.PropertyMap) (resource.ID, resource.PropertyMap, error) {
+	answered, state, err := p.cloud.Resource(string(typ), name, inputs)
+	if err != nil {
+		return "", nil, fmt.Errorf("fakecloud %s: %w", p.Name, err)
+	}
+	if id == "" {
+		id = resource.ID(answered)
+	}
+	if err := p.World.Put(Resource{Type: string(typ), URN: string(urn), ID: string(id), Outputs: Plain(state)}); err != nil {
+		return "", nil, err
+	}
+	return id, state, nil
 }
 
 // Delete forgets the resource.

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth/answers"
 )
 
 // WorldEnv names the World's directory, for the plugins and the aws command.
@@ -30,9 +32,14 @@ type World struct{ Dir string }
 
 // Endpoint is the cluster every EKS cluster of the world is: the local control plane.
 type Endpoint struct {
-	URL    string `json:"url"`
-	CAData string `json:"caData"` // base64 PEM
-	Token  string `json:"token"`  // a bearer token the API server accepts
+	answers.Endpoint
+	Token string // a bearer token the API server accepts
+}
+
+// ClusterAt is the endpoint of an API server at url with the CA caData (base64 PEM) that
+// accepts token.
+func ClusterAt(url, caData, token string) Endpoint {
+	return Endpoint{Endpoint: answers.Endpoint{URL: url, CAData: caData}, Token: token}
 }
 
 // Call is one request the plugins or the aws command served.

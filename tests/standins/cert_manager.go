@@ -1,10 +1,7 @@
 package standins
 
 import (
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/base64"
-	"encoding/pem"
+	"crypto/ecdsa"
 	"fmt"
 	"net/http"
 	"time"
@@ -20,9 +17,9 @@ func (s *Standins) certManager() error {
 	if err != nil || !ready {
 		return err
 	}
-	issuers := map[string]Object{} // Kind/namespace/name
-	for _, kind := range []string{"clusterissuers", "issuers"} {
-		list, err := s.list("/apis/cert-manager.io/v1/" + kind)
+	issuers := map[string]Object{} // by issuerKey
+	for kind, resource := range map[string]string{"ClusterIssuer": "clusterissuers", "Issuer": "issuers"} {
+		list, err := s.list("/apis/cert-manager.io/v1/" + resource)
 		if err != nil {
 			return err
 		}
@@ -33,14 +30,10 @@ func (s *Standins) certManager() error {
 				_, err := s.caOf(fmt.Sprint(meta(iss)["namespace"]), fmt.Sprint(ca["secretName"]))
 				ok = err == nil
 			}
-			if err := s.setReady("/apis/cert-manager.io/v1", kind, iss, ok); err != nil {
+			if err := s.setReady("/apis/cert-manager.io/v1", resource, iss, ok); err != nil {
 				return err
 			}
-			k := "Issuer/" + fmt.Sprint(meta(iss)["namespace"])
-			if kind == "clusterissuers" {
-				k = "ClusterIssuer/"
-			}
-			issuers[k+"/"+fmt.Sprint(meta(iss)["name"])] = iss
+			issuers[issuerKey(kind, fmt.Sprint(meta(iss)["namespace"]), fmt.Sprint(meta(iss)["name"]))] = iss
 		}
 	}
 	certs, err := s.list("/apis/cert-manager.io/v1/certificates")
@@ -59,14 +52,11 @@ func (s *Standins) issue(c Object, issuers map[string]Object) error {
 	spec, _ := c["spec"].(Object)
 	ns := fmt.Sprint(meta(c)["namespace"])
 	ref, _ := spec["issuerRef"].(Object)
-	kind := fmt.Sprint(ref["kind"])
-	if kind == "<nil>" || kind == "" {
-		kind = "Issuer"
+	kind, _ := ref["kind"].(string)
+	if kind == "" {
+		kind = "Issuer" // cert-manager's default issuerRef kind
 	}
-	key := kind + "/" + ns + "/" + fmt.Sprint(ref["name"])
-	if kind == "ClusterIssuer" {
-		key = "ClusterIssuer//" + fmt.Sprint(ref["name"])
-	}
+	key := issuerKey(kind, ns, fmt.Sprint(ref["name"]))
 	iss, ok := issuers[key]
 	if !ok || condition(iss, "Ready") != "True" {
 		return s.setReady("/apis/cert-manager.io/v1", "certificates", c, false)
@@ -115,6 +105,14 @@ func (s *Standins) issue(c Object, issuers map[string]Object) error {
 	return s.setReady("/apis/cert-manager.io/v1", "certificates", c, true)
 }
 
+// issuerKey names an Issuer (namespaced) or a ClusterIssuer (not).
+func issuerKey(kind, ns, name string) string {
+	if kind == "ClusterIssuer" {
+		ns = ""
+	}
+	return kind + "/" + ns + "/" + name
+}
+
 func (s *Standins) writeTLSSecret(ns, name string, crt, key, ca []byte) error {
 	_, err := s.cluster.Do(http.MethodPost, "/api/v1/namespaces/"+ns+"/secrets", Object{
 		"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
@@ -130,24 +128,15 @@ func (s *Standins) caOf(ns, secret string) (*authority, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, _ := sec["data"].(Object)
-	crt, _ := base64.StdEncoding.DecodeString(fmt.Sprint(data["tls.crt"]))
-	key, _ := base64.StdEncoding.DecodeString(fmt.Sprint(data["tls.key"]))
-	pair, err := tls.X509KeyPair(crt, key)
-	if err != nil {
-		return nil, fmt.Errorf("secret %s/%s: %w", ns, secret, err)
-	}
-	block, _ := pem.Decode(crt)
-	cert, err := x509.ParseCertificate(block.Bytes)
+	crt, key, pair, err := keyPair(sec)
 	if err != nil {
 		return nil, err
 	}
-	a := &authority{cert: cert, certPEM: crt, keyPEM: key}
-	var ok bool
-	if a.key, ok = toECDSA(pair.PrivateKey); !ok {
+	signer, ok := pair.PrivateKey.(*ecdsa.PrivateKey)
+	if !ok {
 		return nil, fmt.Errorf("secret %s/%s: the CA key is not ECDSA", ns, secret)
 	}
-	return a, nil
+	return &authority{cert: pair.Leaf, key: signer, certPEM: crt, keyPEM: key}, nil
 }
 
 // setReady writes the Ready condition when it changes.

@@ -13,7 +13,7 @@ import (
 func start(t *testing.T) (*localcluster.Cluster, *Standins) {
 	t.Helper()
 	c := localcluster.Start(t, localcluster.Options{Nodes: 1, Region: "eu-west-1", Hold: KongDataPlaneHold})
-	w, err := fakecloud.NewWorld(t.TempDir(), fakecloud.Endpoint{URL: c.Server, CAData: c.CAData, Token: c.Token})
+	w, err := fakecloud.NewWorld(t.TempDir(), fakecloud.ClusterAt(c.Server, c.CAData, c.Token))
 	if err != nil {
 		t.Fatal(err)
 	}

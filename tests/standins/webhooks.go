@@ -41,7 +41,6 @@ type webhooks struct {
 	mu      sync.Mutex
 	servers map[serviceRef]*webhookServer
 	cas     map[string]*authority // cert-manager CA secrets, ns/name
-	calls   map[string]int        // webhook path -> admissions served
 }
 
 type webhookServer struct {
@@ -56,20 +55,9 @@ type serviceRef struct {
 }
 
 func newWebhooks(s *Standins) *webhooks {
-	h := &webhooks{s: s, servers: map[serviceRef]*webhookServer{}, cas: map[string]*authority{}, calls: map[string]int{}}
+	h := &webhooks{s: s, servers: map[serviceRef]*webhookServer{}, cas: map[string]*authority{}}
 	s.cluster.SetClusterDialer(h.dial)
 	return h
-}
-
-// WebhookCalls is how many admission requests each webhook path has served.
-func (s *Standins) WebhookCalls() map[string]int {
-	s.hooks.mu.Lock()
-	defer s.hooks.mu.Unlock()
-	out := map[string]int{}
-	for k, v := range s.hooks.calls {
-		out[k] = v
-	}
-	return out
 }
 
 func (h *webhooks) reconcile() error {
@@ -210,13 +198,8 @@ func (h *webhooks) chartCertificate(namespace, caBundle string) (*tls.Certificat
 		if ca, _ := data["ca.crt"].(string); ca == "" || ca != caBundle {
 			continue
 		}
-		crt, _ := base64.StdEncoding.DecodeString(fmt.Sprint(data["tls.crt"]))
-		key, _ := base64.StdEncoding.DecodeString(fmt.Sprint(data["tls.key"]))
-		cert, err := tls.X509KeyPair(crt, key)
-		if err != nil {
-			return nil, fmt.Errorf("secret %s: %w", nameOf(sec), err)
-		}
-		return &cert, nil
+		_, _, cert, err := keyPair(sec)
+		return cert, err
 	}
 	return nil, nil
 }
@@ -277,7 +260,7 @@ func (h *webhooks) injectCA(kind string, cfg Object, ca *authority) error {
 	return nil
 }
 
-// admit allows every AdmissionReview, counting it under the webhook's path.
+// admit allows every AdmissionReview.
 func (h *webhooks) admit(w http.ResponseWriter, r *http.Request) {
 	var review struct {
 		Request struct {
@@ -288,9 +271,6 @@ func (h *webhooks) admit(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	h.mu.Lock()
-	h.calls[r.URL.Path]++
-	h.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(Object{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
 		"response": Object{"uid": review.Request.UID, "allowed": true}})
@@ -395,7 +375,14 @@ func pemOf(typ string, der []byte) []byte {
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
-func toECDSA(k any) (*ecdsa.PrivateKey, bool) {
-	key, ok := k.(*ecdsa.PrivateKey)
-	return key, ok
+// keyPair is the tls.crt and tls.key of a TLS Secret, as PEM and parsed.
+func keyPair(sec Object) (crtPEM, keyPEM []byte, cert *tls.Certificate, err error) {
+	data, _ := sec["data"].(Object)
+	crtPEM, _ = base64.StdEncoding.DecodeString(fmt.Sprint(data["tls.crt"]))
+	keyPEM, _ = base64.StdEncoding.DecodeString(fmt.Sprint(data["tls.key"]))
+	pair, err := tls.X509KeyPair(crtPEM, keyPEM)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("secret %s: %w", nameOf(sec), err)
+	}
+	return crtPEM, keyPEM, &pair, nil
 }

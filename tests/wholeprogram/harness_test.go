@@ -173,7 +173,7 @@ func newEnv(t *testing.T, stack string, override map[string]string) *env {
 	c := localcluster.Start(t, localcluster.Options{Nodes: 2, Arch: arch, Region: cfg.Region, Hold: standins.KongDataPlaneHold})
 
 	dir := t.TempDir()
-	world, err := fakecloud.NewWorld(filepath.Join(dir, "cloud"), fakecloud.Endpoint{URL: c.Server, CAData: c.CAData, Token: c.Token})
+	world, err := fakecloud.NewWorld(filepath.Join(dir, "cloud"), fakecloud.ClusterAt(c.Server, c.CAData, c.Token))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth/answers"
+	"github.com/kong-alb-eks/kong-alb-eks/tests/fakecloud"
 	"github.com/kong-alb-eks/kong-alb-eks/tests/localcluster"
 )
 
@@ -139,25 +140,17 @@ func (e *env) checkDeclaredObjects() {
 	e.get(fmt.Sprintf("/apis/cert-manager.io/v1/namespaces/%s/issuers/%s", cfg.Kong.Namespace, cfg.Kong.IssuerName))
 }
 
-func (e *env) resources(typ string) []struct {
-	ID      string
-	Outputs map[string]any
-} {
+// resources are the fake cloud's live resources of a type.
+func (e *env) resources(typ string) []fakecloud.Resource {
 	e.t.Helper()
 	all, err := e.world.Resources()
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	var out []struct {
-		ID      string
-		Outputs map[string]any
-	}
+	var out []fakecloud.Resource
 	for _, r := range all {
 		if r.Type == typ {
-			out = append(out, struct {
-				ID      string
-				Outputs map[string]any
-			}{r.ID, r.Outputs})
+			out = append(out, r)
 		}
 	}
 	return out
@@ -230,10 +223,8 @@ func (e *env) checkPreviewIsClean() {
 	if err != nil {
 		e.t.Fatalf("preview: %v", err)
 	}
-	for op, n := range pre.Changes {
-		if op != "same" && n > 0 {
-			e.t.Errorf("a preview right after up plans %d %s (a perpetual diff):\n%s", n, op, pre.Diff)
-		}
+	if changes := nonSame(pre.Changes); len(changes) > 0 {
+		e.t.Errorf("a preview right after up plans %v (a perpetual diff):\n%s", changes, pre.Diff)
 	}
 }
 

@@ -43,9 +43,9 @@ type Options struct {
 	Nodes  int
 	Arch   string
 	Region string
-	// Hold, when set, keeps the pods it matches from turning Ready until they are annotated
+	// Holds keep the pods each matches from turning Ready until they are annotated
 	// HeldAnnotation.
-	Hold *Hold
+	Holds []Hold
 }
 
 // Cluster is a running control plane.
@@ -182,7 +182,7 @@ func (c *Cluster) start(bin string, opts Options) error {
 		"--kubeconfig="+kubeconfig, "--leader-elect=false", "--secure-port=0"); err != nil {
 		return err
 	}
-	stages, err := writeStages(bin, c.dir, opts.Hold)
+	stages, err := writeStages(bin, c.dir, opts.Holds)
 	if err != nil {
 		return err
 	}

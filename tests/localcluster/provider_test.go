@@ -21,11 +21,6 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// providerPluginVersion is the version the program's SDK (go.mod: pulumi-kubernetes/sdk/v4
-// v4.33.0) asks the engine for; the plugin built here is the code of 4.25.0, which the engine
-// accepts with a warning.
-const providerPluginVersion = "v4.33.0"
-
 // The real Kubernetes provider against the real API server, through the Automation API, as the
 // program runs: `up` creates the objects and waits for the Deployment's pods (kwok makes them
 // Ready), a preview right after shows no change, `destroy` deletes everything.
@@ -113,11 +108,7 @@ func newStack(ctx context.Context, t *testing.T, program pulumi.RunFunc) auto.St
 		t.Fatalf("%s is not set: run the tests through `make test`, which builds the provider (.ci/install-kubernetes-provider.sh)", ProviderEnv)
 	}
 	dir := t.TempDir()
-	plugins := filepath.Join(dir, "home", "plugins", "resource-kubernetes-"+providerPluginVersion)
-	if err := os.MkdirAll(plugins, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(provider, filepath.Join(plugins, "pulumi-resource-kubernetes")); err != nil {
+	if err := InstallPlugin(filepath.Join(dir, "home"), "kubernetes", KubernetesPluginVersion, provider); err != nil {
 		t.Fatal(err)
 	}
 	backend := filepath.Join(dir, "state")

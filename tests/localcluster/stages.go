@@ -19,15 +19,16 @@ type Hold struct {
 	Values []string
 }
 
-// writeStages writes kwok's stage file: the cached stages, with the pod-ready stage split in two
-// when pods are held: pods Hold matches turn Ready only once annotated HeldAnnotation.
-func writeStages(bin, dir string, hold *Hold) (string, error) {
+// writeStages writes kwok's stage file: the cached stages, with the pod-ready stage split when
+// pods are held: pods no hold matches turn Ready as before, and pods a hold matches only once
+// annotated HeldAnnotation.
+func writeStages(bin, dir string, holds []Hold) (string, error) {
 	raw, err := os.ReadFile(filepath.Join(bin, "kwok-stages.yaml"))
 	if err != nil {
 		return "", err
 	}
 	text := string(raw)
-	if hold != nil {
+	if len(holds) > 0 {
 		docs := strings.Split(text, "\n---\n")
 		found := false
 		for i, d := range docs {
@@ -35,22 +36,19 @@ func writeStages(bin, dir string, hold *Hold) (string, error) {
 				continue
 			}
 			found = true
-			values := ""
-			for _, v := range hold.Values {
-				values += fmt.Sprintf("      - %q\n", v)
-			}
-			expr := func(op string) string {
-				return fmt.Sprintf("    - key: %q\n      operator: %s\n      values:\n%s", hold.Query, op, values)
-			}
 			const anchor = "    matchExpressions:\n"
 			if !strings.Contains(d, anchor) {
 				return "", fmt.Errorf("kwok's pod-ready stage has no matchExpressions")
 			}
-			free := strings.Replace(d, anchor, anchor+expr("NotIn"), 1)
-			held := strings.Replace(d, anchor, anchor+expr("In")+
-				fmt.Sprintf("    - key: %q\n      operator: Exists\n", `.metadata.annotations["`+HeldAnnotation+`"]`), 1)
-			held = strings.Replace(held, "\n  name: pod-ready\n", "\n  name: pod-ready-held\n", 1)
-			docs[i] = free + "\n---\n" + held
+			free := d
+			stages := []string{}
+			for n, h := range holds {
+				free = strings.Replace(free, anchor, anchor+h.expression("NotIn"), 1)
+				held := strings.Replace(d, anchor, anchor+h.expression("In")+
+					fmt.Sprintf("    - key: %q\n      operator: Exists\n", `.metadata.annotations["`+HeldAnnotation+`"]`), 1)
+				stages = append(stages, strings.Replace(held, "\n  name: pod-ready\n", fmt.Sprintf("\n  name: pod-ready-held-%d\n", n), 1))
+			}
+			docs[i] = strings.Join(append([]string{free}, stages...), "\n---\n")
 		}
 		if !found {
 			return "", fmt.Errorf("kwok's stages have no pod-ready stage")
@@ -59,4 +57,13 @@ func writeStages(bin, dir string, hold *Hold) (string, error) {
 	}
 	path := filepath.Join(dir, "kwok-stages.yaml")
 	return path, os.WriteFile(path, []byte(text), 0o600)
+}
+
+// expression is the hold as a kwok stage selector's match expression.
+func (h Hold) expression(op string) string {
+	values := ""
+	for _, v := range h.Values {
+		values += fmt.Sprintf("      - %q\n", v)
+	}
+	return fmt.Sprintf("    - key: %q\n      operator: %s\n      values:\n%s", h.Query, op, values)
 }

@@ -10,7 +10,7 @@ import (
 
 // KongDataPlaneHold holds the Kong data-plane pods (the chart's proxy container with
 // KONG_ROLE=data_plane) un-Ready until kongReadiness releases them.
-var KongDataPlaneHold = &localcluster.Hold{
+var KongDataPlaneHold = localcluster.Hold{
 	Query:  `.spec.containers.[] | select( .name == "proxy" ) | .env.[] | select( .name == "KONG_ROLE" ) | .value`,
 	Values: []string{"data_plane"},
 }
@@ -28,6 +28,7 @@ func (s *Standins) kongReadiness() error {
 	if err != nil {
 		return err
 	}
+	empty := map[string]string{} // release -> a pod of it whose control plane has nothing to push
 	for _, pod := range pods {
 		if meta(pod)["deletionTimestamp"] != nil || str(meta(pod), "annotations", localcluster.HeldAnnotation) != "" {
 			continue
@@ -40,16 +41,40 @@ func (s *Standins) kongReadiness() error {
 		if err != nil {
 			return err
 		}
+		if why == noEntity {
+			empty[str(meta(pod), "labels", "app.kubernetes.io/instance")] = nameOf(pod)
+		}
 		if why != "" {
 			continue
 		}
-		path := objectPath("/api/v1", "pods", pod)
-		if _, err := s.cluster.Do(http.MethodPatch, path, Object{"metadata": Object{"annotations": Object{localcluster.HeldAnnotation: "true"}}}); err != nil {
+		if err := s.release(pod, "kong: data plane %s loaded a configuration from "+env["KONG_CLUSTER_CONTROL_PLANE"]+": Ready"); err != nil {
 			return err
 		}
-		s.logf("kong: data plane %s loaded a configuration from %s: Ready", nameOf(pod), env["KONG_CLUSTER_CONTROL_PLANE"])
+	}
+	if len(empty) > 0 && s.engine.Stalled(quiet) && waitsOnlyOn(s.engine.InFlight(), empty) {
+		for release, pod := range empty {
+			s.fail(fmt.Sprintf("the Kong data plane %s can never become Ready: its control plane serves but has no Kong entity "+
+				"(no global KongClusterPlugin of class kong, no Ingress of class kong), so its configuration is empty and the data "+
+				"plane's /status/ready answers 503, and the engine waits on nothing but the release %s: some Kong entity must be "+
+				"created without waiting for the data plane", pod, release))
+		}
 	}
 	return nil
+}
+
+// noEntity is kongConfiguration's answer for a serving control plane with nothing to push.
+const noEntity = "the control plane has no Kong entity: its configuration is empty"
+
+// waitsOnlyOn reports whether every step in flight is one of these Helm releases.
+func waitsOnlyOn(inFlight []string, releases map[string]string) bool {
+	for _, urn := range inFlight {
+		parts := strings.Split(urn, "::")
+		types := strings.Split(parts[len(parts)-2], "$")
+		if types[len(types)-1] != "kubernetes:helm.sh/v3:Release" || releases[parts[len(parts)-1]] == "" {
+			return false
+		}
+	}
+	return len(inFlight) > 0
 }
 
 // kongConfiguration says why the control plane at addr (SERVICE.NAMESPACE.svc...:PORT) has
@@ -88,7 +113,7 @@ func (s *Standins) kongConfiguration(addr string) (string, error) {
 			return "", nil
 		}
 	}
-	return "the control plane has no Kong entity: its configuration is empty", nil
+	return noEntity, nil
 }
 
 // proxyEnv is the plain environment of a pod's proxy container.

@@ -5,12 +5,43 @@ import (
 	"net/http"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth/answers"
+	"github.com/kong-alb-eks/kong-alb-eks/tests/localcluster"
 )
 
 // IngressFinalizer is the finalizer the load balancer controller puts on an Ingress of an
 // implicit group before it makes the ALB, and removes only after deleting it
 // (aws-load-balancer-controller pkg/ingress/finalizer.go, "ingress.k8s.aws/resources").
 const IngressFinalizer = "ingress.k8s.aws/resources"
+
+// LoadBalancerControllerHold holds the controller's pods (the chart's selector label) un-Ready
+// until loadBalancerControllerStart releases them.
+var LoadBalancerControllerHold = localcluster.Hold{
+	Query:  `.metadata.labels["app.kubernetes.io/name"]`,
+	Values: []string{"aws-load-balancer-controller"},
+}
+
+// loadBalancerControllerStart makes the controller as slow to start as a real cluster can: its
+// pods turn Ready only once the engine has waited on nothing else for a while. Helm creates the
+// chart's webhook configurations (vingress and mpod, failurePolicy Fail for Ingresses) with the
+// Deployment, and on EKS the pods pass their readiness probe only after an image pull and the
+// webhook server's start, seconds to a minute later. Whatever reaches the webhooks in between
+// is refused ("no endpoints available"), so anything that does not wait for the controller
+// is created in that window here, every time, instead of only when the race is lost.
+func (s *Standins) loadBalancerControllerStart() error {
+	if !s.engine.Stalled(quiet) {
+		return nil
+	}
+	pods, err := s.list("/api/v1/pods?labelSelector=app.kubernetes.io/name%3Daws-load-balancer-controller")
+	if err != nil {
+		return err
+	}
+	for _, pod := range pods {
+		if err := s.release(pod, "load balancer controller: %s Ready, the engine waiting on nothing else"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // loadBalancerController reconciles the Ingresses of class alb, only while the controller's
 // Deployment is Ready (nothing else would): it adds the finalizer, "makes" the ALB and writes

@@ -27,6 +27,7 @@ type Standins struct {
 	cluster *localcluster.Cluster
 	world   *fakecloud.World
 	region  string
+	engine  Engine
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -40,17 +41,38 @@ type Standins struct {
 	hooks  *webhooks
 }
 
-// Start runs every stand-in until Stop.
-func Start(c *localcluster.Cluster, w *fakecloud.World, region string) *Standins {
+// Holds are the pods the stand-ins turn Ready themselves (localcluster.Options.Holds): the
+// Kong data planes and the load balancer controller.
+var Holds = []localcluster.Hold{KongDataPlaneHold, LoadBalancerControllerHold}
+
+// Engine is what the stand-ins see of the Pulumi operation under way.
+type Engine interface {
+	// Stalled reports whether no step has started or finished for at least d: whatever is in
+	// flight waits on something.
+	Stalled(d time.Duration) bool
+	// InFlight are the URNs of the resources (not components) whose steps have started and not
+	// finished.
+	InFlight() []string
+}
+
+// quiet is how long the engine must have waited on nothing but what a stand-in holds before
+// the stand-in acts on it: the engine starts a step within milliseconds of its inputs being
+// ready, so two seconds without a step means nothing else is coming.
+const quiet = 2 * time.Second
+
+// Start runs every stand-in until Stop; engine is the operations' progress (the cluster
+// must hold the pods in Holds).
+func Start(c *localcluster.Cluster, w *fakecloud.World, region string, engine Engine) *Standins {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Standins{cluster: c, world: w, region: region, cancel: cancel, fatal: make(chan string, 1)}
+	s := &Standins{cluster: c, world: w, region: region, engine: engine, cancel: cancel, fatal: make(chan string, 1)}
 	s.hooks = newWebhooks(s)
 	for name, step := range map[string]func() error{
-		"webhooks":                     s.hooks.reconcile,
-		"aws-load-balancer-controller": s.loadBalancerController,
-		"cert-manager":                 s.certManager,
-		"ebs-csi-driver":               s.ebsCSIDriver,
-		"kong":                         s.kongReadiness,
+		"webhooks":                           s.hooks.reconcile,
+		"aws-load-balancer-controller":       s.loadBalancerController,
+		"aws-load-balancer-controller-start": s.loadBalancerControllerStart,
+		"cert-manager":                       s.certManager,
+		"ebs-csi-driver":                     s.ebsCSIDriver,
+		"kong":                               s.kongReadiness,
 	} {
 		s.loop(ctx, name, step)
 	}
@@ -68,7 +90,7 @@ func (s *Standins) Stop() []string {
 }
 
 // Fatal delivers the first state the stand-ins know can never resolve (a deleted Ingress whose
-// controller is gone): the test ends the operation at once with that message rather than
+// controller is gone, a data plane with nothing to load): the test ends the operation at once with that message rather than
 // waiting for its timeout.
 func (s *Standins) Fatal() <-chan string { return s.fatal }
 
@@ -149,6 +171,18 @@ func (s *Standins) deploymentReady(app string) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// release turns a held pod Ready (localcluster.HeldAnnotation), logging what with the pod's name.
+func (s *Standins) release(pod Object, what string) error {
+	if meta(pod)["deletionTimestamp"] != nil || str(meta(pod), "annotations", localcluster.HeldAnnotation) != "" {
+		return nil
+	}
+	if _, err := s.cluster.Do(http.MethodPatch, objectPath("/api/v1", "pods", pod), Object{"metadata": Object{"annotations": Object{localcluster.HeldAnnotation: "true"}}}); err != nil {
+		return err
+	}
+	s.logf(what, nameOf(pod))
+	return nil
 }
 
 // readyPods counts the Ready, not terminating pods a Service's selector matches: the

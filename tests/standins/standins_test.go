@@ -3,6 +3,7 @@ package standins
 import (
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,20 +11,43 @@ import (
 	"github.com/kong-alb-eks/kong-alb-eks/tests/localcluster"
 )
 
-func start(t *testing.T) (*localcluster.Cluster, *Standins) {
+// engine is an operation the test steers: busy (steps starting and finishing) or stalled on
+// the steps in flight.
+type engine struct {
+	mu       sync.Mutex
+	busy     bool
+	inFlight []string
+}
+
+func (e *engine) Stalled(time.Duration) bool { e.mu.Lock(); defer e.mu.Unlock(); return !e.busy }
+
+func (e *engine) InFlight() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.inFlight...)
+}
+
+func (e *engine) set(busy bool, inFlight ...string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.busy, e.inFlight = busy, inFlight
+}
+
+func start(t *testing.T) (*localcluster.Cluster, *Standins, *engine) {
 	t.Helper()
-	c := localcluster.Start(t, localcluster.Options{Nodes: 1, Region: "eu-west-1", Hold: KongDataPlaneHold})
+	c := localcluster.Start(t, localcluster.Options{Nodes: 1, Region: "eu-west-1", Holds: Holds})
 	w, err := fakecloud.NewWorld(t.TempDir(), fakecloud.ClusterAt(c.Server, c.CAData, c.Token))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := Start(c, w, "eu-west-1")
+	eng := &engine{}
+	s := Start(c, w, "eu-west-1", eng)
 	t.Cleanup(func() {
 		for _, e := range s.Stop() {
 			t.Logf("stand-in: %s", e)
 		}
 	})
-	return c, s
+	return c, s, eng
 }
 
 func mustCreate(t *testing.T, c *localcluster.Cluster, path string, obj Object) {
@@ -52,13 +76,26 @@ func readyReplicas(t *testing.T, c *localcluster.Cluster, name string) float64 {
 // A Kong data plane is Ready only once its control plane serves and has a Kong entity: with
 // the control plane Ready but no entity it stays un-Ready; an Ingress of class kong releases it.
 func TestKongDataPlaneWaitsForAnEntity(t *testing.T) {
-	c, _ := start(t)
+	c, _, _ := start(t)
+	startKong(t, c)
+	mustCreate(t, c, "/apis/networking.k8s.io/v1/namespaces/default/ingresses", Object{"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+		"metadata": Object{"name": "demo"}, "spec": Object{"ingressClassName": "kong", "defaultBackend": Object{
+			"service": Object{"name": "demo", "port": Object{"number": 80}}}}})
+	if err := c.Eventually(time.Minute, "the data plane Ready once an entity exists", func() (bool, error) { return readyReplicas(t, c, "dp") == 1, nil }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startKong starts a Kong control plane and a data plane of release "dp", and waits until the
+// control plane is Ready and the data plane, with no entity to load, is still not.
+func startKong(t *testing.T, c *localcluster.Cluster) {
+	t.Helper()
 	cp := Object{"app": "cp"}
 	mustCreate(t, c, "/apis/apps/v1/namespaces/default/deployments", deployment("cp", cp, Object{"name": "proxy", "image": "kong:3.9",
 		"env": []any{Object{"name": "KONG_ROLE", "value": "control_plane"}}}))
 	mustCreate(t, c, "/api/v1/namespaces/default/services", Object{"apiVersion": "v1", "kind": "Service",
 		"metadata": Object{"name": "cp-cluster"}, "spec": Object{"selector": cp, "ports": []any{Object{"port": 8005}}}})
-	mustCreate(t, c, "/apis/apps/v1/namespaces/default/deployments", deployment("dp", Object{"app": "dp"}, Object{"name": "proxy", "image": "kong:3.9",
+	mustCreate(t, c, "/apis/apps/v1/namespaces/default/deployments", deployment("dp", Object{"app.kubernetes.io/instance": "dp"}, Object{"name": "proxy", "image": "kong:3.9",
 		"env": []any{Object{"name": "KONG_ROLE", "value": "data_plane"}, Object{"name": "KONG_CLUSTER_CONTROL_PLANE", "value": "cp-cluster.default.svc:8005"}}}))
 
 	if err := c.Eventually(time.Minute, "the control plane Ready", func() (bool, error) { return readyReplicas(t, c, "cp") == 1, nil }); err != nil {
@@ -68,10 +105,47 @@ func TestKongDataPlaneWaitsForAnEntity(t *testing.T) {
 	if n := readyReplicas(t, c, "dp"); n != 0 {
 		t.Fatalf("the data plane is Ready (%v) while its control plane has no Kong entity", n)
 	}
-	mustCreate(t, c, "/apis/networking.k8s.io/v1/namespaces/default/ingresses", Object{"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-		"metadata": Object{"name": "demo"}, "spec": Object{"ingressClassName": "kong", "defaultBackend": Object{
-			"service": Object{"name": "demo", "port": Object{"number": 80}}}}})
-	if err := c.Eventually(time.Minute, "the data plane Ready once an entity exists", func() (bool, error) { return readyReplicas(t, c, "dp") == 1, nil }); err != nil {
+}
+
+const dataPlaneRelease = "urn:pulumi:dev::kong-alb-eks::kong-alb-eks:kong:KongDataPlane$kubernetes:helm.sh/v3:Release::dp"
+
+// A data plane with nothing to load is fatal only once nothing in flight could give it an
+// entity: while another step runs (it may create one) it waits; when the engine waits on the
+// data plane's release alone, the stand-in says why it can never be Ready.
+func TestKongDataPlaneWithNothingToLoadIsFatal(t *testing.T) {
+	c, s, eng := start(t)
+	eng.set(false, dataPlaneRelease, "urn:pulumi:dev::kong-alb-eks::kubernetes:configuration.konghq.com/v1:KongClusterPlugin::baseline")
+	startKong(t, c)
+	select {
+	case msg := <-s.Fatal():
+		t.Fatalf("fatal while a step that may create an entity is in flight: %s", msg)
+	case <-time.After(2 * time.Second):
+	}
+	eng.set(false, dataPlaneRelease)
+	select {
+	case msg := <-s.Fatal():
+		for _, want := range []string{"default/dp-", "can never become Ready", "no Kong entity", "nothing but the release dp"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("the stand-in's message %q does not say %q", msg, want)
+			}
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no stand-in reported the data plane that can never be Ready")
+	}
+}
+
+// The load balancer controller turns Ready only once the engine waits on nothing else.
+func TestLoadBalancerControllerStartsLast(t *testing.T) {
+	c, _, eng := start(t)
+	eng.set(true)
+	mustCreate(t, c, "/apis/apps/v1/namespaces/default/deployments", deployment("lbc",
+		Object{"app.kubernetes.io/name": "aws-load-balancer-controller"}, Object{"name": "controller", "image": "aws-load-balancer-controller:v2"}))
+	time.Sleep(3 * time.Second) // several rounds of kwok and the stand-in
+	if n := readyReplicas(t, c, "lbc"); n != 0 {
+		t.Fatalf("the controller is Ready (%v) while the engine is busy", n)
+	}
+	eng.set(false)
+	if err := c.Eventually(time.Minute, "the controller Ready once the engine stalls", func() (bool, error) { return readyReplicas(t, c, "lbc") == 1, nil }); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -79,7 +153,7 @@ func TestKongDataPlaneWaitsForAnEntity(t *testing.T) {
 // A deleted ALB Ingress whose controller is gone keeps its finalizer for ever: the stand-in
 // says so at once, naming the Ingress and the rule.
 func TestOrphanedALBIngressIsFatal(t *testing.T) {
-	c, s := start(t)
+	c, s, _ := start(t)
 	mustCreate(t, c, "/apis/networking.k8s.io/v1/namespaces/default/ingresses", Object{"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
 		"metadata": Object{"name": "proxy", "finalizers": []any{IngressFinalizer}}, "spec": Object{"ingressClassName": "alb", "defaultBackend": Object{
 			"service": Object{"name": "proxy", "port": Object{"number": 443}}}}})

@@ -24,13 +24,11 @@ import (
 	"github.com/kong-alb-eks/kong-alb-eks/tests/standins"
 )
 
-// The plugin versions the program's SDKs ask the engine for (go.mod). The Kubernetes provider
-// built here is the code of 4.25.0 (.ci/install-kubernetes-provider.sh); the engine accepts it
-// under the SDK's version with a warning.
+// The plugin versions the program's SDKs ask the engine for (go.mod); the Kubernetes
+// provider's is localcluster.KubernetesPluginVersion.
 const (
-	awsPluginVersion        = "v6.83.4"
-	randomPluginVersion     = "v4.18.4"
-	kubernetesPluginVersion = "v4.33.0"
+	awsPluginVersion    = "v6.83.4"
+	randomPluginVersion = "v4.18.4"
 )
 
 const repoRoot = "../.."
@@ -44,9 +42,58 @@ type env struct {
 	world   *fakecloud.World
 	hosts   *standins.Standins
 	manager *stacks.Manager
+	engine  *engine
 
 	mu     sync.Mutex
 	events []stacks.Event
+}
+
+// engine is what the stand-ins see of the operation under way, from its events: the steps in
+// flight and when the last one started or finished. Components and the stack are left out:
+// the engine counts them as in flight until their children are done.
+type engine struct {
+	mu       sync.Mutex
+	inFlight map[string]bool
+	last     time.Time
+}
+
+func newEngine() *engine { return &engine{inFlight: map[string]bool{}, last: time.Now()} }
+
+func (g *engine) observe(ev stacks.Event) {
+	if ev.Planning || strings.HasPrefix(ev.Type, stacks.Project+":") || ev.Type == "pulumi:pulumi:Stack" {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch ev.Kind {
+	case stacks.EventResourceStarted:
+		g.inFlight[ev.URN] = true
+	case stacks.EventResourceFinished, stacks.EventResourceFailed:
+		delete(g.inFlight, ev.URN)
+	case stacks.EventSummary:
+		g.inFlight = map[string]bool{}
+	default:
+		return
+	}
+	g.last = time.Now()
+}
+
+// Stalled implements standins.Engine.
+func (g *engine) Stalled(d time.Duration) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return time.Since(g.last) >= d
+}
+
+// InFlight implements standins.Engine.
+func (g *engine) InFlight() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]string, 0, len(g.inFlight))
+	for urn := range g.inFlight {
+		out = append(out, urn)
+	}
+	return out
 }
 
 // record is the operations' event handler: it keeps every event, and logs the engine's errors
@@ -56,6 +103,7 @@ func (e *env) record() stacks.OpOption {
 		e.mu.Lock()
 		e.events = append(e.events, ev)
 		e.mu.Unlock()
+		e.engine.observe(ev)
 		switch {
 		case ev.Kind == stacks.EventDiagnostic && (ev.Severity == "error" || ev.Severity == "warning"):
 			e.t.Logf("engine %s: %s %s", ev.Severity, ev.URN, strings.TrimSpace(ev.Message))
@@ -63,21 +111,6 @@ func (e *env) record() stacks.OpOption {
 			e.t.Logf("engine: %s of %s failed after %s", ev.Op, ev.URN, ev.Duration)
 		}
 	})
-}
-
-// stepTime is when the step op of the resource whose URN ends with suffix reached kind
-// (started or finished), the last time it did; false if it never did.
-func (e *env) stepTime(kind stacks.EventKind, op, suffix string) (time.Time, bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var at time.Time
-	found := false
-	for _, ev := range e.events {
-		if ev.Kind == kind && ev.Op == op && strings.HasSuffix(ev.URN, suffix) {
-			at, found = ev.Time, true
-		}
-	}
-	return at, found
 }
 
 var (
@@ -170,7 +203,7 @@ func newEnv(t *testing.T, stack string, override map[string]string) *env {
 	if strings.Contains(cfg.Cluster.NodeAMIType, "ARM") {
 		arch = "arm64"
 	}
-	c := localcluster.Start(t, localcluster.Options{Nodes: 2, Arch: arch, Region: cfg.Region, Hold: standins.KongDataPlaneHold})
+	c := localcluster.Start(t, localcluster.Options{Nodes: 2, Arch: arch, Region: cfg.Region, Holds: standins.Holds})
 
 	dir := t.TempDir()
 	world, err := fakecloud.NewWorld(filepath.Join(dir, "cloud"), fakecloud.ClusterAt(c.Server, c.CAData, c.Token))
@@ -184,13 +217,20 @@ func newEnv(t *testing.T, stack string, override map[string]string) *env {
 	if provider == "" {
 		t.Fatalf("%s is not set: run the tests through `make test`, which builds the provider", localcluster.ProviderEnv)
 	}
-	install(t, fake, filepath.Join(home, "plugins", "resource-aws-"+awsPluginVersion, "pulumi-resource-aws"))
-	install(t, fake, filepath.Join(home, "plugins", "resource-random-"+randomPluginVersion, "pulumi-resource-random"))
-	install(t, provider, filepath.Join(home, "plugins", "resource-kubernetes-"+kubernetesPluginVersion, "pulumi-resource-kubernetes"))
-	install(t, fake, filepath.Join(bin, "aws"))
+	for _, err := range []error{
+		localcluster.InstallPlugin(home, "aws", awsPluginVersion, fake),
+		localcluster.InstallPlugin(home, "random", randomPluginVersion, fake),
+		localcluster.InstallPlugin(home, "kubernetes", localcluster.KubernetesPluginVersion, provider),
+		localcluster.Install(fake, filepath.Join(bin, "aws")),
+	} {
+		if err != nil {
+			t.Fatalf("installing the plugins: %v", err)
+		}
+	}
 
-	hosts := standins.Start(c, world, cfg.Region)
-	e := &env{t: t, name: name, spec: stacks.Spec{Name: name, Config: cfg}, cluster: c, world: world, hosts: hosts}
+	eng := newEngine()
+	hosts := standins.Start(c, world, cfg.Region, eng)
+	e := &env{t: t, name: name, spec: stacks.Spec{Name: name, Config: cfg}, cluster: c, world: world, hosts: hosts, engine: eng}
 	t.Cleanup(func() {
 		for _, msg := range hosts.Stop() {
 			t.Logf("stand-in: %s", msg)
@@ -219,33 +259,6 @@ func newEnv(t *testing.T, stack string, override map[string]string) *env {
 	t.Cleanup(m.Close)
 	e.manager = m
 	return e
-}
-
-// install puts a binary at path (a hard link, else a copy: the fake cloud reads its version
-// from its own directory, and a symlink would resolve elsewhere).
-func install(t *testing.T, src, path string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Link(src, path); err == nil {
-		return
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = in.Close() }()
-	out, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // ctx bounds an operation, and ends it at once when a stand-in reports a state that can never

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth/answers"
@@ -26,13 +25,16 @@ func TestShippedStacksLifecycle(t *testing.T) {
 	for _, stack := range shippedStacks(t) {
 		t.Run(stack, func(t *testing.T) {
 			e := newEnv(t, stack, nil)
+			before := e.objects()
 			e.up()
+			e.checkCreateOrder()
+			e.checkStateOrdering()
 			e.checkDeclaredObjects()
 			e.checkDNSFollowsTheALB()
 			e.checkNoSecretInState()
 			e.checkPreviewIsClean()
 			e.checkScalingTheDataPlane()
-			e.destroy()
+			e.destroy(before)
 		})
 	}
 }
@@ -269,9 +271,9 @@ func nonSame(c stacks.Changes) map[string]int {
 	return out
 }
 
-// destroy: everything the program made is gone, from the API server and from the cloud, and
-// no volume is left.
-func (e *env) destroy() {
+// destroy: everything the program made is gone, from the API server (what was there before up is
+// all that is left) and from the cloud, and no volume is left.
+func (e *env) destroy(before map[string]object) {
 	e.t.Helper()
 	ctx, cancel := e.ctx()
 	defer cancel()
@@ -279,19 +281,7 @@ func (e *env) destroy() {
 		e.t.Fatalf("destroy: %v", err)
 	}
 	e.checkDestroyOrder()
-	cfg := e.spec.Config
-	for _, ns := range []string{cfg.Kong.Namespace, "cert-manager", cfg.Demo.Name} {
-		if _, err := e.cluster.Do(http.MethodGet, "/api/v1/namespaces/"+ns, nil); !localcluster.IsNotFound(err) {
-			e.t.Errorf("namespace %s outlived destroy (%v)", ns, err)
-		}
-	}
-	for _, path := range []string{"/apis/networking.k8s.io/v1/ingresses", "/api/v1/persistentvolumes", "/api/v1/persistentvolumeclaims",
-		"/apis/apps/v1/namespaces/kube-system/deployments", "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
-		"/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", "/apis/storage.k8s.io/v1/storageclasses"} {
-		for _, o := range e.items(path) {
-			e.t.Errorf("%s outlived destroy: %v (finalizers %v)", path, field(o, "metadata", "name"), field(o, "metadata", "finalizers"))
-		}
-	}
+	e.checkNothingLeft(before)
 	left, err := e.world.Resources()
 	if err != nil {
 		e.t.Fatal(err)
@@ -305,39 +295,5 @@ func (e *env) destroy() {
 	}
 	for _, v := range volumes {
 		e.t.Errorf("EBS volume %s of claim %s outlived destroy: the volume was released after the EBS CSI driver was gone", v.ID, v.Claim)
-	}
-}
-
-// checkDestroyOrder holds the recorded destroy to the two ordering rules a real cluster
-// enforces only by leaking: the ALB Ingress is gone before the load balancer controller's
-// release is uninstalled (only the controller removes its finalizer and deletes the ALB), and
-// the Kong namespace, which takes the bundled PostgreSQL's claim with it, is gone before the EBS
-// CSI driver add-on is deleted (only the driver deletes the claim's EBS volume). The fake
-// cloud deletes instantly, so a wrong order may leave no volume here: the order itself is checked.
-func (e *env) checkDestroyOrder() {
-	e.t.Helper()
-	cfg := e.spec.Config
-	ingressGone, ok1 := e.stepTime(stacks.EventResourceFinished, "delete", "kubernetes:networking.k8s.io/v1:Ingress::kong-proxy")
-	controllerGoes, ok2 := e.stepTime(stacks.EventResourceStarted, "delete", "kubernetes:helm.sh/v3:Release::aws-load-balancer-controller")
-	if !ok1 || !ok2 {
-		e.t.Errorf("destroy did not delete both the ALB Ingress (%v) and the load balancer controller's release (%v)", ok1, ok2)
-	} else if controllerGoes.Before(ingressGone) {
-		e.t.Errorf("destroy began uninstalling the load balancer controller at %s, before the ALB Ingress was gone at %s: "+
-			"on EKS the Ingress keeps its finalizer for ever and the ALB is left", controllerGoes.Format(time.StampMilli), ingressGone.Format(time.StampMilli))
-	}
-	nsGone, ok := e.stepTime(stacks.EventResourceFinished, "delete", "kubernetes:core/v1:Namespace::"+cfg.Kong.Namespace)
-	if !ok {
-		e.t.Errorf("destroy did not delete the namespace %s", cfg.Kong.Namespace)
-		return
-	}
-	calls, err := e.world.Calls()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for _, c := range calls {
-		if c.Method == "Delete" && c.Type == "aws:eks/addon:Addon" && strings.HasSuffix(c.ID, ":aws-ebs-csi-driver") && c.Time.Before(nsGone) {
-			e.t.Errorf("destroy deleted the EBS CSI driver add-on at %s, before the namespace %s (with the PostgreSQL claim) was gone at %s: "+
-				"on EKS the claim's EBS volume outlives the stack", c.Time.Format(time.StampMilli), cfg.Kong.Namespace, nsGone.Format(time.StampMilli))
-		}
 	}
 }

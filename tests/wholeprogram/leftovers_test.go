@@ -1,0 +1,76 @@
+package wholeprogram
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// transient are the resources the cluster itself writes and removes (events, leases,
+// endpoints) or whose objects go with their namespace or pod: not what a destroy must remove.
+var transient = map[string]bool{
+	"events": true, "leases": true, "endpoints": true, "endpointslices": true,
+	"tokenreviews": true, "subjectaccessreviews": true, "selfsubjectreviews": true,
+}
+
+// objects lists every object the API server serves, by "resource.group namespace/name", with
+// the object itself: every served resource type that can be listed, found by discovery.
+func (e *env) objects() map[string]object {
+	e.t.Helper()
+	versions := []string{"/api/v1"}
+	for _, g := range field(e.get("/apis"), "groups").([]any) {
+		versions = append(versions, "/apis/"+fmt.Sprint(field(g.(object), "preferredVersion", "groupVersion")))
+	}
+	out := map[string]object{}
+	for _, gv := range versions {
+		group := strings.TrimPrefix(strings.TrimPrefix(gv, "/api/v1"), "/apis/")
+		group, _, _ = strings.Cut(group, "/")
+		for _, r := range field(e.get(gv), "resources").([]any) {
+			res := r.(object)
+			name := fmt.Sprint(res["name"])
+			if strings.Contains(name, "/") || transient[name] || !listable(res) {
+				continue
+			}
+			for _, o := range e.items(gv + "/" + name) {
+				ns, _ := field(o, "metadata", "namespace").(string)
+				out[fmt.Sprintf("%s.%s %s/%s", name, group, ns, field(o, "metadata", "name"))] = o
+			}
+		}
+	}
+	return out
+}
+
+func listable(res object) bool {
+	verbs, _ := res["verbs"].([]any)
+	for _, v := range verbs {
+		if v == "list" {
+			return true
+		}
+	}
+	return false
+}
+
+// checkNothingLeft: every object the API server holds after destroy was there before up, but
+// the CRDs Helm keeps by design: those a chart installs from its crds/ directory (Helm never
+// deletes them, and they carry no release annotation) and those annotated
+// helm.sh/resource-policy: keep (cert-manager's, crds.keep defaults to true). On EKS they go with
+// the cluster.
+func (e *env) checkNothingLeft(before map[string]object) {
+	e.t.Helper()
+	var left []string
+	for key, o := range e.objects() {
+		if _, ok := before[key]; ok {
+			continue
+		}
+		annotations, _ := field(o, "metadata", "annotations").(object)
+		if strings.HasPrefix(key, "customresourcedefinitions.apiextensions.k8s.io ") &&
+			(annotations["helm.sh/resource-policy"] == "keep" || annotations["meta.helm.sh/release-name"] == nil) {
+			continue
+		}
+		left = append(left, fmt.Sprintf("%s (finalizers %v)", key, field(o, "metadata", "finalizers")))
+	}
+	sort.Strings(left)
+	for _, l := range left {
+		e.t.Errorf("outlived destroy in the API server: %s", l)
+	}
+}

@@ -1,0 +1,210 @@
+package wholeprogram
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
+
+	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+)
+
+// match selects resources by URN: typ is a type, or a prefix when it ends in "/"; name "" is
+// any name.
+type match struct{ typ, name string }
+
+func (m match) matches(urn string) bool {
+	typ, name := typeAndName(urn)
+	if m.name != "" && name != m.name {
+		return false
+	}
+	if strings.HasSuffix(m.typ, "/") {
+		return strings.HasPrefix(typ, m.typ)
+	}
+	return typ == m.typ
+}
+
+func (m match) String() string {
+	if m.name == "" {
+		return "every " + strings.TrimSuffix(m.typ, "/")
+	}
+	return m.typ + " " + m.name
+}
+
+// typeAndName splits urn:pulumi:STACK::PROJECT::PARENT$...$TYPE::NAME.
+func typeAndName(urn string) (typ, name string) {
+	parts := strings.Split(urn, "::")
+	if len(parts) < 4 {
+		return "", ""
+	}
+	types := strings.Split(parts[2], "$")
+	return types[len(types)-1], parts[len(parts)-1]
+}
+
+// orderingRule is an edge the program must declare, because on EKS the wrong order is not an
+// error the engine sees but a refusal, a hang or a leak.
+type orderingRule struct {
+	dependent, dependency match
+	// why is what goes wrong on EKS without the edge.
+	why string
+}
+
+func orderingRules(cfg stacks.Config) []orderingRule {
+	release := "kubernetes:helm.sh/v3:Release"
+	return []orderingRule{{
+		dependent:  match{"kubernetes:networking.k8s.io/v1:Ingress", ""},
+		dependency: match{release, "aws-load-balancer-controller"},
+		why: "the controller's webhook vingress.elbv2.k8s.aws (failurePolicy Fail) refuses every Ingress until its pods are " +
+			"Ready, and on destroy only the controller deletes an ALB and removes its Ingress's finalizer",
+	}, {
+		dependent:  match{"kubernetes:cert-manager.io/", ""},
+		dependency: match{release, "cert-manager"},
+		why:        "cert-manager's webhook (failurePolicy Fail) refuses its resources until it serves",
+	}, {
+		dependent:  match{"kubernetes:core/v1:Namespace", cfg.Kong.Namespace},
+		dependency: match{"aws:eks/addon:Addon", "ebs-csi-driver"},
+		why: "the namespace takes the bundled PostgreSQL's claim with it and only the EBS CSI driver deletes the claim's " +
+			"volume: with the driver gone first the volume outlives the stack",
+	}}
+}
+
+// checkCreateOrder: after the first up, every dependent of a rule was created only after its
+// dependency's step was done. The load balancer controller's stand-in is Ready only when the
+// engine waits on nothing else, so a missing edge shows here every time (and, when the
+// controller's webhook configuration already exists, as the API server's refusal).
+func (e *env) checkCreateOrder() {
+	e.t.Helper()
+	for _, rule := range orderingRules(e.spec.Config) {
+		ready, ok := e.lastStep(stacks.EventResourceFinished, "create", rule.dependency)
+		if !ok {
+			e.t.Errorf("up created no %s", rule.dependency)
+			continue
+		}
+		for _, ev := range e.steps(stacks.EventResourceStarted, "create", rule.dependent) {
+			if ev.Time.Before(ready) {
+				e.t.Errorf("%s was created at %s, before %s was done at %s: %s", ev.URN, ev.Time.Format(time.StampMilli),
+					rule.dependency, ready.Format(time.StampMilli), rule.why)
+			}
+		}
+	}
+}
+
+// checkDestroyOrder: the destroy began deleting each rule's dependency only after every
+// dependent was gone.
+func (e *env) checkDestroyOrder() {
+	e.t.Helper()
+	for _, rule := range orderingRules(e.spec.Config) {
+		goes, ok := e.lastStep(stacks.EventResourceStarted, "delete", rule.dependency)
+		if !ok {
+			e.t.Errorf("destroy deleted no %s", rule.dependency)
+			continue
+		}
+		for _, ev := range e.steps(stacks.EventResourceFinished, "delete", rule.dependent) {
+			if goes.Before(ev.Time) {
+				e.t.Errorf("destroy began deleting %s at %s, before %s was gone at %s: %s", rule.dependency,
+					goes.Format(time.StampMilli), ev.URN, ev.Time.Format(time.StampMilli), rule.why)
+			}
+		}
+	}
+}
+
+// checkStateOrdering: in the state, each rule's dependents depend on its dependency, directly or
+// through other resources. The engine orders a destroy by these dependencies alone: an order
+// the destroy happens to keep without one holds only by the shape of today's graph.
+func (e *env) checkStateOrdering() {
+	e.t.Helper()
+	deps := e.stateDependencies()
+	for _, rule := range orderingRules(e.spec.Config) {
+		var dependencies []string
+		for urn := range deps {
+			if rule.dependency.matches(urn) {
+				dependencies = append(dependencies, urn)
+			}
+		}
+		if len(dependencies) == 0 {
+			e.t.Errorf("the state holds no %s", rule.dependency)
+			continue
+		}
+		for urn := range deps {
+			if !rule.dependent.matches(urn) {
+				continue
+			}
+			for _, d := range dependencies {
+				if !reaches(deps, urn, d) {
+					e.t.Errorf("in the state %s does not depend on %s: nothing orders them (%s)", urn, d, rule.why)
+				}
+			}
+		}
+	}
+}
+
+// stateDependencies are the dependencies of every resource in the stack's state.
+func (e *env) stateDependencies() map[string][]string {
+	e.t.Helper()
+	path := filepath.Join(e.stateDir(), ".pulumi", "stacks", stacks.Project, e.spec.Name+".json")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		e.t.Fatalf("the stack's state: %v", err)
+	}
+	var file apitype.VersionedCheckpoint
+	var checkpoint apitype.CheckpointV3
+	if err := json.Unmarshal(raw, &file); err != nil {
+		e.t.Fatalf("the stack's state %s: %v", path, err)
+	}
+	if err := json.Unmarshal(file.Checkpoint, &checkpoint); err != nil || checkpoint.Latest == nil {
+		e.t.Fatalf("the stack's state %s has no deployment (version %d): %v", path, file.Version, err)
+	}
+	out := map[string][]string{}
+	for _, r := range checkpoint.Latest.Resources {
+		for _, d := range r.Dependencies {
+			out[string(r.URN)] = append(out[string(r.URN)], string(d))
+		}
+		if _, ok := out[string(r.URN)]; !ok {
+			out[string(r.URN)] = nil
+		}
+	}
+	return out
+}
+
+// reaches reports whether from depends on to, directly or through other resources.
+func reaches(deps map[string][]string, from, to string) bool {
+	seen := map[string]bool{}
+	stack := []string{from}
+	for len(stack) > 0 {
+		urn := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if urn == to {
+			return true
+		}
+		if !seen[urn] {
+			seen[urn] = true
+			stack = append(stack, deps[urn]...)
+		}
+	}
+	return false
+}
+
+// steps are the recorded events of kind for step op on resources m selects.
+func (e *env) steps(kind stacks.EventKind, op string, m match) []stacks.Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []stacks.Event
+	for _, ev := range e.events {
+		if ev.Kind == kind && ev.Op == op && !ev.Planning && m.matches(ev.URN) {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// lastStep is when the last such step reached kind.
+func (e *env) lastStep(kind stacks.EventKind, op string, m match) (time.Time, bool) {
+	evs := e.steps(kind, op, m)
+	if len(evs) == 0 {
+		return time.Time{}, false
+	}
+	return evs[len(evs)-1].Time, true
+}

@@ -22,9 +22,10 @@ var LoadBalancerControllerHold = localcluster.Hold{
 
 // loadBalancerControllerStart makes the controller as slow to start as a real cluster can: its
 // pods turn Ready only once the engine has waited on nothing else for a while. Helm creates the
-// chart's webhook configurations (vingress and mpod, failurePolicy Fail for Ingresses) with the
-// Deployment, and on EKS the pods pass their readiness probe only after an image pull and the
-// webhook server's start, seconds to a minute later. Whatever reaches the webhooks in between
+// chart's webhook configurations with the Deployment (templates/webhook.yaml: vingress.elbv2.k8s.aws
+// on every Ingress, failurePolicy webhookConfig.ingressValdationFailurePolicy, Fail by default),
+// and on EKS the pods pass their readiness probe only after an image pull and the webhook
+// server's start, seconds to a minute later. Whatever reaches the webhooks in between
 // is refused ("no endpoints available"), so anything that does not wait for the controller
 // is created in that window here, every time, instead of only when the race is lost.
 func (s *Standins) loadBalancerControllerStart() error {

@@ -27,7 +27,7 @@ func TestShippedStacksLifecycle(t *testing.T) {
 			e := newEnv(t, stack, nil)
 			before := e.objects()
 			e.up()
-			e.checkCreateOrder()
+			e.checkOrder("create")
 			e.checkStateOrdering()
 			e.checkDeclaredObjects()
 			e.checkDNSFollowsTheALB()
@@ -280,7 +280,7 @@ func (e *env) destroy(before map[string]object) {
 	if _, err := e.manager.Destroy(ctx, e.spec.Name, e.record()); err != nil {
 		e.t.Fatalf("destroy: %v", err)
 	}
-	e.checkDestroyOrder()
+	e.checkOrder("delete")
 	e.checkNothingLeft(before)
 	left, err := e.world.Resources()
 	if err != nil {

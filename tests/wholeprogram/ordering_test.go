@@ -57,12 +57,14 @@ func orderingRules(cfg stacks.Config) []orderingRule {
 	return []orderingRule{{
 		dependent:  match{"kubernetes:networking.k8s.io/v1:Ingress", ""},
 		dependency: match{release, "aws-load-balancer-controller"},
+		// The chart's templates/webhook.yaml; the finalizer: pkg/ingress/finalizer.go.
 		why: "the controller's webhook vingress.elbv2.k8s.aws (failurePolicy Fail) refuses every Ingress until its pods are " +
 			"Ready, and on destroy only the controller deletes an ALB and removes its Ingress's finalizer",
 	}, {
 		dependent:  match{"kubernetes:cert-manager.io/", ""},
 		dependency: match{release, "cert-manager"},
-		why:        "cert-manager's webhook (failurePolicy Fail) refuses its resources until it serves",
+		// The chart's templates/webhook-validating-webhook.yaml and webhook-mutating-webhook.yaml.
+		why: "cert-manager's webhooks (failurePolicy Fail) refuse its resources until they serve",
 	}, {
 		dependent:  match{"kubernetes:core/v1:Namespace", cfg.Kong.Namespace},
 		dependency: match{"aws:eks/addon:Addon", "ebs-csi-driver"},
@@ -71,41 +73,29 @@ func orderingRules(cfg stacks.Config) []orderingRule {
 	}}
 }
 
-// checkCreateOrder: after the first up, every dependent of a rule was created only after its
-// dependency's step was done. The load balancer controller's stand-in is Ready only when the
-// engine waits on nothing else, so a missing edge shows here every time (and, when the
-// controller's webhook configuration already exists, as the API server's refusal).
-func (e *env) checkCreateOrder() {
+// checkOrder holds the recorded steps of op ("create" on the first up, "delete" on destroy)
+// to every rule: on create a dependent starts only once its dependency is done, on delete the
+// dependency goes only once its dependents are gone. The load balancer controller's stand-in is
+// Ready only when the engine waits on nothing else, so a missing edge shows here every time
+// (and, when the controller's webhook configuration already exists, as the API server's
+// refusal).
+func (e *env) checkOrder(op string) {
 	e.t.Helper()
 	for _, rule := range orderingRules(e.spec.Config) {
-		ready, ok := e.lastStep(stacks.EventResourceFinished, "create", rule.dependency)
-		if !ok {
-			e.t.Errorf("up created no %s", rule.dependency)
-			continue
+		first, then := rule.dependency, rule.dependent
+		if op == "delete" {
+			first, then = rule.dependent, rule.dependency
 		}
-		for _, ev := range e.steps(stacks.EventResourceStarted, "create", rule.dependent) {
-			if ev.Time.Before(ready) {
-				e.t.Errorf("%s was created at %s, before %s was done at %s: %s", ev.URN, ev.Time.Format(time.StampMilli),
-					rule.dependency, ready.Format(time.StampMilli), rule.why)
-			}
+		done, started := e.steps(stacks.EventResourceFinished, op, first), e.steps(stacks.EventResourceStarted, op, then)
+		if len(done) == 0 || len(started) == 0 {
+			e.t.Errorf("no %s of both %s (%d) and %s (%d) was recorded", op, first, len(done), then, len(started))
 		}
-	}
-}
-
-// checkDestroyOrder: the destroy began deleting each rule's dependency only after every
-// dependent was gone.
-func (e *env) checkDestroyOrder() {
-	e.t.Helper()
-	for _, rule := range orderingRules(e.spec.Config) {
-		goes, ok := e.lastStep(stacks.EventResourceStarted, "delete", rule.dependency)
-		if !ok {
-			e.t.Errorf("destroy deleted no %s", rule.dependency)
-			continue
-		}
-		for _, ev := range e.steps(stacks.EventResourceFinished, "delete", rule.dependent) {
-			if goes.Before(ev.Time) {
-				e.t.Errorf("destroy began deleting %s at %s, before %s was gone at %s: %s", rule.dependency,
-					goes.Format(time.StampMilli), ev.URN, ev.Time.Format(time.StampMilli), rule.why)
+		for _, d := range done {
+			for _, s := range started {
+				if s.Time.Before(d.Time) {
+					e.t.Errorf("the %s of %s began at %s, before the %s of %s was done at %s: %s", op, s.URN, s.Time.Format(time.StampMilli),
+						op, d.URN, d.Time.Format(time.StampMilli), rule.why)
+				}
 			}
 		}
 	}
@@ -198,13 +188,4 @@ func (e *env) steps(kind stacks.EventKind, op string, m match) []stacks.Event {
 		}
 	}
 	return out
-}
-
-// lastStep is when the last such step reached kind.
-func (e *env) lastStep(kind stacks.EventKind, op string, m match) (time.Time, bool) {
-	evs := e.steps(kind, op, m)
-	if len(evs) == 0 {
-		return time.Time{}, false
-	}
-	return evs[len(evs)-1].Time, true
 }

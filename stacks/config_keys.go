@@ -277,3 +277,16 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "..."
 }
+
+// ChangedKeys lists, in declaration order, the fully qualified keys whose values differ between
+// two configurations: names only (secrets are compared, never shown), for the audit trail.
+func ChangedKeys(from, to Config) []string {
+	a, b := from.PulumiConfig(), to.PulumiConfig()
+	var out []string
+	for _, k := range configKeys {
+		if a[k.FullKey()].Value != b[k.FullKey()].Value {
+			out = append(out, k.FullKey())
+		}
+	}
+	return out
+}

@@ -186,3 +186,22 @@ func (m *Manager) Status(ctx context.Context, name string) (*Status, error) {
 	}
 	return st, nil
 }
+
+// Config is an environment's configuration as its stack holds it (secrets decrypted in memory
+// only), not validated: a *NotFoundError if the backend holds no such stack.
+func (m *Manager) Config(ctx context.Context, name string) (Config, error) {
+	s, err := m.selectStack(ctx, name)
+	if err != nil {
+		return Config{}, err
+	}
+	values, err := s.GetAllConfig(ctx)
+	if err != nil {
+		return Config{}, m.cliError(name, "reading the config of", err)
+	}
+	cfg, err := LoadConfig(func(k string) (string, bool) { v, ok := values[k]; return v.Value, ok })
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		err = nil // what was written; the update's own spec is validated
+	}
+	return cfg, err
+}

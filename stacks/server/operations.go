@@ -71,17 +71,29 @@ type runFunc func(ctx context.Context, on stacks.EventHandler) (any, error)
 // startOperation registers an operation on an environment and runs it in the background:
 // 202 with the operation, or 409 if the environment is busy (in this server or locked in the
 // backend), or 503 while shutting down.
-func (s *Server) startOperation(w http.ResponseWriter, name string, kind stacks.Operation, fn runFunc) {
+func (s *Server) startOperation(w http.ResponseWriter, r *http.Request, name string, kind stacks.Operation, fn runFunc) {
 	// An engine lock another process holds (or a killed one left) refuses at once, with the locks.
 	if locks, err := s.m.Locks(name); err == nil && len(locks) > 0 {
 		writeError(w, http.StatusConflict, &APIError{Code: "busy",
 			Message: fmt.Sprintf("environment %q is locked by another update; %s", name, locks[0].Clear), Locks: locks})
 		return
 	}
+	c := callOf(r)
+	existing, err := s.tenantEnvironments(r.Context(), c, kind)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
 	s.mu.Lock()
 	if s.draining {
 		s.mu.Unlock()
 		s.fail(w, errDraining)
+		return
+	}
+	if why := s.quotaLocked(c, name, kind == stacks.OpUp, existing); why != "" {
+		s.mu.Unlock()
+		c.reason = why
+		writeError(w, http.StatusTooManyRequests, &APIError{Code: "quota_exceeded", Message: why})
 		return
 	}
 	if cur, busy := s.active[name]; busy {
@@ -110,6 +122,7 @@ func (s *Server) startOperation(w http.ResponseWriter, name string, kind stacks.
 	}
 	// Recorded before it runs, so that its final record is written after this one.
 	accepted := op.snapshot()
+	c.opID = accepted.ID
 	s.journal.write(*accepted)
 	s.log.Info("operation accepted", "operation", op.view.ID, "kind", string(kind), "environment", name)
 	go s.run(ctx, op, fn)
@@ -216,9 +229,8 @@ func (s *Server) lastOperation(name string) *Operation {
 // event carrying the finished operation, after which the stream closes. An operation loaded
 // from the journal has no events kept: its stream is the end event alone.
 func (s *Server) operationEvents(w http.ResponseWriter, r *http.Request) {
-	op := s.operation(r.PathValue("id"))
+	op := s.allowedOperation(w, r)
 	if op == nil {
-		writeError(w, http.StatusNotFound, &APIError{Code: "not_found", Message: "no such operation"})
 		return
 	}
 	flusher, ok := w.(http.Flusher)

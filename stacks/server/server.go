@@ -10,18 +10,20 @@
 //	GET    /v1/operations/{id}                   → the operation
 //	GET    /v1/operations/{id}/events            → its events, as Server-Sent Events
 //	POST   /v1/operations/{id}/cancel            → interrupt it cleanly
+//	GET    /v1/audit?after=SEQ&limit=N           → the audit trail (admin)
 //	GET    /healthz                              → 200 (no authentication)
 //
 // A spec is {"config": {<config key>: <value>, ...}}, optionally with "name" (which must match
-// the path). Every /v1 request needs "Authorization: Bearer <PORTAL_API_TOKEN>" unless the
-// server runs without a token (loopback only).
+// the path). Every /v1 request needs "Authorization: Bearer <token>": PORTAL_API_TOKEN (the
+// operator: every environment, the admin role), or with an access policy a static API token or
+// a JWT of the identity provider, which act for one tenant with one role. Unless the server
+// runs without any credential (loopback only).
 package server
 
 import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -43,9 +45,15 @@ const DefaultMaxBodyBytes = 1 << 20
 type Options struct {
 	// Manager runs the operations. Required.
 	Manager *stacks.Manager
-	// Token is the bearer token every /v1 request must present. Empty disables authentication:
-	// Command only allows that on a loopback address with an explicit flag.
+	// Token is the operator's bearer token (every environment, the admin role). With neither
+	// Token nor Access, authentication is off: Command only allows that on a loopback address
+	// with an explicit flag.
 	Token string
+	// Access, when set, admits the tenants' principals (static tokens, OIDC) and scopes them.
+	Access *AccessPolicy
+	// AuditLog, when set, is the audit trail's file (JSON lines, hash-chained); Command uses
+	// <state-dir>/audit.jsonl.
+	AuditLog string
 	// Logger receives structured logs (no secrets, no request bodies); default slog.Default().
 	Logger *slog.Logger
 	// MaxBodyBytes limits request bodies; default DefaultMaxBodyBytes.
@@ -68,6 +76,10 @@ type Server struct {
 	m          *stacks.Manager
 	tokenSum   [32]byte
 	authn      bool
+	policy     *AccessPolicy
+	tokens     *tokenStore
+	oidc       *oidcAuthenticator
+	trail      *auditLog
 	log        *slog.Logger
 	maxBody    int64
 	maxOps     int
@@ -95,6 +107,7 @@ func New(opts Options) (*Server, error) {
 		m:         opts.Manager,
 		authn:     opts.Token != "",
 		tokenSum:  sha256.Sum256([]byte(opts.Token)),
+		policy:    opts.Access,
 		log:       opts.Logger,
 		maxBody:   opts.MaxBodyBytes,
 		maxOps:    opts.MaxOperations,
@@ -116,6 +129,9 @@ func New(opts Options) (*Server, error) {
 		s.maxEvents = 10000
 	}
 	s.baseCtx, s.cancelBase = context.WithCancelCause(context.Background())
+	if err := s.openAccess(opts); err != nil {
+		return nil, err
+	}
 	if opts.OperationsDir != "" {
 		if err := os.MkdirAll(opts.OperationsDir, 0o700); err != nil {
 			return nil, fmt.Errorf("server: operations journal: %w", err)
@@ -130,14 +146,15 @@ func New(opts Options) (*Server, error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.Handle("PUT /v1/environments/{name}", s.auth(s.putEnvironment))
-	mux.Handle("POST /v1/environments/{name}/preview", s.auth(s.previewEnvironment))
-	mux.Handle("DELETE /v1/environments/{name}", s.auth(s.deleteEnvironment))
-	mux.Handle("GET /v1/environments", s.auth(s.listEnvironments))
-	mux.Handle("GET /v1/environments/{name}", s.auth(s.getEnvironment))
-	mux.Handle("GET /v1/operations/{id}", s.auth(s.getOperation))
-	mux.Handle("GET /v1/operations/{id}/events", s.auth(s.operationEvents))
-	mux.Handle("POST /v1/operations/{id}/cancel", s.auth(s.cancelOperation))
+	mux.Handle("PUT /v1/environments/{name}", s.route(ActionUpdate, s.putEnvironment))
+	mux.Handle("POST /v1/environments/{name}/preview", s.route(ActionPreview, s.previewEnvironment))
+	mux.Handle("DELETE /v1/environments/{name}", s.route(ActionDestroy, s.deleteEnvironment))
+	mux.Handle("GET /v1/environments", s.route(ActionRead, s.listEnvironments))
+	mux.Handle("GET /v1/environments/{name}", s.route(ActionRead, s.getEnvironment))
+	mux.Handle("GET /v1/operations/{id}", s.route(ActionRead, s.getOperation))
+	mux.Handle("GET /v1/operations/{id}/events", s.route(ActionRead, s.operationEvents))
+	mux.Handle("POST /v1/operations/{id}/cancel", s.route(ActionCancel, s.cancelOperation))
+	mux.Handle("GET /v1/audit", s.route(ActionAudit, s.getAudit))
 	s.mux = mux
 	return s, nil
 }
@@ -147,7 +164,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	if _, pattern := s.mux.Handler(r); pattern == "" {
-		s.auth(s.noRoute).ServeHTTP(rec, r)
+		s.route(ActionRead, s.noRoute).ServeHTTP(rec, r)
 	} else {
 		s.mux.ServeHTTP(rec, r)
 	}
@@ -195,26 +212,9 @@ func (c *captureWriter) Header() http.Header         { return c.header }
 func (c *captureWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (c *captureWriter) WriteHeader(code int)        { c.status = code }
 
-// auth checks the bearer token in constant time (digests of equal length are compared, so not
-// even the token's length leaks).
-func (s *Server) auth(h http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.authn {
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			sum := sha256.Sum256([]byte(got))
-			if subtle.ConstantTimeCompare(sum[:], s.tokenSum[:]) != 1 || !ok {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="kong-alb-eks"`)
-				writeError(w, http.StatusUnauthorized, &APIError{Code: "unauthorized", Message: "a valid bearer token is required"})
-				return
-			}
-		}
-		h(w, r)
-	})
-}
-
 // APIError is the body of every error response, and an operation's error.
 type APIError struct {
-	// Code is stable: unauthorized, not_found, method_not_allowed, invalid_name, malformed_request, unknown_field,
+	// Code is stable: unauthorized, forbidden, quota_exceeded, not_found, method_not_allowed, invalid_name, malformed_request, unknown_field,
 	// body_too_large, invalid_spec, busy, engine_failure, canceled, shutting_down, internal,
 	// interrupted (an operation that was running when the service stopped).
 	Code    string `json:"code"`
@@ -296,11 +296,12 @@ func (s *Server) name(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return name, true
 }
 
-// specRequest reads the environment name from the path and its spec from the body, bounded
-// and strict; on failure it has answered.
+// specRequest reads the environment name from the path, checks that the principal may act on
+// it, and reads its spec from the body, bounded and strict; then it checks the spec against the
+// tenant's limits and notes the keys it changes. On failure it has answered.
 func (s *Server) specRequest(w http.ResponseWriter, r *http.Request) (stacks.Spec, bool) {
 	name, ok := s.name(w, r)
-	if !ok {
+	if !ok || !s.allowed(w, r, name) {
 		return stacks.Spec{}, false
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
@@ -309,6 +310,22 @@ func (s *Server) specRequest(w http.ResponseWriter, r *http.Request) (stacks.Spe
 		s.fail(w, err)
 		return stacks.Spec{}, false
 	}
+	c := callOf(r)
+	if c.tenant != nil {
+		if why := c.tenant.refuseConfig(spec.Config); why != "" {
+			s.forbid(w, c, why)
+			return stacks.Spec{}, false
+		}
+	}
+	current, err := s.m.Config(r.Context(), name)
+	if errors.Is(err, stacks.ErrNotFound) {
+		current, err = stacks.DefaultConfig(), nil
+	}
+	if err != nil {
+		s.fail(w, err)
+		return stacks.Spec{}, false
+	}
+	c.keys = stacks.ChangedKeys(current, spec.Config)
 	return spec, true
 }
 
@@ -325,7 +342,7 @@ func (s *Server) putEnvironment(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.startOperation(w, spec.Name, stacks.OpUp, func(ctx context.Context, on stacks.EventHandler) (any, error) {
+	s.startOperation(w, r, spec.Name, stacks.OpUp, func(ctx context.Context, on stacks.EventHandler) (any, error) {
 		return result(s.m.Up(ctx, spec, stacks.WithEvents(on), stacks.WithMessage("portal update")))
 	})
 }
@@ -335,14 +352,14 @@ func (s *Server) previewEnvironment(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.startOperation(w, spec.Name, stacks.OpPreview, func(ctx context.Context, on stacks.EventHandler) (any, error) {
+	s.startOperation(w, r, spec.Name, stacks.OpPreview, func(ctx context.Context, on stacks.EventHandler) (any, error) {
 		return result(s.m.Preview(ctx, spec, stacks.WithEvents(on)))
 	})
 }
 
 func (s *Server) deleteEnvironment(w http.ResponseWriter, r *http.Request) {
 	name, ok := s.name(w, r)
-	if !ok {
+	if !ok || !s.allowed(w, r, name) {
 		return
 	}
 	// Answer 404 now rather than from the operation.
@@ -350,7 +367,7 @@ func (s *Server) deleteEnvironment(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	s.startOperation(w, name, stacks.OpDestroy, func(ctx context.Context, on stacks.EventHandler) (any, error) {
+	s.startOperation(w, r, name, stacks.OpDestroy, func(ctx context.Context, on stacks.EventHandler) (any, error) {
 		return result(s.m.Destroy(ctx, name, stacks.WithEvents(on)))
 	})
 }
@@ -363,6 +380,9 @@ type environment struct {
 }
 
 func (s *Server) listEnvironments(w http.ResponseWriter, r *http.Request) {
+	if !s.allowed(w, r, "") {
+		return
+	}
 	infos, err := s.m.List(r.Context())
 	if err != nil {
 		s.fail(w, err)
@@ -370,6 +390,9 @@ func (s *Server) listEnvironments(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]environment, 0, len(infos))
 	for _, info := range infos {
+		if !visible(r, info.Name) {
+			continue
+		}
 		out = append(out, environment{StackInfo: info, State: state(info.Running, info.Locks), LastOperation: s.lastOperation(info.Name)})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"environments": out})
@@ -393,7 +416,7 @@ func state(running stacks.Operation, locks []stacks.LockInfo) string {
 
 func (s *Server) getEnvironment(w http.ResponseWriter, r *http.Request) {
 	name, ok := s.name(w, r)
-	if !ok {
+	if !ok || !s.allowed(w, r, name) {
 		return
 	}
 	st, err := s.m.Status(r.Context(), name)
@@ -414,22 +437,36 @@ func (s *Server) getEnvironment(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getOperation(w http.ResponseWriter, r *http.Request) {
-	op := s.operation(r.PathValue("id"))
+	op := s.allowedOperation(w, r)
 	if op == nil {
-		writeError(w, http.StatusNotFound, &APIError{Code: "not_found", Message: "no such operation"})
 		return
 	}
 	writeJSON(w, http.StatusOK, op.snapshot())
 }
 
 func (s *Server) cancelOperation(w http.ResponseWriter, r *http.Request) {
+	op := s.allowedOperation(w, r)
+	if op == nil {
+		return
+	}
+	callOf(r).opID = op.view.ID
+	op.cancel(errors.New("canceled through the API"))
+	writeJSON(w, http.StatusAccepted, op.snapshot())
+}
+
+// allowedOperation is the operation of the path, if the principal may act on its environment;
+// otherwise it has answered (404, 403) and returns nil.
+func (s *Server) allowedOperation(w http.ResponseWriter, r *http.Request) *operation {
 	op := s.operation(r.PathValue("id"))
 	if op == nil {
 		writeError(w, http.StatusNotFound, &APIError{Code: "not_found", Message: "no such operation"})
-		return
+		return nil
 	}
-	op.cancel(errors.New("canceled through the API"))
-	writeJSON(w, http.StatusAccepted, op.snapshot())
+	callOf(r).opID = op.view.ID
+	if !s.allowed(w, r, op.view.Environment) {
+		return nil
+	}
+	return op
 }
 
 func newID() string {

@@ -82,7 +82,7 @@ type Tenant struct {
 	// AdminAllowedCIDRsWithin, when set, are the ranges every adminAllowedCidrs entry must lie in.
 	AdminAllowedCIDRsWithin []string `json:"adminAllowedCidrsWithin,omitempty"`
 
-	denied  []stacks.KeyInfo
+	denied []stacks.KeyInfo
 	within []netip.Prefix
 }
 

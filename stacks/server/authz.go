@@ -212,7 +212,8 @@ func (s *Server) audit(c *call, status int) {
 }
 
 // getAudit pages through the audit trail: ?after=SEQ&limit=N (default 100, at most 1000). A
-// tenant's admin sees its tenant's records; the operator sees all. The chain's state at start
+// tenant's admin sees its principals' records and every attempt on its environments; the
+// operator sees all. The chain's state at start
 // comes with every page.
 func (s *Server) getAudit(w http.ResponseWriter, r *http.Request) {
 	if !s.allowed(w, r, "") {
@@ -247,7 +248,7 @@ func (s *Server) getAudit(w http.ResponseWriter, r *http.Request) {
 		}
 		for i, rec := range page {
 			after = rec.Seq
-			if c.tenant == nil || rec.Tenant == c.tenant.Name {
+			if c.tenant == nil || rec.Tenant == c.tenant.Name || rec.Environment != "" && c.tenant.Owns(rec.Environment) {
 				out = append(out, rec)
 			}
 			if len(out) == limit {

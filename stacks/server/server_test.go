@@ -106,7 +106,7 @@ func newFixture(t *testing.T, token string) *fixture {
 
 // newFixtureAt builds a server on a state directory (backend, work directories, and the
 // operations journal in <state>/operations), as Command does.
-func newFixtureAt(t *testing.T, token, state string, maxOps int) *fixture {
+func newFixtureAt(t *testing.T, token, state string, maxOps int, configure ...func(*Options)) *fixture {
 	t.Helper()
 	requirePulumi(t)
 	g := &gate{}
@@ -119,8 +119,12 @@ func newFixtureAt(t *testing.T, token, state string, maxOps int) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Options{Manager: m, Token: token, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxBodyBytes: 64 << 10,
-		MaxOperations: maxOps, OperationsDir: filepath.Join(state, "operations")})
+	opts := Options{Manager: m, Token: token, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxBodyBytes: 64 << 10,
+		MaxOperations: maxOps, OperationsDir: filepath.Join(state, "operations")}
+	for _, c := range configure {
+		c(&opts)
+	}
+	srv, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,6 +41,8 @@ type config struct {
 	shutdownTimeout time.Duration
 	maxBodyBytes    int64
 	logLevel        string
+	accessPolicy    string
+	auditLog        string
 }
 
 // run is Command with its environment injected; ready (if set) receives the listening address.
@@ -61,8 +63,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 5*time.Minute, "on SIGINT/SIGTERM, how long running operations may finish before they are canceled")
 	fs.Int64Var(&c.maxBodyBytes, "max-body-bytes", DefaultMaxBodyBytes, "largest request body accepted")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.accessPolicy, "access-policy", "", "JSON access policy: tenants, their token file and the OIDC identity provider (default: "+EnvToken+" only)")
+	fs.StringVar(&c.auditLog, "audit-log", "", "audit trail file (default <state-dir>/audit.jsonl)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: serve [flags]\n\nThe portal's HTTP API. Requests need \"Authorization: Bearer $%s\".\n\n", EnvToken)
+		fmt.Fprintf(stderr, "usage: serve [flags]\n\nThe portal's HTTP API. Requests need \"Authorization: Bearer <token>\": $%s, or with --access-policy a tenant's token or JWT.\n\n", EnvToken)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -82,8 +86,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
+	var access *AccessPolicy
+	if c.accessPolicy != "" {
+		p, err := LoadAccessPolicy(c.accessPolicy)
+		if err != nil {
+			fmt.Fprintf(stderr, "serve: --access-policy: %v\n", err)
+			return 2
+		}
+		access = p
+	}
 	token := getenv(EnvToken)
-	if token == "" {
+	if token == "" && access == nil {
 		if !c.allowUnauthLoop {
 			fmt.Fprintf(stderr, "serve: refusing to start without authentication: set %s, or pass --allow-unauthenticated-loopback with a loopback --listen address\n", EnvToken)
 			return 2
@@ -93,7 +106,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			return 2
 		}
 		log.Warn("serving WITHOUT authentication (loopback only)", "listen", c.listen)
-	} else if len(token) < 16 {
+	} else if token != "" && len(token) < 16 {
 		fmt.Fprintf(stderr, "serve: %s is too short: use at least 16 random characters\n", EnvToken)
 		return 2
 	}
@@ -114,7 +127,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	log.Info("manager ready", "project", m.Project(), "pulumi", m.PulumiVersion(), "stateDir", c.stateDir, "maxConcurrent", c.maxConcurrent)
 	reportBackend(ctx, m, log)
 
-	srv, err := New(Options{Manager: m, Token: token, Logger: log, MaxBodyBytes: c.maxBodyBytes,
+	if c.auditLog == "" {
+		c.auditLog = filepath.Join(c.stateDir, "audit.jsonl")
+	}
+	srv, err := New(Options{Manager: m, Token: token, Access: access, AuditLog: c.auditLog, Logger: log, MaxBodyBytes: c.maxBodyBytes,
 		OperationsDir: filepath.Join(c.stateDir, "operations")})
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
@@ -135,7 +151,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
-	log.Info("listening", "address", ln.Addr().String(), "authentication", token != "")
+	log.Info("listening", "address", ln.Addr().String(), "authentication", token != "" || access != nil, "tenants", access != nil, "auditLog", c.auditLog)
 	if ready != nil {
 		ready(ln.Addr())
 	}

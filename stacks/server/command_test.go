@@ -55,6 +55,7 @@ func TestCommandRefusesUnsafeStarts(t *testing.T) {
 		{"short token", []string{"--listen", "127.0.0.1:0"}, map[string]string{EnvToken: "short"}, "too short"},
 		{"unknown flag", []string{"--nope"}, nil, "flag provided but not defined"},
 		{"stray argument", []string{"--listen", "127.0.0.1:0", "extra"}, map[string]string{EnvToken: testToken}, "unexpected arguments"},
+		{"bad access policy", []string{"--listen", "127.0.0.1:0", "--access-policy", badPolicy(t)}, nil, "--access-policy: access policy"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -71,6 +72,44 @@ func TestCommandRefusesUnsafeStarts(t *testing.T) {
 		if !isLoopback(l) {
 			t.Errorf("%s is loopback", l)
 		}
+	}
+}
+
+func badPolicy(t *testing.T) string {
+	path := filepath.Join(t.TempDir(), "policy.json")
+	if err := os.WriteFile(path, []byte(`{"tenants": {}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// With an access policy and no PORTAL_API_TOKEN the service admits the tenants' tokens only,
+// and keeps its audit trail in the state directory.
+func TestCommandServesTenants(t *testing.T) {
+	requirePulumi(t)
+	state := t.TempDir()
+	t.Setenv(stacks.EnvConfigPassphrase, "command-test-passphrase")
+	tokens := filepath.Join(state, "tokens.json")
+	writeTokenFile(t, tokens, standardTokens()...)
+	policy := filepath.Join(state, "policy.json")
+	doc := fmt.Sprintf(`{"tenants": {"team-a": {"environments": ["team-a-*"]}, "team-b": {"environments": ["team-b-*"]}}, "tokens": %q}`, tokens)
+	if err := os.WriteFile(policy, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url, _, stop := serve(t, []string{"serve", "--listen", "127.0.0.1:0", "--state-dir", state, "--access-policy", policy}, nil)
+	if code, body := get(t, url+"/v1/environments", aViewer); code != http.StatusOK {
+		t.Errorf("a tenant's viewer: %d %s", code, body)
+	}
+	if code, _ := get(t, url+"/v1/environments/team-b-dev", aViewer); code != http.StatusForbidden {
+		t.Errorf("another tenant's environment: %d", code)
+	}
+	if code, _ := get(t, url+"/v1/environments", testToken); code != http.StatusUnauthorized {
+		t.Errorf("a token the policy does not hold: %d", code)
+	}
+	stop()
+	raw, err := os.ReadFile(filepath.Join(state, "audit.jsonl"))
+	if err != nil || !strings.Contains(string(raw), `"principal":"token:a-viewer"`) || !strings.Contains(string(raw), `"principal":"anonymous"`) {
+		t.Errorf("the audit trail in the state directory: %v %s", err, raw)
 	}
 }
 

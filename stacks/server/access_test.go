@@ -360,3 +360,42 @@ func TestBadAccessSettingsStopTheService(t *testing.T) {
 		t.Errorf("an unreachable identity provider: %v", err)
 	}
 }
+
+// A Kubernetes Secret mount: the kubelet writes a new timestamped directory and swaps the
+// ..data link; the store follows the swap.
+func TestTokensFromASecretMount(t *testing.T) {
+	dir := t.TempDir()
+	version := func(name string, entries ...tokenEntry) {
+		if err := os.Mkdir(filepath.Join(dir, name), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		writeTokenFile(t, filepath.Join(dir, name, "tokens.json"), entries...)
+		_ = os.Remove(filepath.Join(dir, "..data_tmp"))
+		if err := os.Symlink(name, filepath.Join(dir, "..data_tmp")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	version("..2026_12_02_01", standardTokens()...)
+	if err := os.Symlink("..data/tokens.json", filepath.Join(dir, "tokens.json")); err != nil {
+		t.Fatal(err)
+	}
+	tenants := map[string]*Tenant{"team-a": {Name: "team-a"}, "team-b": {Name: "team-b"}}
+	s, err := newTokenStore(dir, tenants, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, why := s.authenticate(aDeployer); p == nil || p.ID != "token:a-deployer" || p.Role != RoleDeployer || p.Tenant != "team-a" {
+		t.Fatalf("a token of the mount: %v %s", p, why)
+	}
+	version("..2026_12_02_02", tokenEntry{ID: "b-only", SHA256: digest(bAdmin), Tenant: "team-b", Role: RoleViewer})
+	s.checked = time.Time{} // as if a second had passed
+	if p, _ := s.authenticate(aDeployer); p != nil {
+		t.Error("a token removed from the Secret is still admitted")
+	}
+	if p, why := s.authenticate(bAdmin); p == nil || p.Role != RoleViewer {
+		t.Errorf("the Secret's new token: %v %s", p, why)
+	}
+}

@@ -53,8 +53,8 @@ func listable(res object) bool {
 // checkNothingLeft: every object the API server holds after destroy was there before up, but
 // the CRDs Helm keeps by design: those a chart installs from its crds/ directory (Helm never
 // deletes them, and they carry no release annotation) and those annotated
-// helm.sh/resource-policy: keep (cert-manager's, crds.keep defaults to true). On EKS they go with
-// the cluster.
+// helm.sh/resource-policy: keep (cert-manager's, crds.keep defaults to true), and the API
+// server's own APIServices for their groups. On EKS they go with the cluster.
 func (e *env) checkNothingLeft(before map[string]object) {
 	e.t.Helper()
 	var left []string
@@ -63,6 +63,12 @@ func (e *env) checkNothingLeft(before map[string]object) {
 			continue
 		}
 		annotations, _ := field(o, "metadata", "annotations").(object)
+		labels, _ := field(o, "metadata", "labels").(object)
+		// The API server registers an APIService for every group it serves, a kept CRD's too
+		// (kube-aggregator's autoregister controller labels them automanaged).
+		if strings.HasPrefix(key, "apiservices.apiregistration.k8s.io ") && labels["kube-aggregator.kubernetes.io/automanaged"] != nil {
+			continue
+		}
 		if strings.HasPrefix(key, "customresourcedefinitions.apiextensions.k8s.io ") &&
 			(annotations["helm.sh/resource-policy"] == "keep" || annotations["meta.helm.sh/release-name"] == nil) {
 			continue

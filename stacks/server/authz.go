@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -25,6 +26,8 @@ type call struct {
 }
 
 type callKey struct{}
+
+var errNoCredentials = errors.New("a valid bearer token is required")
 
 func callOf(r *http.Request) *call {
 	c, _ := r.Context().Value(callKey{}).(*call)

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -175,5 +174,3 @@ func (a *oidcAuthenticator) authenticate(ctx context.Context, raw string) (*Prin
 	}
 	return &Principal{ID: "oidc:" + tok.Issuer + "#" + tok.Subject, Tenant: tenant, Role: role}, ""
 }
-
-var errNoCredentials = errors.New("a valid bearer token is required")

@@ -43,6 +43,15 @@ func (s *Server) route(action Action, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := &call{action: action, env: r.PathValue("name")}
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		if r.Body != nil && r.Body != http.NoBody {
+			rec.body = &trackedBody{ReadCloser: r.Body}
+			r.Body = rec.body
+		}
+		if r.ContentLength > s.maxBody {
+			writeError(rec, http.StatusRequestEntityTooLarge, &APIError{Code: "body_too_large",
+				Message: fmt.Sprintf("the request body exceeds %d bytes", s.maxBody)})
+			return
+		}
 		if p, why := s.authenticate(r); p == nil {
 			c.reason = why
 			rec.Header().Set("WWW-Authenticate", `Bearer realm="kong-alb-eks"`)
@@ -116,8 +125,13 @@ func (s *Server) authenticate(r *http.Request) (*Principal, string) {
 	if !s.authn && s.tokens == nil && s.oidc == nil {
 		return operator, ""
 	}
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || token == "" {
+	values := r.Header.Values("Authorization")
+	if len(values) > 1 {
+		return nil, "more than one Authorization header"
+	}
+	scheme, token, _ := strings.Cut(strings.Join(values, ""), " ")
+	// The scheme is case-insensitive (RFC 7235 section 2.1).
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return nil, "no bearer token"
 	}
 	if s.authn {

@@ -28,6 +28,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -175,11 +176,32 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	// body, when set, is the request's body: answered before it was read to its end, the
+	// connection is closed rather than drained (net/http would otherwise wait to read up to
+	// 256 KiB of it before sending the answer, for as long as a slow client likes).
+	body *trackedBody
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
 	r.status = code
+	if r.body != nil && !r.body.eof {
+		r.Header().Set("Connection", "close")
+	}
 	r.ResponseWriter.WriteHeader(code)
+}
+
+// trackedBody is a request body that knows whether it was read to its end.
+type trackedBody struct {
+	io.ReadCloser
+	eof bool
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.eof = true
+	}
+	return n, err
 }
 
 func (r *statusRecorder) Flush() {

@@ -92,9 +92,9 @@ const (
 type CertificateConfig struct {
 	Mode       string `key:"certificateMode"`
 	ARN        string `key:"certificateArn"`
-	Body       string `key:"certificateBody"`
-	Chain      string `key:"certificateChain"`
-	PrivateKey Secret `key:"certificatePrivateKey" secret:"true"`
+	Body       string `key:"certificateBody" lines:"true"`
+	Chain      string `key:"certificateChain" lines:"true"`
+	PrivateKey Secret `key:"certificatePrivateKey" secret:"true" lines:"true"`
 }
 
 // KongConfig describes the two Kong releases (hybrid mode) and the Admin API exposure.

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Secret is a configuration value that must never be printed: it formats and marshals as
@@ -50,6 +51,8 @@ type KeyInfo struct {
 	Name   string
 	Kind   ValueKind
 	Secret bool
+	// Lines: the value may span lines (PEM); no other control character is allowed in any value.
+	Lines bool
 	// field locates the value in Config.
 	field []int
 }
@@ -90,7 +93,7 @@ func collectKeys(t reflect.Type, index []int, prefix string) []KeyInfo {
 				name = prefix + f.Name
 			}
 		}
-		keys = append(keys, KeyInfo{Name: name, Kind: kindOf(f.Type), Secret: f.Tag.Get("secret") == "true", field: path})
+		keys = append(keys, KeyInfo{Name: name, Kind: kindOf(f.Type), Secret: f.Tag.Get("secret") == "true", Lines: f.Tag.Get("lines") == "true", field: path})
 	}
 	return keys
 }
@@ -156,12 +159,18 @@ func ConfigFromMap(values map[string]json.RawMessage) (Config, error) {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	spelled := map[string]string{}
 	for _, name := range names {
 		k, ok := LookupKey(name)
 		if !ok {
 			problems.add(name, "unknown configuration key")
 			continue
 		}
+		if other, twice := spelled[k.FullKey()]; twice {
+			problems.add(k.FullKey(), "set twice, as %q and as %q: give it once", other, name)
+			continue
+		}
+		spelled[k.FullKey()] = name
 		if err := k.setJSON(&cfg, values[name]); err != nil {
 			problems.add(k.FullKey(), "%s", err)
 		}
@@ -232,11 +241,21 @@ func (k KeyInfo) set(cfg *Config, raw string) error {
 		if items == nil {
 			items = []string{}
 		}
+		if hasControl(reflect.ValueOf(items), false) {
+			return errControl(k)
+		}
 		fv.Set(reflect.ValueOf(items))
 	default:
+		if hasControl(reflect.ValueOf(raw), k.Lines) {
+			return errControl(k)
+		}
 		fv.SetString(raw)
 	}
 	return nil
+}
+
+func errControl(k KeyInfo) error {
+	return fmt.Errorf("expected %s without control characters (newlines, tabs, NUL)", describeKind(k.Kind))
 }
 
 func (k KeyInfo) setJSON(cfg *Config, raw json.RawMessage) error {
@@ -254,8 +273,31 @@ func (k KeyInfo) setJSON(cfg *Config, raw json.RawMessage) error {
 	if k.Kind == KindArray && target.Elem().IsNil() {
 		target.Elem().Set(reflect.ValueOf([]string{}))
 	}
+	if hasControl(target.Elem(), k.Lines) {
+		return errControl(k)
+	}
 	fv.Set(target.Elem().Convert(fv.Type()))
 	return nil
+}
+
+// hasControl reports whether a decoded string, or a string of a decoded array, holds a control
+// character (but line breaks where lines allows them): no other configuration value has a use
+// for one, and a newline in a value ends up in generated files and commands.
+func hasControl(v reflect.Value, lines bool) bool {
+	has := func(s string) bool {
+		return strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) && !(lines && (r == '\n' || r == '\r')) }) >= 0
+	}
+	switch v.Kind() {
+	case reflect.String:
+		return has(v.String())
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			if v.Index(i).Kind() == reflect.String && has(v.Index(i).String()) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func describeKind(k ValueKind) string {

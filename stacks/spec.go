@@ -19,7 +19,7 @@ type Spec struct {
 // stackName is what an environment may be called: a lower-case DNS label of at most 63
 // characters, so that it is safe as a stack name, a directory name under the manager's work
 // directory (no "/", "..", or leading "."), a URL path segment and part of the cluster name.
-var stackName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+var stackName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // SpecNameKey is the Problem key that reports an invalid environment name.
 const SpecNameKey = "name"
@@ -32,7 +32,7 @@ func ValidateStackName(name string) error {
 	}
 	return &InvalidSpecError{Name: name, Problems: Problems{{
 		Key:     SpecNameKey,
-		Message: fmt.Sprintf("expected 1 to 63 lower-case letters, digits or '-', starting with a letter or digit, got %q", truncate(name, 80)),
+		Message: fmt.Sprintf("expected a DNS label: 1 to 63 lower-case letters, digits or '-', starting and ending with a letter or digit, got %q", truncate(name, 80)),
 	}}}
 }
 
@@ -73,8 +73,15 @@ type specJSON struct {
 // If name is not empty it is the environment's name (a URL path segment, say), and the
 // document's "name" field may be omitted but must not differ.
 func DecodeSpec(r io.Reader, name string) (Spec, error) {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return Spec{}, &DecodeError{Err: err}
+	}
+	if dup := duplicateKey(raw); dup != "" {
+		return Spec{}, &DecodeError{Err: fmt.Errorf("the key %q appears twice in one object", truncate(dup, 80))}
+	}
 	var doc specJSON
-	dec := json.NewDecoder(r)
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&doc); err != nil {
 		return Spec{}, &DecodeError{Err: err}
@@ -94,6 +101,52 @@ func DecodeSpec(r io.Reader, name string) (Spec, error) {
 		return Spec{}, &InvalidSpecError{Name: name, Problems: Problems{{Key: "config", Message: "required: an object of configuration keys"}}}
 	}
 	return SpecFromMap(name, doc.Config)
+}
+
+// duplicateKey is a key that appears twice in one object of the JSON document raw ("" if none,
+// or if raw is not JSON: the decoder reports that). encoding/json would keep the last silently.
+func duplicateKey(raw []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	type frame struct {
+		object bool
+		keys   map[string]bool
+		key    bool // the next token of an object is a key
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.object && top.key {
+			if k, ok := tok.(string); ok {
+				if top.keys[k] {
+					return k
+				}
+				top.keys[k] = true
+				top.key = false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{object: true, keys: map[string]bool{}, key: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		// A value ended: an object's next token is a key again.
+		if len(stack) > 0 && stack[len(stack)-1].object {
+			stack[len(stack)-1].key = true
+		}
+	}
 }
 
 // SpecFromMap builds and validates a Spec from a name and a JSON object of config keys.

@@ -41,6 +41,11 @@ func TestDecodeSpec(t *testing.T) {
 		{"wrong type", `{"name":"dev","config":{"aws:region":"us-east-1","domain":"dev.example.com","hostedZone":"example.com","dataPlaneReplicas":"two"}}`, "", false, "kong-alb-eks:dataPlaneReplicas"},
 		{"bad name", `{"name":"../etc","config":{"aws:region":"us-east-1","domain":"dev.example.com","hostedZone":"example.com"}}`, "", false, "name"},
 		{"name mismatch", `{"name":"prod","config":{}}`, "dev", false, "name"},
+		{"duplicate key", `{"name":"dev","config":{"aws:region":"us-east-1","domain":"a.example.com","domain":"b.example.com","hostedZone":"example.com"}}`, "", true, ""},
+		{"duplicate top-level key", `{"name":"dev","name":"prod","config":{}}`, "", true, ""},
+		{"two spellings", `{"name":"dev","config":{"aws:region":"us-east-1","domain":"a.example.com","kong-alb-eks:domain":"b.example.com","hostedZone":"example.com"}}`, "", false, "kong-alb-eks:domain"},
+		{"newline in a value", `{"name":"dev","config":{"aws:region":"us-east-1","domain":"dev.example.com","hostedZone":"example.com","postgresHost":"db.example.com","postgresUser":"kong\nadmin"}}`, "", false, "kong-alb-eks:postgresUser"},
+		{"tab in a list", `{"name":"dev","config":{"aws:region":"us-east-1","domain":"dev.example.com","hostedZone":"example.com","adminAllowedCidrs":["10.0.0.0/8\t"]}}`, "", false, "kong-alb-eks:adminAllowedCidrs"},
 		{"secret of wrong type", `{"name":"dev","config":{"aws:region":"us-east-1","domain":"dev.example.com","hostedZone":"example.com","postgresHost":"db.example.com","postgresPassword":12345678}}`, "", false, "kong-alb-eks:postgresPassword"},
 	}
 	for _, tc := range cases {
@@ -80,7 +85,7 @@ func TestValidateStackName(t *testing.T) {
 			t.Errorf("%q: %v", n, err)
 		}
 	}
-	for _, n := range []string{"", "-dev", "Dev", "a_b", "a/b", "..", ".", "a.b", "dev\n", strings.Repeat("x", 64), "organization/kong-alb-eks/dev"} {
+	for _, n := range []string{"", "-dev", "dev-", "Dev", "a_b", "a/b", "..", ".", "a.b", "dev\n", strings.Repeat("x", 64), "organization/kong-alb-eks/dev"} {
 		if err := stacks.ValidateStackName(n); !errors.Is(err, stacks.ErrInvalidSpec) {
 			t.Errorf("%q accepted", n)
 		}

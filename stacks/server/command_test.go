@@ -227,6 +227,7 @@ func TestCommandServesAndReportsTheBackend(t *testing.T) {
 	// An update of the locked environment is refused with the lock and how to clear it.
 	req, _ := http.NewRequest(http.MethodPut, url+"/v1/environments/dev", strings.NewReader(`{"config":{"aws:region":"us-east-1","domain":"dev.example.com","hostedZone":"example.com"}}`))
 	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Content-Type", "application/json")
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

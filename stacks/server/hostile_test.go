@@ -69,3 +69,30 @@ func TestAuthorizationHeaderForms(t *testing.T) {
 		}
 	}
 }
+
+// A body must be declared JSON (415 otherwise), and a name must be a DNS label.
+func TestBodiesAndNamesAreStrict(t *testing.T) {
+	f := newFixture(t, testToken)
+	for name, contentType := range map[string]string{"none": "", "text": "text/plain", "form": "application/x-www-form-urlencoded"} {
+		req, _ := http.NewRequest(http.MethodPut, f.http.URL+"/v1/environments/dev", strings.NewReader(specBody("dev.example.com")))
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		res, err := f.http.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusUnsupportedMediaType {
+			t.Errorf("content type %s: %d, want 415", name, res.StatusCode)
+		}
+	}
+	if r := f.do(http.MethodPut, "/v1/environments/dev-", specBody("dev.example.com")); r.status != http.StatusBadRequest || r.errorCode(t) != "invalid_name" {
+		t.Errorf("a name ending in '-': %d %s", r.status, r.body)
+	}
+	dup := strings.Replace(specBody("dev.example.com"), `"hostedZone"`, `"domain":"other.example.com","hostedZone"`, 1)
+	if r := f.do(http.MethodPut, "/v1/environments/dev", dup); r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "appears twice") {
+		t.Errorf("a key given twice: %d %s", r.status, r.body)
+	}
+}

@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"os"
 	"strings"
@@ -236,7 +237,7 @@ func (c *captureWriter) WriteHeader(code int)        { c.status = code }
 
 // APIError is the body of every error response, and an operation's error.
 type APIError struct {
-	// Code is stable: unauthorized, forbidden, quota_exceeded, not_found, method_not_allowed, invalid_name, malformed_request, unknown_field,
+	// Code is stable: unauthorized, forbidden, quota_exceeded, unsupported_media_type, not_found, method_not_allowed, invalid_name, malformed_request, unknown_field,
 	// body_too_large, invalid_spec, busy, engine_failure, canceled, shutting_down, internal,
 	// interrupted (an operation that was running when the service stopped).
 	Code    string `json:"code"`
@@ -324,6 +325,11 @@ func (s *Server) name(w http.ResponseWriter, r *http.Request) (string, bool) {
 func (s *Server) specRequest(w http.ResponseWriter, r *http.Request) (stacks.Spec, bool) {
 	name, ok := s.name(w, r)
 	if !ok || !s.allowed(w, r, name) {
+		return stacks.Spec{}, false
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); r.ContentLength != 0 && (err != nil || mt != "application/json") {
+		writeError(w, http.StatusUnsupportedMediaType, &APIError{Code: "unsupported_media_type",
+			Message: "the body must be JSON, sent as Content-Type: application/json"})
 		return stacks.Spec{}, false
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)

@@ -175,6 +175,9 @@ func (f *fixture) do(method, path, body string, auth ...string) response {
 	if err != nil {
 		f.t.Fatal(err)
 	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	token := testToken
 	if len(auth) > 0 {
 		token = auth[0]

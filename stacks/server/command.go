@@ -111,6 +111,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return 2
 	}
 
+	lock, err := lockStateDir(c.stateDir)
+	if err != nil {
+		fmt.Fprintf(stderr, "serve: %v\n", err)
+		return 1
+	}
+	defer lock.release()
+
 	m, err := stacks.NewManager(stacks.ManagerOptions{
 		StateDir:        c.stateDir,
 		BackendURL:      c.backend,

@@ -106,6 +106,13 @@ func TestCommandServesTenants(t *testing.T) {
 	if code, _ := get(t, url+"/v1/environments", testToken); code != http.StatusUnauthorized {
 		t.Errorf("a token the policy does not hold: %d", code)
 	}
+	// A second service on the same state directory refuses to start, naming the first.
+	var stderr syncBuffer
+	code := run(t.Context(), []string{"serve", "--listen", "127.0.0.1:0", "--state-dir", state, "--access-policy", policy}, env(nil), &stderr,
+		func(net.Addr) { t.Error("a second service started on the same state directory") })
+	if code != 1 || !strings.Contains(stderr.String(), fmt.Sprintf("in use by process %d", os.Getpid())) {
+		t.Errorf("a second service: exit %d, %q", code, stderr.String())
+	}
 	stop()
 	raw, err := os.ReadFile(filepath.Join(state, "audit.jsonl"))
 	if err != nil || !strings.Contains(string(raw), `"principal":"token:a-viewer"`) || !strings.Contains(string(raw), `"principal":"anonymous"`) {

@@ -33,6 +33,7 @@ func TestShippedStacksLifecycle(t *testing.T) {
 			e.checkDNSFollowsTheALB()
 			e.checkNoSecretInState()
 			e.checkPreviewIsClean()
+			e.checkRefreshIsClean()
 			e.checkScalingTheDataPlane()
 			e.destroy(before)
 		})
@@ -228,6 +229,35 @@ func (e *env) checkPreviewIsClean() {
 	if changes := nonSame(pre.Changes); len(changes) > 0 {
 		e.t.Errorf("a preview right after up plans %v (a perpetual diff):\n%s", changes, pre.Diff)
 	}
+}
+
+// checkRefreshIsClean: a refresh right after up reads every resource back, from the fake cloud
+// and from the API server, and finds it as up left it; a preview after it still plans nothing.
+func (e *env) checkRefreshIsClean() {
+	e.t.Helper()
+	ctx, cancel := e.ctx()
+	defer cancel()
+	res, err := e.manager.Refresh(ctx, e.spec.Name, e.record())
+	if err != nil {
+		e.t.Fatalf("refresh: %v", err)
+	}
+	if changes := nonSame(res.Changes); len(changes) > 0 {
+		e.t.Errorf("a refresh right after up finds drift: %v", changes)
+	}
+	calls, err := e.world.Calls()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	reads := 0
+	for _, c := range calls {
+		if c.Method == "Read" {
+			reads++
+		}
+	}
+	if live, _ := e.world.Resources(); reads < len(live) {
+		e.t.Errorf("the refresh read %d cloud resources of %d", reads, len(live))
+	}
+	e.checkPreviewIsClean()
 }
 
 // checkScalingTheDataPlane: changing dataPlaneReplicas updates the data plane's release, and

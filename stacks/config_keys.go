@@ -285,7 +285,8 @@ func (k KeyInfo) setJSON(cfg *Config, raw json.RawMessage) error {
 // for one, and a newline in a value ends up in generated files and commands.
 func hasControl(v reflect.Value, lines bool) bool {
 	has := func(s string) bool {
-		return strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) && !(lines && (r == '\n' || r == '\r')) }) >= 0
+		lineBreak := func(r rune) bool { return r == '\n' || r == '\r' }
+		return strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) && (!lines || !lineBreak(r)) }) >= 0
 	}
 	switch v.Kind() {
 	case reflect.String:

@@ -399,3 +399,48 @@ func TestTokensFromASecretMount(t *testing.T) {
 		t.Errorf("the Secret's new token: %v %s", p, why)
 	}
 }
+
+// Every role against every action it may not take, through the HTTP stack: 403 naming the role,
+// before anything runs.
+func TestRolesRefuseWhatTheyMayNotDo(t *testing.T) {
+	f := newTenantFixture(t, t.TempDir(), nil)
+	op := f.startAs(http.MethodPut, "/v1/environments/team-a-dev", specBody("a.example.com"), aDeployer)
+	requests := map[Action]struct{ method, path, body string }{
+		ActionRead:    {http.MethodGet, "/v1/environments/team-a-dev", ""},
+		ActionPreview: {http.MethodPost, "/v1/environments/team-a-dev/preview", specBody("a.example.com")},
+		ActionUpdate:  {http.MethodPut, "/v1/environments/team-a-dev", specBody("a.example.com")},
+		ActionDestroy: {http.MethodDelete, "/v1/environments/team-a-dev", ""},
+		ActionCancel:  {http.MethodPost, "/v1/operations/" + op + "/cancel", ""},
+		ActionAudit:   {http.MethodGet, "/v1/audit", ""},
+	}
+	for role, token := range map[Role]string{RoleViewer: aViewer, RoleDeployer: aDeployer, RoleAdmin: aAdmin} {
+		for action, req := range requests {
+			if role.Allows(action) {
+				continue
+			}
+			r := f.expect(req.method, req.path, req.body, token, http.StatusForbidden)
+			if !strings.Contains(string(r.body), "the "+string(role)+" role, which may not "+string(action)) {
+				t.Errorf("%s %s: %s", role, action, r.body)
+			}
+		}
+	}
+	for _, c := range []struct {
+		role   Role
+		allows []Action
+	}{
+		{RoleViewer, []Action{ActionRead}},
+		{RoleDeployer, []Action{ActionRead, ActionPreview, ActionUpdate}},
+		{RoleAdmin, []Action{ActionRead, ActionPreview, ActionUpdate, ActionDestroy, ActionCancel, ActionAudit}},
+	} {
+		n := 0
+		for action := range requests {
+			if c.role.Allows(action) {
+				n++
+			}
+		}
+		if n != len(c.allows) {
+			t.Errorf("the %s role allows %d actions, want %v", c.role, n, c.allows)
+		}
+	}
+	f.expect(http.MethodPost, "/v1/operations/"+op+"/cancel", "", aAdmin, http.StatusAccepted)
+}

@@ -32,8 +32,8 @@ type StackInfo struct {
 
 // LockInfo is an engine lock on a stack in a file backend.
 type LockInfo struct {
-	// Path is the lock file.
-	Path      string    `json:"path"`
+	// Path is the lock file: for the service's log, never for its clients.
+	Path      string    `json:"-"`
 	PID       int       `json:"pid"`
 	Username  string    `json:"username"`
 	Hostname  string    `json:"hostname"`
@@ -41,8 +41,9 @@ type LockInfo struct {
 	// Stale is set when the process that took the lock ran on this host and is gone: a killed
 	// update left it behind, and no update can run until it is cleared.
 	Stale bool `json:"stale"`
-	// Clear says how to clear the lock.
-	Clear string `json:"clear"`
+	// Clear says how to clear the lock from a shell on the backend's machine (a command that works
+	// when pasted): for operators and the service's log, not for the portal's clients.
+	Clear string `json:"-"`
 }
 
 // List returns the stacks of the project the backend holds, by name, with their locks.
@@ -124,8 +125,9 @@ func (m *Manager) Locks(name string) ([]LockInfo, error) {
 			_ = json.Unmarshal(b, &lc)
 			li := LockInfo{Path: path, PID: lc.Pid, Username: lc.Username, Hostname: lc.Hostname, Timestamp: lc.Timestamp}
 			li.Stale = lc.Hostname == host && lc.Pid > 0 && !processAlive(lc.Pid)
-			li.Clear = fmt.Sprintf("if no update of %q is running, clear the lock with `pulumi cancel --stack %s --yes` "+
-				"(PULUMI_BACKEND_URL=%s), the portal's cancel, or by deleting %s", name, name, redactURL(m.backendURL), path)
+			li.Clear = fmt.Sprintf("if no update of %q is running, clear the lock with "+
+				"`PULUMI_BACKEND_URL=%s pulumi cancel --stack organization/%s/%s --yes`, or by deleting %s",
+				name, redactURL(m.backendURL), m.project, name, path)
 			out = append(out, li)
 		}
 	}
@@ -204,4 +206,33 @@ func (m *Manager) Config(ctx context.Context, name string) (Config, error) {
 		err = nil // what was written; the update's own spec is validated
 	}
 	return cfg, err
+}
+
+// ErrLockHeld is ClearStaleLocks refusing: a live process (or one on another host, whose
+// liveness cannot be seen from here) holds the lock.
+var ErrLockHeld = errors.New("the lock is held by a live process")
+
+// ClearStaleLocks deletes the engine locks on a stack that a process killed on this host left
+// behind, and reports how many it deleted. It deletes nothing if any lock is not stale: an
+// update may still be running. A stack this manager is running an operation on is busy.
+func (m *Manager) ClearStaleLocks(name string) (int, error) {
+	if op, ok := m.Running(name); ok {
+		return 0, &BusyError{Stack: name, Source: BusyManager, Running: op}
+	}
+	locks, err := m.Locks(name)
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range locks {
+		if !l.Stale {
+			return 0, fmt.Errorf("stack %q: %w (pid %d on %s since %s)", name, ErrLockHeld, l.PID, l.Hostname, l.Timestamp.UTC().Format(time.RFC3339))
+		}
+	}
+	for _, l := range locks {
+		if err := os.Remove(l.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return 0, fmt.Errorf("stack %q: removing a stale lock: %w", name, err)
+		}
+		m.log.Warn("stale engine lock cleared", "stack", name, "lockFile", l.Path, "pid", l.PID, "since", l.Timestamp)
+	}
+	return len(locks), nil
 }

@@ -22,7 +22,7 @@ const (
 	RoleViewer Role = "viewer"
 	// RoleDeployer also previews and updates (creating an environment is an update).
 	RoleDeployer Role = "deployer"
-	// RoleAdmin also destroys, cancels operations and reads the audit trail.
+	// RoleAdmin also destroys, cancels operations, clears stale locks and reads the audit trail.
 	RoleAdmin Role = "admin"
 )
 
@@ -36,13 +36,14 @@ const (
 	ActionUpdate  Action = "update"
 	ActionDestroy Action = "destroy"
 	ActionCancel  Action = "cancel"
+	ActionUnlock  Action = "unlock"
 	ActionAudit   Action = "audit"
 )
 
 // needs is the least role an action needs.
 var needs = map[Action]Role{
 	ActionRead: RoleViewer, ActionPreview: RoleDeployer, ActionUpdate: RoleDeployer,
-	ActionDestroy: RoleAdmin, ActionCancel: RoleAdmin, ActionAudit: RoleAdmin,
+	ActionDestroy: RoleAdmin, ActionCancel: RoleAdmin, ActionUnlock: RoleAdmin, ActionAudit: RoleAdmin,
 }
 
 var rank = map[Role]int{RoleViewer: 1, RoleDeployer: 2, RoleAdmin: 3}

@@ -207,7 +207,7 @@ func TestCommandServesAndReportsTheBackend(t *testing.T) {
 
 	url, logs, stop := serve(t, []string{"serve", "--listen", "127.0.0.1:0", "--state-dir", state, "--shutdown-timeout", "5s"},
 		map[string]string{EnvToken: testToken})
-	for _, want := range []string{`"msg":"backend"`, `"stacks":1`, `"stack":"dev"`, "stack left locked by a killed process", "pulumi cancel --stack dev", "0123abcd.json",
+	for _, want := range []string{`"msg":"backend"`, `"stacks":1`, `"stack":"dev"`, "stack left locked by a killed process", "pulumi cancel --stack organization/kong-alb-eks/dev --yes", "0123abcd.json",
 		"operation interrupted", `"operation":"op-0c"`, `"msg":"operations journal loaded"`, `"interrupted":1`} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("startup logs lack %q:\n%s", want, logs.String())
@@ -228,7 +228,7 @@ func TestCommandServesAndReportsTheBackend(t *testing.T) {
 		t.Errorf("environments lack the interrupted operation: %s", body)
 	}
 	if code, body := get(t, url+"/v1/operations/op-0c", testToken); code != http.StatusOK || !strings.Contains(body, `"state":"interrupted"`) ||
-		!strings.Contains(body, "0123abcd.json") || !strings.Contains(body, "pulumi cancel --stack dev") {
+		strings.Contains(body, "0123abcd.json") || strings.Contains(body, state) || !strings.Contains(body, "/v1/environments/dev/unlock") {
 		t.Errorf("interrupted operation: %d %s", code, body)
 	}
 	// An update of the locked environment is refused with the lock and how to clear it.
@@ -241,7 +241,8 @@ func TestCommandServesAndReportsTheBackend(t *testing.T) {
 	}
 	b, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	if res.StatusCode != http.StatusConflict || !strings.Contains(string(b), "pulumi cancel") || !strings.Contains(string(b), `"locks"`) {
+	if res.StatusCode != http.StatusConflict || !strings.Contains(string(b), "/v1/environments/dev/unlock") || !strings.Contains(string(b), `"locks"`) ||
+		strings.Contains(string(b), state) {
 		t.Errorf("update of a locked environment: %d %s", res.StatusCode, b)
 	}
 	if code := stop(); code != 0 {

@@ -170,7 +170,7 @@ func TestInterruptedOperation(t *testing.T) {
 	e, _ := op["error"].(map[string]any)
 	msg, _ := e["message"].(string)
 	if op["state"] != StateInterrupted || op["id"] != "op-0a" || op["events"] != float64(7) || e["code"] != "interrupted" ||
-		!strings.Contains(msg, "service stopped") || !strings.Contains(msg, "pulumi cancel --stack dev --yes") || !strings.Contains(msg, lock) {
+		!strings.Contains(msg, "service stopped") || !strings.Contains(msg, "POST /v1/environments/dev/unlock") || strings.Contains(string(r.body), lock) {
 		t.Errorf("interrupted operation %s", r.body)
 	}
 	if locks, _ := e["locks"].([]any); len(locks) != 1 || locks[0].(map[string]any)["stale"] != true {
@@ -193,8 +193,52 @@ func TestInterruptedOperation(t *testing.T) {
 	}
 	// The environment's new operation is refused until the lock is cleared, with the same advice.
 	r = f.do(http.MethodPut, "/v1/environments/dev", specBody("dev.example.com"))
-	if r.status != http.StatusConflict || !strings.Contains(string(r.body), "pulumi cancel --stack dev") {
+	if r.status != http.StatusConflict || !strings.Contains(string(r.body), "POST /v1/environments/dev/unlock") || strings.Contains(string(r.body), state) {
 		t.Errorf("update of the locked environment: %d %s", r.status, r.body)
+	}
+	// Cancelling the interrupted operation is not the way: 409, pointing at unlock.
+	if r := f.do(http.MethodPost, "/v1/operations/op-0a/cancel", ""); r.status != http.StatusConflict || r.errorCode(t) != "not_running" ||
+		!strings.Contains(string(r.body), "unlock") {
+		t.Errorf("cancel of an interrupted operation: %d %s", r.status, r.body)
+	}
+	// Unlock clears the dead process's lock; the operation's status says so; the update runs.
+	if r := f.do(http.MethodPost, "/v1/environments/dev/unlock", ""); r.status != http.StatusOK || r.json(t)["cleared"] != 1.0 {
+		t.Fatalf("unlock: %d %s", r.status, r.body)
+	}
+	if _, err := os.Stat(lock); !os.IsNotExist(err) {
+		t.Errorf("the lock file is still there: %v", err)
+	}
+	if r := f.do(http.MethodGet, "/v1/operations/op-0a", ""); !strings.Contains(string(r.body), "the lock it left was cleared") {
+		t.Errorf("the interrupted operation after unlock: %s", r.body)
+	}
+	if rec := readRecord(t, state, "op-0a"); !strings.Contains(fmt.Sprint(rec["error"]), "was cleared") {
+		t.Errorf("the journal still says locked: %v", rec["error"])
+	}
+	if r := f.do(http.MethodPost, "/v1/environments/dev/unlock", ""); r.status != http.StatusNotFound {
+		t.Errorf("unlock with no lock: %d %s", r.status, r.body)
+	}
+	f.wait(f.start(http.MethodPut, "/v1/environments/dev", specBody("dev.example.com")))
+}
+
+// A lock a live process holds is never cleared.
+func TestUnlockRefusesALiveLock(t *testing.T) {
+	state := t.TempDir()
+	f := newFixtureAt(t, testToken, state, 0)
+	host, _ := os.Hostname()
+	dir := filepath.Join(state, "backend", ".pulumi", "locks", "organization", stacks.Project, "dev")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	lock := filepath.Join(dir, "live.json")
+	body := fmt.Sprintf(`{"pid":%d,"username":"ci","hostname":%q,"timestamp":"2026-01-02T03:04:05Z"}`, os.Getpid(), host)
+	if err := os.WriteFile(lock, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.do(http.MethodPost, "/v1/environments/dev/unlock", ""); r.status != http.StatusConflict || r.errorCode(t) != "lock_held" {
+		t.Errorf("unlock of a live lock: %d %s", r.status, r.body)
+	}
+	if _, err := os.Stat(lock); err != nil {
+		t.Errorf("the live lock was removed: %v", err)
 	}
 }
 

@@ -74,8 +74,12 @@ type runFunc func(ctx context.Context, on stacks.EventHandler) (any, error)
 func (s *Server) startOperation(w http.ResponseWriter, r *http.Request, name string, kind stacks.Operation, fn runFunc) {
 	// An engine lock another process holds (or a killed one left) refuses at once, with the locks.
 	if locks, err := s.m.Locks(name); err == nil && len(locks) > 0 {
-		writeError(w, http.StatusConflict, &APIError{Code: "busy",
-			Message: fmt.Sprintf("environment %q is locked by another update; %s", name, locks[0].Clear), Locks: locks})
+		s.log.Warn("update refused: the environment is locked", "environment", name, "clear", locks[0].Clear)
+		msg := fmt.Sprintf("environment %q is locked by another update since %s", name, locks[0].Timestamp.UTC().Format(time.RFC3339))
+		if locks[0].Stale {
+			msg += fmt.Sprintf("; the process that took the lock is gone: an admin can clear it with POST /v1/environments/%s/unlock", name)
+		}
+		writeError(w, http.StatusConflict, &APIError{Code: "busy", Message: msg, Locks: locks})
 		return
 	}
 	c := callOf(r)

@@ -9,7 +9,8 @@
 //	GET    /v1/environments/{name}               → status, last operation, outputs (secrets redacted)
 //	GET    /v1/operations/{id}                   → the operation
 //	GET    /v1/operations/{id}/events            → its events, as Server-Sent Events
-//	POST   /v1/operations/{id}/cancel            → interrupt it cleanly
+//	POST   /v1/operations/{id}/cancel            → interrupt it cleanly (409 if it is not running)
+//	POST   /v1/environments/{name}/unlock        → clear a lock a killed process left (admin)
 //	GET    /v1/audit?after=SEQ&limit=N           → the audit trail (admin)
 //	GET    /healthz                              → 200 (no authentication)
 //
@@ -156,6 +157,7 @@ func New(opts Options) (*Server, error) {
 	mux.Handle("GET /v1/operations/{id}", s.route(ActionRead, s.getOperation))
 	mux.Handle("GET /v1/operations/{id}/events", s.route(ActionRead, s.operationEvents))
 	mux.Handle("POST /v1/operations/{id}/cancel", s.route(ActionCancel, s.cancelOperation))
+	mux.Handle("POST /v1/environments/{name}/unlock", s.route(ActionUnlock, s.unlockEnvironment))
 	mux.Handle("GET /v1/audit", s.route(ActionAudit, s.getAudit))
 	s.mux = mux
 	return s, nil
@@ -281,8 +283,8 @@ func classify(err error) (int, *APIError) {
 	case errors.Is(err, stacks.ErrClosed), errors.Is(err, errDraining):
 		return http.StatusServiceUnavailable, &APIError{Code: "shutting_down", Message: "the server is shutting down"}
 	default:
-		first, _, _ := strings.Cut(err.Error(), "\n")
-		return http.StatusInternalServerError, &APIError{Code: "internal", Message: first}
+		// The cause (paths, URLs) goes to the service's log, not to the client.
+		return http.StatusInternalServerError, &APIError{Code: "internal", Message: "internal error: the service's log has the details"}
 	}
 }
 
@@ -303,7 +305,7 @@ func writeError(w http.ResponseWriter, status int, e *APIError) {
 func (s *Server) fail(w http.ResponseWriter, err error) {
 	status, e := classify(err)
 	if status >= 500 {
-		s.log.Error("request failed", "code", e.Code, "error", e.Message)
+		s.log.Error("request failed", "code", e.Code, "error", err.Error())
 	}
 	writeError(w, status, e)
 }
@@ -478,8 +480,57 @@ func (s *Server) cancelOperation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	callOf(r).opID = op.view.ID
+	if v := op.snapshot(); v.State != StateRunning {
+		msg := fmt.Sprintf("operation %s is not running (it is %s): there is nothing to cancel", v.ID, v.State)
+		if v.State == StateInterrupted {
+			msg += fmt.Sprintf("; to clear a lock it left, POST /v1/environments/%s/unlock", v.Environment)
+		}
+		writeError(w, http.StatusConflict, &APIError{Code: "not_running", Message: msg})
+		return
+	}
 	op.cancel(errors.New("canceled through the API"))
 	writeJSON(w, http.StatusAccepted, op.snapshot())
+}
+
+// unlockEnvironment clears the engine locks a killed process left on an environment (never a
+// live one's), and records on its interrupted last operation that the lock is gone.
+func (s *Server) unlockEnvironment(w http.ResponseWriter, r *http.Request) {
+	name, ok := s.name(w, r)
+	if !ok || !s.allowed(w, r, name) {
+		return
+	}
+	n, err := s.m.ClearStaleLocks(name)
+	switch {
+	case errors.Is(err, stacks.ErrLockHeld):
+		s.log.Warn("unlock refused: a live process holds the lock", "environment", name, "error", err.Error())
+		writeError(w, http.StatusConflict, &APIError{Code: "lock_held",
+			Message: fmt.Sprintf("environment %q is locked by a process that is still running (or runs on another host): wait for it, or cancel its operation", name)})
+		return
+	case errors.Is(err, stacks.ErrLocksUnsupported):
+		writeError(w, http.StatusConflict, &APIError{Code: "unsupported", Message: "this backend keeps no lock files the service can clear"})
+		return
+	case err != nil:
+		s.fail(w, err)
+		return
+	case n == 0:
+		writeError(w, http.StatusNotFound, &APIError{Code: "not_found", Message: fmt.Sprintf("environment %q has no engine lock", name)})
+		return
+	}
+	s.mu.Lock()
+	op := s.lastOp[name]
+	s.mu.Unlock()
+	if op != nil {
+		op.mu.Lock()
+		if op.view.State == StateInterrupted && op.view.Error != nil {
+			op.view.Error = &APIError{Code: StateInterrupted, Message: interruptedStopped +
+				fmt.Sprintf("; the lock it left was cleared at %s: check the environment's state and outputs, and run the operation again if needed",
+					time.Now().UTC().Format(time.RFC3339))}
+		}
+		view := op.view
+		op.mu.Unlock()
+		s.journal.write(view)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"environment": name, "cleared": n})
 }
 
 // allowedOperation is the operation of the path, if the principal may act on its environment;

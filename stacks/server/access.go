@@ -99,10 +99,11 @@ func (t *Tenant) Owns(name string) bool {
 
 // refuseConfig says why the tenant's principals may not apply cfg ("" when they may).
 func (t *Tenant) refuseConfig(cfg stacks.Config) string {
-	defaults := stacks.DefaultConfig()
+	// Compared as stack config (secrets in plaintext, in memory only), not as displayed values.
+	got, defaults := cfg.PulumiConfig(), stacks.DefaultConfig().PulumiConfig()
 	var reasons []string
 	for _, k := range t.denied {
-		if fmt.Sprint(cfg.Value(k)) != fmt.Sprint(defaults.Value(k)) {
+		if got[k.FullKey()].Value != defaults[k.FullKey()].Value {
 			reasons = append(reasons, fmt.Sprintf("tenant %s may not set %s", t.Name, k.FullKey()))
 		}
 	}

@@ -139,7 +139,6 @@ const interruptedStopped = "the service stopped while this operation ran (killed
 // interruptedError explains an operation that was running when the service stopped, with how
 // to clear the engine lock it may have left (the manager's own advice, when it can see locks).
 func (s *Server) interruptedError(name string) *APIError {
-	const stopped = interruptedStopped
 	locks, err := s.m.Locks(name)
 	switch {
 	case err == nil && len(locks) > 0:
@@ -153,14 +152,14 @@ func (s *Server) interruptedError(name string) *APIError {
 		s.log.Warn("interrupted operation left a lock", "environment", name, "clear", locks[0].Clear)
 		return &APIError{Code: StateInterrupted, Locks: locks,
 			Message: fmt.Sprintf("%s; environment %q is %s, and no update can run until the lock is cleared: "+
-				"an admin can clear it with POST /v1/environments/%s/unlock once no process holds it", stopped, name, state, name)}
+				"an admin can clear it with POST /v1/environments/%s/unlock once no process holds it", interruptedStopped, name, state, name)}
 	case err == nil:
 		return &APIError{Code: StateInterrupted,
-			Message: fmt.Sprintf("%s; no engine lock is left on environment %q: check its state and outputs, and run the operation again if needed", stopped, name)}
+			Message: fmt.Sprintf("%s; no engine lock is left on environment %q: check its state and outputs, and run the operation again if needed", interruptedStopped, name)}
 	default:
 		return &APIError{Code: StateInterrupted,
 			Message: fmt.Sprintf("%s; if the backend still reports an update of %q in progress and none is running, an operator "+
-				"can clear it with `pulumi cancel --stack organization/%s/%s --yes` against the service's backend", stopped, name, s.m.Project(), name)}
+				"can clear it with `pulumi cancel --stack organization/%s/%s --yes` against the service's backend", interruptedStopped, name, s.m.Project(), name)}
 	}
 }
 

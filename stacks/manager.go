@@ -81,6 +81,7 @@ type ManagerOptions struct {
 // MaxConcurrent at a time, and is safe for concurrent use.
 type Manager struct {
 	project         string
+	stateDir        string
 	backendURL      string
 	secretsProvider string
 	workDir         string
@@ -152,6 +153,7 @@ func NewManager(opts ManagerOptions) (*Manager, error) {
 		}
 		stateDir = abs
 	}
+	m.stateDir = stateDir
 	if m.backendURL == "" {
 		dir := filepath.Join(stateDir, "backend")
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -296,6 +298,33 @@ func (m *Manager) Project() string { return m.project }
 // PulumiVersion is the CLI's version.
 func (m *Manager) PulumiVersion() string { return m.cmd.Version().String() }
 
+// Locations names the manager's private places, longest first: its state, work and home
+// directories and its backend, each with the placeholder a client may see instead (the
+// service keeps the real ones in its log).
+func (m *Manager) Locations() []Location {
+	var out []Location
+	add := func(value, placeholder string) {
+		if value != "" {
+			out = append(out, Location{Value: value, Placeholder: placeholder})
+		}
+	}
+	add(m.stateDir, "<state-dir>")
+	add(m.workDir, "<work-dir>")
+	add(m.pulumiHome, "<pulumi-home>")
+	add(m.backendURL, "<backend>")
+	if root, ok := fileBackendPath(m.backendURL); ok {
+		add(root, "<backend>")
+	}
+	sort.SliceStable(out, func(i, j int) bool { return len(out[i].Value) > len(out[j].Value) })
+	return out
+}
+
+// Location is a private place of the manager's (a path or URL) and what stands for it.
+type Location struct{ Value, Placeholder string }
+
+// MaxConcurrent is the most engine operations that run at once; the others wait for a slot.
+func (m *Manager) MaxConcurrent() int { return cap(m.sem) }
+
 // Running reports the operation this manager runs on a stack, if any.
 func (m *Manager) Running(name string) (Operation, bool) {
 	m.mu.Lock()
@@ -319,8 +348,9 @@ func (m *Manager) Close() {
 }
 
 // acquire takes the stack's lock (or fails with a *BusyError at once) and a concurrency slot
-// (waiting for one). The returned context is canceled by Cancel and by release.
-func (m *Manager) acquire(ctx context.Context, name string, op Operation) (context.Context, func(), error) {
+// (waiting for one), then calls the operation's start hook. The returned context is canceled by
+// Cancel and by release.
+func (m *Manager) acquire(ctx context.Context, name string, op Operation, set opSettings) (context.Context, func(), error) {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
@@ -349,7 +379,14 @@ func (m *Manager) acquire(ctx context.Context, name string, op Operation) (conte
 		release()
 		return nil, nil, &CanceledError{Stack: name, Operation: op, Err: context.Cause(opCtx)}
 	}
-	return opCtx, func() { <-m.sem; release() }, nil
+	done := func() { <-m.sem; release() }
+	if set.onStart != nil {
+		if err := set.onStart(); err != nil {
+			done()
+			return nil, nil, &CanceledError{Stack: name, Operation: op, Err: err}
+		}
+	}
+	return opCtx, done, nil
 }
 
 func (m *Manager) stackDir(name string) string { return filepath.Join(m.workDir, "stacks", name) }
@@ -536,6 +573,7 @@ type OpOption func(*opSettings)
 type opSettings struct {
 	onEvent EventHandler
 	message string
+	onStart func() error
 }
 
 // WithEvents streams the operation's events to h.
@@ -543,6 +581,12 @@ func WithEvents(h EventHandler) OpOption { return func(s *opSettings) { s.onEven
 
 // WithMessage sets the update's message in the stack's history.
 func WithMessage(msg string) OpOption { return func(s *opSettings) { s.message = msg } }
+
+// WithStart calls f once the operation has its concurrency slot, before anything of it runs.
+// An operation waits for a slot while MaxConcurrent others run; f marks the end of that wait.
+// If f returns an error the operation gives up its slot and fails with a *CanceledError
+// wrapping it, having run nothing.
+func WithStart(f func() error) OpOption { return func(s *opSettings) { s.onStart = f } }
 
 func settings(opts []OpOption) opSettings {
 	var s opSettings
@@ -671,12 +715,12 @@ func (m *Manager) Preview(ctx context.Context, spec Spec, opts ...OpOption) (*Pr
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
-	opCtx, release, err := m.acquire(ctx, spec.Name, OpPreview)
+	set := settings(opts)
+	opCtx, release, err := m.acquire(ctx, spec.Name, OpPreview, set)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	set := settings(opts)
 	r := m.newRun(spec.Name, OpPreview, set)
 	res, err := func() (auto.PreviewResult, error) {
 		s, err := m.prepare(opCtx, spec)
@@ -706,12 +750,12 @@ func (m *Manager) Up(ctx context.Context, spec Spec, opts ...OpOption) (*UpResul
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
-	opCtx, release, err := m.acquire(ctx, spec.Name, OpUp)
+	set := settings(opts)
+	opCtx, release, err := m.acquire(ctx, spec.Name, OpUp, set)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	set := settings(opts)
 	r := m.newRun(spec.Name, OpUp, set)
 	res, err := func() (auto.UpResult, error) {
 		s, err := m.prepare(opCtx, spec)
@@ -746,12 +790,12 @@ func (m *Manager) Refresh(ctx context.Context, name string, opts ...OpOption) (*
 	if err := ValidateStackName(name); err != nil {
 		return nil, err
 	}
-	opCtx, release, err := m.acquire(ctx, name, OpRefresh)
+	set := settings(opts)
+	opCtx, release, err := m.acquire(ctx, name, OpRefresh, set)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	set := settings(opts)
 	r := m.newRun(name, OpRefresh, set)
 	res, err := func() (auto.RefreshResult, error) {
 		s, err := m.selectStack(opCtx, name)
@@ -778,12 +822,12 @@ func (m *Manager) Destroy(ctx context.Context, name string, opts ...OpOption) (*
 	if err := ValidateStackName(name); err != nil {
 		return nil, err
 	}
-	opCtx, release, err := m.acquire(ctx, name, OpDestroy)
+	set := settings(opts)
+	opCtx, release, err := m.acquire(ctx, name, OpDestroy, set)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	set := settings(opts)
 	r := m.newRun(name, OpDestroy, set)
 	var s auto.Stack
 	res, err := func() (auto.DestroyResult, error) {

@@ -12,8 +12,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
 )
@@ -21,13 +24,36 @@ import (
 // EnvToken names the environment variable holding the API's bearer token.
 const EnvToken = "PORTAL_API_TOKEN"
 
-// Command runs `serve`: args are the flags after "serve" (a leading "serve" is skipped). It
-// returns the process's exit code: 0 after a graceful shutdown on SIGINT or SIGTERM, 2 for bad
-// usage, 1 for any other failure.
+// Exit codes of Command.
+const (
+	ExitOK    = 0 // stopped on a signal, every accepted operation ran to its end
+	ExitError = 1 // could not start, or the listener failed
+	ExitUsage = 2 // bad flags or an unsafe start refused
+	// ExitCutShort: stopped on a signal, and the shutdown cut operations short: queued ones
+	// that never started, or running ones canceled at the deadline or on a second signal.
+	ExitCutShort = 3
+)
+
+// Command runs `serve`: args are the flags after "serve" (a leading "serve" is skipped), and it
+// returns the process's exit code. The first SIGINT or SIGTERM drains the service: no new
+// operation starts (queued ones included), reads keep being served, and the running operations
+// may finish within --shutdown-timeout; the second signal cancels them at once.
 func Command(args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return run(ctx, args, os.Getenv, os.Stderr, nil)
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	return run(args, runEnv{signals: sig, getenv: os.Getenv, stderr: os.Stderr})
+}
+
+// runEnv is what run takes from its process: tests inject each.
+type runEnv struct {
+	signals <-chan os.Signal
+	getenv  func(string) string
+	stderr  io.Writer
+	// ready, if set, receives the listening address.
+	ready func(net.Addr)
+	// program, if set, replaces the deployment program the operations run.
+	program pulumi.RunFunc
 }
 
 type config struct {
@@ -40,13 +66,17 @@ type config struct {
 	maxConcurrent   int
 	shutdownTimeout time.Duration
 	maxBodyBytes    int64
+	maxQueued       int
+	readTimeout     time.Duration
+	idleTimeout     time.Duration
 	logLevel        string
 	accessPolicy    string
 	auditLog        string
 }
 
-// run is Command with its environment injected; ready (if set) receives the listening address.
-func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, ready func(net.Addr)) int {
+// run is Command with its process's environment injected.
+func run(args []string, e runEnv) int {
+	sig, getenv, stderr, ready := e.signals, e.getenv, e.stderr, e.ready
 	if len(args) > 0 && args[0] == "serve" {
 		args = args[1:]
 	}
@@ -62,6 +92,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	fs.IntVar(&c.maxConcurrent, "max-concurrent", 4, "most engine operations run at once")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 5*time.Minute, "on SIGINT/SIGTERM, how long running operations may finish before they are canceled")
 	fs.Int64Var(&c.maxBodyBytes, "max-body-bytes", DefaultMaxBodyBytes, "largest request body accepted")
+	fs.IntVar(&c.maxQueued, "max-queued", DefaultMaxQueued, "most operations waiting for a free slot; beyond them a new one is refused with 429")
+	fs.DurationVar(&c.readTimeout, "read-timeout", time.Minute, "longest time to read a request, body included")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", 2*time.Minute, "longest time an idle keep-alive connection stays open")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.accessPolicy, "access-policy", "", "JSON access policy: tenants, their token file and the OIDC identity provider (default: "+EnvToken+" only)")
 	fs.StringVar(&c.auditLog, "audit-log", "", "audit trail file (default <state-dir>/audit.jsonl)")
@@ -71,18 +104,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 0
+			return ExitOK
 		}
-		return 2
+		return ExitUsage
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "serve: unexpected arguments %q\n", fs.Args())
-		return 2
+		return ExitUsage
+	}
+	if problems := c.problems(); len(problems) > 0 {
+		fmt.Fprintf(stderr, "serve: %s\n", strings.Join(problems, "; "))
+		return ExitUsage
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
 		fmt.Fprintf(stderr, "serve: --log-level: %v\n", err)
-		return 2
+		return ExitUsage
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
@@ -91,7 +128,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		p, err := LoadAccessPolicy(c.accessPolicy)
 		if err != nil {
 			fmt.Fprintf(stderr, "serve: --access-policy: %v\n", err)
-			return 2
+			return ExitUsage
 		}
 		access = p
 	}
@@ -99,22 +136,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if token == "" && access == nil {
 		if !c.allowUnauthLoop {
 			fmt.Fprintf(stderr, "serve: refusing to start without authentication: set %s, or pass --allow-unauthenticated-loopback with a loopback --listen address\n", EnvToken)
-			return 2
+			return ExitUsage
 		}
 		if !isLoopback(c.listen) {
 			fmt.Fprintf(stderr, "serve: refusing to serve without authentication on %s: --allow-unauthenticated-loopback needs a loopback address such as 127.0.0.1:8080\n", c.listen)
-			return 2
+			return ExitUsage
 		}
 		log.Warn("serving WITHOUT authentication (loopback only)", "listen", c.listen)
 	} else if token != "" && len(token) < 16 {
 		fmt.Fprintf(stderr, "serve: %s is too short: use at least 16 random characters\n", EnvToken)
-		return 2
+		return ExitUsage
 	}
 
 	lock, err := lockStateDir(c.stateDir)
 	if err != nil {
 		fmt.Fprintf(stderr, "serve: %v\n", err)
-		return 1
+		return ExitError
 	}
 	defer lock.release()
 
@@ -124,35 +161,36 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		SecretsProvider: c.secretsProvider,
 		PulumiBinary:    c.pulumi,
 		MaxConcurrent:   c.maxConcurrent,
+		Program:         e.program,
 		Logger:          log,
 	})
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
-		return 1
+		return ExitError
 	}
 	defer m.Close()
 	log.Info("manager ready", "project", m.Project(), "pulumi", m.PulumiVersion(), "stateDir", c.stateDir, "maxConcurrent", c.maxConcurrent)
-	reportBackend(ctx, m, log)
+	reportBackend(context.Background(), m, log)
 
 	if c.auditLog == "" {
 		c.auditLog = filepath.Join(c.stateDir, "audit.jsonl")
 	}
 	srv, err := New(Options{Manager: m, Token: token, Access: access, AuditLog: c.auditLog, Logger: log, MaxBodyBytes: c.maxBodyBytes,
-		OperationsDir: filepath.Join(c.stateDir, "operations")})
+		MaxQueued: c.maxQueued, OperationsDir: filepath.Join(c.stateDir, "operations")})
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
-		return 1
+		return ExitError
 	}
 	ln, err := net.Listen("tcp", c.listen)
 	if err != nil {
 		log.Error("cannot listen", "listen", c.listen, "error", err.Error())
-		return 1
+		return ExitError
 	}
 	hs := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Minute,
-		IdleTimeout:       2 * time.Minute,
+		ReadTimeout:       c.readTimeout,
+		IdleTimeout:       c.idleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -163,33 +201,69 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		ready(ln.Addr())
 	}
 
-	code := 0
+	code := ExitOK
 	select {
 	case err := <-serveErr:
 		log.Error("server failed", "error", err.Error())
-		code = 1
-	case <-ctx.Done():
-		log.Info("shutting down: no new connections; running operations may finish", "deadline", c.shutdownTimeout.String())
+		code = ExitError
+	case s := <-sig:
+		log.Info("draining: no new operations start; reads are served until the running operations end (a second signal cancels them)",
+			"signal", s.String(), "deadline", c.shutdownTimeout.String())
 	}
-	// Stop accepting connections at once; in-flight requests (event streams included) end as
-	// their operations do.
-	httpDone := make(chan error, 1)
-	go func() {
-		sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout+45*time.Second)
-		defer cancel()
-		httpDone <- hs.Shutdown(sctx)
-	}()
-	dctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	// The listener stays open while the operations drain, so that clients can follow them;
+	// the deadline or a second signal cancels what still runs.
+	dctx, cancel := context.WithTimeoutCause(context.Background(), c.shutdownTimeout, errors.New("the shutdown deadline passed"))
 	defer cancel()
-	if err := srv.Shutdown(dctx); err != nil {
-		log.Warn("running operations were canceled", "reason", err.Error())
+	cctx, cancelNow := context.WithCancelCause(dctx)
+	defer cancelNow(nil)
+	go func() {
+		select {
+		case s := <-sig:
+			log.Warn("second signal: canceling the running operations now", "signal", s.String())
+			cancelNow(errors.New("a second signal"))
+		case <-cctx.Done():
+		}
+	}()
+	var cut *CutShortError
+	if err := srv.Shutdown(cctx); errors.As(err, &cut) {
+		log.Warn("the shutdown cut operations short", "notStarted", cut.NotStarted, "canceled", cut.Canceled)
+		if code == ExitOK {
+			code = ExitCutShort
+		}
 	}
-	if err := <-httpDone; err != nil {
+	// Every operation has ended, and with it every event stream: what is left are idle
+	// connections and short requests.
+	hctx, hcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer hcancel()
+	if err := hs.Shutdown(hctx); err != nil {
 		log.Warn("closing the remaining connections", "error", err.Error())
 		_ = hs.Close()
 	}
-	log.Info("stopped")
+	log.Info("stopped", "exitCode", code)
 	return code
+}
+
+// problems lists every flag value that cannot work.
+func (c *config) problems() []string {
+	var out []string
+	if c.maxConcurrent < 1 {
+		out = append(out, "--max-concurrent must be at least 1")
+	}
+	if c.maxQueued < 1 {
+		out = append(out, "--max-queued must be at least 1")
+	}
+	if c.maxBodyBytes < 1 {
+		out = append(out, "--max-body-bytes must be at least 1")
+	}
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"--read-timeout", c.readTimeout}, {"--idle-timeout", c.idleTimeout}, {"--shutdown-timeout", c.shutdownTimeout}} {
+		if d.v <= 0 {
+			out = append(out, d.flag+" must be a positive duration, such as 90s")
+		}
+	}
+	return out
 }
 
 // reportBackend logs what the backend holds, and every lock a killed process left behind.

@@ -13,8 +13,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
 )
@@ -60,9 +63,7 @@ func TestCommandRefusesUnsafeStarts(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr syncBuffer
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			code := run(ctx, tc.args, env(tc.env), &stderr, func(net.Addr) { t.Error("it started") })
+			code := run(tc.args, runEnv{getenv: env(tc.env), stderr: &stderr, ready: func(net.Addr) { t.Error("it started") }})
 			if code != 2 || !strings.Contains(stderr.String(), tc.want) {
 				t.Errorf("exit %d, stderr %q; want 2 and %q", code, stderr.String(), tc.want)
 			}
@@ -108,8 +109,8 @@ func TestCommandServesTenants(t *testing.T) {
 	}
 	// A second service on the same state directory refuses to start, naming the first.
 	var stderr syncBuffer
-	code := run(t.Context(), []string{"serve", "--listen", "127.0.0.1:0", "--state-dir", state, "--access-policy", policy}, env(nil), &stderr,
-		func(net.Addr) { t.Error("a second service started on the same state directory") })
+	code := run([]string{"serve", "--listen", "127.0.0.1:0", "--state-dir", state, "--access-policy", policy},
+		runEnv{getenv: env(nil), stderr: &stderr, ready: func(net.Addr) { t.Error("a second service started on the same state directory") }})
 	if code != 1 || !strings.Contains(stderr.String(), fmt.Sprintf("in use by process %d", os.Getpid())) {
 		t.Errorf("a second service: exit %d, %q", code, stderr.String())
 	}
@@ -123,36 +124,70 @@ func TestCommandServesTenants(t *testing.T) {
 // serve runs the command until the returned stop is called; it returns the base URL.
 func serve(t *testing.T, args []string, vars map[string]string) (url string, logs *syncBuffer, stop func() int) {
 	t.Helper()
-	logs = &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
+	s := serveWith(t, args, vars, nil)
+	return s.url, s.logs, s.stop
+}
+
+// served is a running serve command.
+type served struct {
+	t    *testing.T
+	url  string
+	logs *syncBuffer
+	sig  chan os.Signal
+	code chan int
+	done bool
+	exit int
+}
+
+// serveWith runs the command with program (nil: the deployment program) until stopped.
+func serveWith(t *testing.T, args []string, vars map[string]string, program pulumi.RunFunc) *served {
+	t.Helper()
+	s := &served{t: t, logs: &syncBuffer{}, sig: make(chan os.Signal, 2), code: make(chan int, 1)}
 	addr := make(chan net.Addr, 1)
-	code := make(chan int, 1)
-	go func() { code <- run(ctx, args, env(vars), logs, func(a net.Addr) { addr <- a }) }()
+	go func() {
+		s.code <- run(args, runEnv{signals: s.sig, getenv: env(vars), stderr: s.logs, ready: func(a net.Addr) { addr <- a }, program: program})
+	}()
 	select {
 	case a := <-addr:
-		url = "http://" + a.String()
-	case c := <-code:
-		cancel()
-		t.Fatalf("serve exited %d:\n%s", c, logs.String())
+		s.url = "http://" + a.String()
+	case c := <-s.code:
+		t.Fatalf("serve exited %d:\n%s", c, s.logs.String())
 	case <-time.After(time.Minute):
-		cancel()
-		t.Fatalf("serve did not start:\n%s", logs.String())
+		t.Fatalf("serve did not start:\n%s", s.logs.String())
 	}
-	var once sync.Once
-	result := 0
-	stop = func() int {
-		once.Do(func() {
-			cancel()
-			select {
-			case result = <-code:
-			case <-time.After(time.Minute):
-				t.Fatalf("serve did not stop:\n%s", logs.String())
-			}
-		})
-		return result
+	t.Cleanup(func() { s.stop() })
+	return s
+}
+
+// signal delivers a SIGTERM (dropped if two are pending already).
+func (s *served) signal() {
+	select {
+	case s.sig <- syscall.SIGTERM:
+	default:
 	}
-	t.Cleanup(func() { stop() })
-	return url, logs, stop
+}
+
+// wait returns the exit code once the command has stopped.
+func (s *served) wait() int {
+	s.t.Helper()
+	if !s.done {
+		select {
+		case s.exit = <-s.code:
+			s.done = true
+		case <-time.After(2 * time.Minute):
+			s.t.Fatalf("serve did not stop:\n%s", s.logs.String())
+		}
+	}
+	return s.exit
+}
+
+// stop signals the command (unless it has stopped) and returns its exit code.
+func (s *served) stop() int {
+	s.t.Helper()
+	if !s.done {
+		s.signal()
+	}
+	return s.wait()
 }
 
 func get(t *testing.T, url, token string) (int, string) {

@@ -2,11 +2,17 @@ package server
 
 import (
 	"bufio"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kong-alb-eks/kong-alb-eks/stacks"
 )
 
 // rawRequest writes head (request line and headers, no body) on a new connection and returns
@@ -94,5 +100,113 @@ func TestBodiesAndNamesAreStrict(t *testing.T) {
 	dup := strings.Replace(specBody("dev.example.com"), `"hostedZone"`, `"domain":"other.example.com","hostedZone"`, 1)
 	if r := f.do(http.MethodPut, "/v1/environments/dev", dup); r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "appears twice") {
 		t.Errorf("a key given twice: %d %s", r.status, r.body)
+	}
+}
+
+// closedWithin reports whether the server closes conn within wait (everything it sends is read
+// and dropped).
+func closedWithin(conn net.Conn, wait time.Duration) bool {
+	_ = conn.SetReadDeadline(time.Now().Add(wait))
+	_, err := io.Copy(io.Discard, conn)
+	return err == nil // io.Copy returns nil at EOF; a deadline is an error
+}
+
+// A body sent too slowly and an idle keep-alive connection are both closed by the server: the
+// read and idle timeouts bound what a client can hold.
+func TestSlowAndIdleConnectionsAreClosed(t *testing.T) {
+	requirePulumi(t)
+	t.Setenv(stacks.EnvConfigPassphrase, "command-test-passphrase")
+	s := serveWith(t, []string{"serve", "--listen", "127.0.0.1:0", "--state-dir", t.TempDir(), "--read-timeout", "1s", "--idle-timeout", "1s"},
+		map[string]string{EnvToken: testToken}, program(&gate{}))
+	addr := strings.TrimPrefix(s.url, "http://")
+
+	slow, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	head := "PUT /v1/environments/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + testToken +
+		"\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"config\":"
+	if _, err := slow.Write([]byte(head)); err != nil {
+		t.Fatal(err)
+	}
+	if !closedWithin(slow, 20*time.Second) {
+		t.Error("a body that never finishes keeps its connection past the read timeout")
+	}
+
+	idle, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	if _, err := idle.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(idle), nil)
+	if err != nil || res.StatusCode != http.StatusOK || res.Close {
+		t.Fatalf("a keep-alive request: %v %v", res, err)
+	}
+	if !closedWithin(idle, 20*time.Second) {
+		t.Error("an idle keep-alive connection stays open past the idle timeout")
+	}
+}
+
+// Paths and the backend URL never reach a client, not even inside the engine's output.
+func TestResponsesCarryNoServerPaths(t *testing.T) {
+	state := t.TempDir()
+	f := newFixtureAt(t, testToken, state, 0)
+	f.gate.failWith("cannot open " + filepath.Join(state, "work", "stacks", "dev", "notes.txt") + " or " + filepath.Join(state, "backend"))
+	op := f.wait(f.start(http.MethodPut, "/v1/environments/dev", specBody("dev.example.com")))
+	r := f.do(http.MethodGet, "/v1/operations/"+op["id"].(string), "")
+	if op["state"] != StateFailed || strings.Contains(string(r.body), state) ||
+		!strings.Contains(string(r.body), "<work-dir>/stacks/dev/notes.txt") || !strings.Contains(string(r.body), "<backend>") {
+		t.Errorf("a failure naming server paths: %s", r.body)
+	}
+	for _, ev := range f.stream(op["id"].(string), "") {
+		if strings.Contains(fmt.Sprint(ev.data), state) {
+			t.Errorf("an event carries a server path: %v", ev.data)
+		}
+	}
+}
+
+// The list is a page of summaries: no outputs, results or engine output; ?limit and ?after
+// page through it by name.
+func TestEnvironmentListPages(t *testing.T) {
+	f := newFixture(t, testToken)
+	f.gate.failWith("this environment fails, with a long engine output")
+	for _, name := range []string{"c", "a", "b"} {
+		f.wait(f.start(http.MethodPost, "/v1/environments/"+name+"/preview", specBody(name+".example.com")))
+	}
+	names := func(r response) (out []string) {
+		envs, _ := r.json(t)["environments"].([]any)
+		for _, e := range envs {
+			out = append(out, e.(map[string]any)["name"].(string))
+		}
+		return out
+	}
+	first := f.do(http.MethodGet, "/v1/environments?limit=2", "")
+	if got := names(first); !reflect.DeepEqual(got, []string{"a", "b"}) || first.json(t)["next"] != "b" {
+		t.Errorf("first page: %s", first.body)
+	}
+	for _, leak := range []string{"outputTail", "result", "diff", "long engine output"} {
+		if strings.Contains(string(first.body), leak) {
+			t.Errorf("the list carries %s: %s", leak, first.body)
+		}
+	}
+	if e := first.json(t)["environments"].([]any)[0].(map[string]any); e["lastOperation"].(map[string]any)["errorCode"] != "engine_failure" {
+		t.Errorf("a summary's last operation: %v", e)
+	}
+	last := f.do(http.MethodGet, "/v1/environments?limit=2&after=b", "")
+	if got := names(last); !reflect.DeepEqual(got, []string{"c"}) || last.json(t)["next"] != nil {
+		t.Errorf("last page: %s", last.body)
+	}
+	for _, q := range []string{"limit=0", "limit=501", "limit=x", "after=../x"} {
+		if r := f.do(http.MethodGet, "/v1/environments?"+q, ""); r.status != http.StatusBadRequest {
+			t.Errorf("?%s: %d %s", q, r.status, r.body)
+		}
+	}
+	// The single environment keeps the details.
+	if r := f.do(http.MethodGet, "/v1/environments/a", ""); !strings.Contains(string(r.body), "long engine output") {
+		t.Errorf("the environment lost its details: %s", r.body)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/kong-alb-eks/kong-alb-eks/stacks"
 )
 
 // journal keeps one JSON file per operation, <dir>/<id>.json, holding the Operation view (the
@@ -84,17 +86,36 @@ type storedOperation struct {
 	Result json.RawMessage `json:"result,omitempty"`
 }
 
-// load reads every record, oldest first. Unreadable records are logged and skipped (left in
-// place for inspection); left-over temporary files of an interrupted write are removed.
-func (j *journal) load() ([]Operation, error) {
+// unreadableRecord is a journal record that could not be loaded.
+type unreadableRecord struct {
+	ID       string
+	Problem  string
+	Modified time.Time
+}
+
+// loaded is what the journal holds: the valid records, oldest first, and per environment the
+// newest record that could not be loaded, when its environment can be told.
+type loaded struct {
+	ops        []Operation
+	unreadable map[string]unreadableRecord
+	// unknown counts unreadable records whose environment cannot be told.
+	unknown int
+}
+
+var environmentField = regexp.MustCompile(`"environment"\s*:\s*"([^"\\]{1,63})"`)
+
+// load reads every record, oldest first, and checks each as strictly as a request: a record
+// that fails is logged with the reason, skipped and left in place for inspection. Left-over
+// temporary files of an interrupted write are removed.
+func (j *journal) load() (loaded, error) {
+	out := loaded{unreadable: map[string]unreadableRecord{}}
 	entries, err := os.ReadDir(j.dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return out, nil
 	}
 	if err != nil {
-		return nil, err
+		return out, err
 	}
-	var out []Operation
 	for _, e := range entries {
 		name := e.Name()
 		if e.IsDir() {
@@ -109,28 +130,82 @@ func (j *journal) load() ([]Operation, error) {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join(j.dir, name))
-		if err != nil {
-			j.log.Error("cannot read an operation's journal record", "file", name, "error", err.Error())
-			continue
-		}
 		var so storedOperation
-		if err := json.Unmarshal(b, &so); err != nil || so.ID != id || so.Environment == "" || so.State == "" {
-			j.log.Error("skipping an invalid operation journal record", "file", name, "error", fmt.Sprint(err))
+		if err == nil {
+			err = json.Unmarshal(b, &so)
+		}
+		if err == nil {
+			err = validRecord(so.Operation, id)
+		}
+		if err != nil {
+			j.log.Error("skipping an operation journal record that cannot be loaded", "file", name, "problem", err.Error())
+			rec := unreadableRecord{ID: id, Problem: err.Error()}
+			if info, ierr := e.Info(); ierr == nil {
+				rec.Modified = info.ModTime().UTC()
+			}
+			env := so.Environment
+			if m := environmentField.FindSubmatch(b); env == "" && m != nil {
+				env = string(m[1])
+			}
+			if stacks.ValidateStackName(env) != nil {
+				out.unknown++
+				continue
+			}
+			if prev, ok := out.unreadable[env]; !ok || rec.Modified.After(prev.Modified) {
+				out.unreadable[env] = rec
+			}
 			continue
 		}
 		v := so.Operation
 		if len(so.Result) > 0 && string(so.Result) != "null" {
 			v.Result = so.Result
 		}
-		out = append(out, v)
+		out.ops = append(out.ops, v)
 	}
-	sort.SliceStable(out, func(a, b int) bool {
-		if !out[a].CreatedAt.Equal(out[b].CreatedAt) {
-			return out[a].CreatedAt.Before(out[b].CreatedAt)
+	sort.SliceStable(out.ops, func(a, b int) bool {
+		if !out.ops[a].CreatedAt.Equal(out.ops[b].CreatedAt) {
+			return out.ops[a].CreatedAt.Before(out.ops[b].CreatedAt)
 		}
-		return out[a].ID < out[b].ID
+		return out.ops[a].ID < out.ops[b].ID
 	})
 	return out, nil
+}
+
+// validRecord checks a record as the server would have written it.
+func validRecord(v Operation, file string) error {
+	var problems []string
+	if v.ID != file {
+		problems = append(problems, fmt.Sprintf("its id %q is not its file's name %q", v.ID, file))
+	}
+	if err := stacks.ValidateStackName(v.Environment); err != nil {
+		problems = append(problems, fmt.Sprintf("its environment %q is not a valid environment name", v.Environment))
+	}
+	switch v.Kind {
+	case stacks.OpUp, stacks.OpPreview, stacks.OpRefresh, stacks.OpDestroy:
+	default:
+		problems = append(problems, fmt.Sprintf("its kind %q is not an operation", v.Kind))
+	}
+	switch v.State {
+	case StateQueued, StateRunning, StateSucceeded, StateFailed, StateCanceled, StateInterrupted:
+	default:
+		problems = append(problems, fmt.Sprintf("its state %q is not an operation state", v.State))
+	}
+	if v.CreatedAt.IsZero() {
+		problems = append(problems, "it has no createdAt")
+	}
+	if v.Events < 0 {
+		problems = append(problems, "its event count is negative")
+	}
+	if (v.State == StateSucceeded || v.State == StateFailed) && v.FinishedAt == nil {
+		problems = append(problems, fmt.Sprintf("it is %s but has no finishedAt", v.State))
+	}
+	if (v.State == StateFailed || v.State == StateCanceled || v.State == StateInterrupted) && (v.Error == nil || v.Error.Code == "") {
+		problems = append(problems, fmt.Sprintf("it is %s but has no error", v.State))
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
 }
 
 // interruptedStopped is how an interrupted operation's error begins.
@@ -164,22 +239,30 @@ func (s *Server) interruptedError(name string) *APIError {
 }
 
 // loadJournal restores the journal's operations: finished ones as they were, running ones
-// (their process died) as interrupted, rewritten so. Beyond MaxOperations the oldest are
-// forgotten, and their records removed.
+// (their process died) as interrupted, queued ones (they never ran) as not started; each is
+// rewritten so. Beyond MaxOperations the oldest are forgotten, and their records removed. An
+// environment whose newest record could not be loaded says so.
 func (s *Server) loadJournal() error {
-	views, err := s.journal.load()
+	l, err := s.journal.load()
 	if err != nil {
 		return err
 	}
-	interrupted := 0
-	for _, v := range views {
-		if v.State == StateRunning {
+	interrupted, notRun := 0, 0
+	for _, v := range l.ops {
+		switch v.State {
+		case StateRunning:
 			v.State = StateInterrupted
 			v.Error = s.interruptedError(v.Environment)
-			s.journal.write(v)
 			interrupted++
 			s.log.Warn("operation interrupted: the service stopped while it ran", "operation", v.ID, "kind", string(v.Kind),
 				"environment", v.Environment, "since", v.CreatedAt.Format(time.RFC3339), "advice", v.Error.Message)
+			s.journal.write(v)
+		case StateQueued:
+			v.State = StateCanceled
+			v.Error = &APIError{Code: "not_started", Message: "the service stopped while the operation waited for a slot: nothing of it ran; start it again"}
+			notRun++
+			s.log.Warn("operation never started: the service stopped while it was queued", "operation", v.ID, "kind", string(v.Kind), "environment", v.Environment)
+			s.journal.write(v)
 		}
 		op := &operation{view: v, changed: make(chan struct{}), done: make(chan struct{}), cancelFn: func(error) {}}
 		close(op.done)
@@ -187,12 +270,41 @@ func (s *Server) loadJournal() error {
 		s.order = append(s.order, v.ID)
 		s.lastOp[v.Environment] = op // oldest first: the newest wins
 	}
+	for env, rec := range l.unreadable {
+		// Only a record newer than the environment's last loaded operation hides something.
+		if last := s.lastOp[env]; last == nil || rec.Modified.After(lastWrite(&last.view)) {
+			s.unreadable[env] = rec
+		}
+	}
 	for _, id := range s.forgetLocked() {
 		s.journal.remove(id)
 	}
-	s.log.Info("operations journal loaded", "dir", s.journal.dir, "operations", len(s.ops), "interrupted", interrupted)
+	s.log.Info("operations journal loaded", "dir", s.journal.dir, "operations", len(s.ops), "interrupted", interrupted, "notStarted", notRun,
+		"unreadable", len(l.unreadable)+l.unknown)
 	return nil
 }
 
+// lastWrite is when an operation's record was last written, as far as its view tells.
+func lastWrite(v *Operation) time.Time {
+	switch {
+	case v.FinishedAt != nil:
+		return *v.FinishedAt
+	case v.StartedAt != nil:
+		return *v.StartedAt
+	}
+	return v.CreatedAt
+}
+
+// journalWarning says that an environment's newest journal record could not be loaded, if so.
+func (s *Server) journalWarning(name string) string {
+	s.mu.Lock()
+	rec, ok := s.unreadable[name]
+	s.mu.Unlock()
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("the newest operation record of this environment (%s) could not be read (%s): the last operation shown is an older one", rec.ID, rec.Problem)
+}
+
 // finishedView reports whether an operation's view is final.
-func finishedView(v *Operation) bool { return v.State != StateRunning }
+func finishedView(v *Operation) bool { return v.State != StateRunning && v.State != StateQueued }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -269,5 +270,73 @@ func TestForgottenOperationsLeaveNoFiles(t *testing.T) {
 	}
 	if r := f.do(http.MethodGet, "/v1/operations/op-02", ""); r.status != http.StatusNotFound {
 		t.Errorf("forgotten operation: %d %s", r.status, r.body)
+	}
+}
+
+// Every loaded record is checked as strictly as a request: one that fails is skipped with the
+// reason in the log; an environment whose newest record cannot be read says so; an operation
+// still queued when the service stopped never ran, and says so.
+func TestJournalRecordsAreValidated(t *testing.T) {
+	state := t.TempDir()
+	// An environment with one good operation, made by an earlier service.
+	first := newFixtureAt(t, testToken, state, 0)
+	good := first.wait(first.start(http.MethodPut, "/v1/environments/qa", specBody("qa.example.com")))["id"].(string)
+	if err := first.srv.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	created := time.Now().UTC().Add(-time.Hour)
+	fin := created.Add(time.Minute)
+	writeRecord(t, state, Operation{ID: "op-1b", Kind: stacks.OpUp, Environment: "dev", State: StateSucceeded, CreatedAt: created, FinishedAt: &fin})
+	if err := os.Rename(filepath.Join(state, "operations", "op-1b.json"), filepath.Join(state, "operations", "op-1a.json")); err != nil {
+		t.Fatal(err)
+	}
+	writeRecord(t, state, Operation{ID: "op-2a", Kind: stacks.OpUp, Environment: "../../etc", State: StateSucceeded, CreatedAt: created, FinishedAt: &fin})
+	writeRecord(t, state, Operation{ID: "op-2b", Kind: "explode", Environment: "dev", State: "exploded", CreatedAt: created})
+	writeRecord(t, state, Operation{ID: "op-4a", Kind: stacks.OpUp, Environment: "stg", State: StateQueued, CreatedAt: created})
+	// The newest record of qa, cut off mid-write (a disk fault: the journal itself writes by rename).
+	if err := os.WriteFile(filepath.Join(state, "operations", "op-3b.json"), []byte(`{"id":"op-3b","kind":"up","environment":"qa","state":"runn`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	logs := &syncBuffer{}
+	f := newFixtureAt(t, testToken, state, 0, func(_ *stacks.ManagerOptions, o *Options) { o.Logger = slog.New(slog.NewJSONHandler(logs, nil)) })
+	for _, id := range []string{"op-1a", "op-1b", "op-2a", "op-2b", "op-3b"} {
+		if r := f.do(http.MethodGet, "/v1/operations/"+id, ""); r.status != http.StatusNotFound {
+			t.Errorf("invalid record %s was loaded: %d %s", id, r.status, r.body)
+		}
+	}
+	for _, want := range []string{`its id \"op-1b\" is not its file's name \"op-1a\"`, `its environment \"../../etc\" is not a valid environment name`,
+		`its kind \"explode\" is not an operation`, `its state \"exploded\" is not an operation state`, `"file":"op-3b.json"`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the log does not say %s:\n%s", want, logs.String())
+		}
+	}
+	if strings.Contains(logs.String(), "<nil>") {
+		t.Errorf("the log has an empty reason:\n%s", logs.String())
+	}
+
+	r := f.do(http.MethodGet, "/v1/environments/qa", "")
+	env := r.json(t)
+	warning, _ := env["journalWarning"].(string)
+	if last, _ := env["lastOperation"].(map[string]any); last["id"] != good || !strings.Contains(warning, "op-3b") || !strings.Contains(warning, "could not be read") {
+		t.Errorf("an environment whose newest record is unreadable: %s", r.body)
+	}
+	if r := f.do(http.MethodGet, "/v1/environments", ""); !strings.Contains(string(r.body), `"journalWarning"`) {
+		t.Errorf("the list does not carry the warning: %s", r.body)
+	}
+
+	op := f.do(http.MethodGet, "/v1/operations/op-4a", "").json(t)
+	if e, _ := op["error"].(map[string]any); op["state"] != StateCanceled || e["code"] != "not_started" || strings.Contains(fmt.Sprint(e["message"]), "unknown") {
+		t.Errorf("an operation queued when the service stopped: %v", op)
+	}
+	if rec := readRecord(t, state, "op-4a"); rec["state"] != StateCanceled {
+		t.Errorf("its record was not rewritten: %v", rec)
+	}
+
+	// A new operation on qa supersedes the unreadable record.
+	f.wait(f.start(http.MethodPut, "/v1/environments/qa", specBody("qa.example.com")))
+	if r := f.do(http.MethodGet, "/v1/environments/qa", ""); strings.Contains(string(r.body), "journalWarning") {
+		t.Errorf("the warning outlived a new operation: %s", r.body)
 	}
 }

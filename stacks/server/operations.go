@@ -15,6 +15,9 @@ import (
 
 // Operation states.
 const (
+	// StateQueued: accepted, waiting for one of the manager's concurrency slots; nothing of it
+	// has run yet.
+	StateQueued    = "queued"
 	StateRunning   = "running"
 	StateSucceeded = "succeeded"
 	StateFailed    = "failed"
@@ -31,8 +34,11 @@ type Operation struct {
 	Environment string           `json:"environment"`
 	State       string           `json:"state"`
 	CreatedAt   time.Time        `json:"createdAt"`
-	FinishedAt  *time.Time       `json:"finishedAt,omitempty"`
-	Events      int              `json:"events"`
+	// StartedAt is when it left the queue and began to run; absent while queued, and on an
+	// operation that ended without ever running.
+	StartedAt  *time.Time `json:"startedAt,omitempty"`
+	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+	Events     int        `json:"events"`
 	// Result is the manager's result: changes, and the diff (preview) or outputs with secrets
 	// redacted (update).
 	Result any       `json:"result,omitempty"`
@@ -64,13 +70,17 @@ func (o *operation) notifyLocked() {
 	o.changed = make(chan struct{})
 }
 
-var errDraining = errors.New("server draining")
+// errDraining is the cause of every operation the shutdown cuts short, and the refusal of new
+// ones while the service drains.
+var errDraining = errors.New("the service is shutting down")
 
-type runFunc func(ctx context.Context, on stacks.EventHandler) (any, error)
+// runFunc runs an operation on the manager, passing opts (its events and start hook) on.
+type runFunc func(ctx context.Context, opts ...stacks.OpOption) (any, error)
 
-// startOperation registers an operation on an environment and runs it in the background:
-// 202 with the operation, or 409 if the environment is busy (in this server or locked in the
-// backend), or 503 while shutting down.
+// startOperation registers an operation on an environment and runs it in the background: 202
+// with the operation (queued until the manager has a slot for it), 409 if the environment is
+// busy (in this server or locked in the backend), 429 if the tenant's quota or the queue is
+// full, 503 while shutting down.
 func (s *Server) startOperation(w http.ResponseWriter, r *http.Request, name string, kind stacks.Operation, fn runFunc) {
 	// An engine lock another process holds (or a killed one left) refuses at once, with the locks.
 	if locks, err := s.m.Locks(name); err == nil && len(locks) > 0 {
@@ -103,12 +113,20 @@ func (s *Server) startOperation(w http.ResponseWriter, r *http.Request, name str
 	if cur, busy := s.active[name]; busy {
 		s.mu.Unlock()
 		writeError(w, http.StatusConflict, &APIError{Code: "busy",
-			Message: fmt.Sprintf("environment %q is busy: operation %s (%s) is running", name, cur.view.ID, cur.view.Kind)})
+			Message: fmt.Sprintf("environment %q is busy: operation %s (%s) is %s", name, cur.view.ID, cur.view.Kind, cur.snapshot().State)})
+		return
+	}
+	if waiting := s.queued - max(0, s.m.MaxConcurrent()-s.running); waiting >= s.maxQueued {
+		s.mu.Unlock()
+		c.reason = "queue full"
+		w.Header().Set("Retry-After", "30")
+		writeError(w, http.StatusTooManyRequests, &APIError{Code: "queue_full",
+			Message: fmt.Sprintf("%d operations are already waiting for one of the %d slots: try again later", waiting, s.m.MaxConcurrent())})
 		return
 	}
 	ctx, cancel := context.WithCancelCause(s.baseCtx)
 	op := &operation{
-		view:     Operation{ID: newID(), Kind: kind, Environment: name, State: StateRunning, CreatedAt: time.Now().UTC()},
+		view:     Operation{ID: newID(), Kind: kind, Environment: name, State: StateQueued, CreatedAt: time.Now().UTC()},
 		changed:  make(chan struct{}),
 		done:     make(chan struct{}),
 		cancelFn: cancel,
@@ -117,6 +135,8 @@ func (s *Server) startOperation(w http.ResponseWriter, r *http.Request, name str
 	s.order = append(s.order, op.view.ID)
 	s.active[name] = op
 	s.lastOp[name] = op
+	delete(s.unreadable, name)
+	s.queued++
 	forgotten := s.forgetLocked()
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -134,9 +154,32 @@ func (s *Server) startOperation(w http.ResponseWriter, r *http.Request, name str
 	writeJSON(w, http.StatusAccepted, accepted)
 }
 
+// start moves a queued operation to running, once the manager has given it a slot: never
+// while the service drains (the operation then ends without having run).
+func (s *Server) start(op *operation) error {
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		return errDraining
+	}
+	s.queued--
+	s.running++
+	now := time.Now().UTC()
+	op.mu.Lock()
+	op.view.State, op.view.StartedAt = StateRunning, &now
+	view := op.view
+	op.notifyLocked()
+	op.mu.Unlock()
+	s.mu.Unlock()
+	s.journal.write(view)
+	s.log.Info("operation started", "operation", view.ID, "kind", string(view.Kind), "environment", view.Environment,
+		"queuedFor", now.Sub(view.CreatedAt).Round(time.Millisecond).String())
+	return nil
+}
+
 func (s *Server) run(ctx context.Context, op *operation, fn runFunc) {
 	defer s.wg.Done()
-	res, err := fn(ctx, func(e stacks.Event) {
+	res, err := fn(ctx, stacks.WithStart(func() error { return s.start(op) }), stacks.WithEvents(func(e stacks.Event) {
 		op.mu.Lock()
 		if len(op.events) < s.maxEvents {
 			op.events = append(op.events, e)
@@ -146,15 +189,18 @@ func (s *Server) run(ctx context.Context, op *operation, fn runFunc) {
 		}
 		op.notifyLocked()
 		op.mu.Unlock()
-	})
+	}))
 	op.mu.Lock()
 	view := op.view
 	op.mu.Unlock()
 	now := time.Now().UTC()
 	view.FinishedAt = &now
+	started := view.StartedAt != nil
 	switch {
 	case err == nil:
 		view.State, view.Result = StateSucceeded, res
+	case !started && errors.Is(err, stacks.ErrCanceled):
+		view.State, view.Error = StateCanceled, notStarted(err)
 	case errors.Is(err, stacks.ErrCanceled):
 		_, view.Error = classify(err)
 		view.State = StateCanceled
@@ -171,6 +217,18 @@ func (s *Server) run(ctx context.Context, op *operation, fn runFunc) {
 	if s.active[view.Environment] == op {
 		delete(s.active, view.Environment)
 	}
+	if started {
+		s.running--
+	} else {
+		s.queued--
+	}
+	if errors.Is(err, errDraining) {
+		if started {
+			s.cut.Canceled++
+		} else {
+			s.cut.NotStarted++
+		}
+	}
 	op.mu.Lock()
 	op.view = view
 	close(op.done)
@@ -186,13 +244,22 @@ func (s *Server) run(ctx context.Context, op *operation, fn runFunc) {
 	s.log.Info("operation finished", attrs...)
 }
 
+// notStarted is the error of an operation that ended before it ran: nothing of it happened.
+func notStarted(err error) *APIError {
+	why := "it was canceled"
+	if errors.Is(err, errDraining) {
+		why = "the service began shutting down"
+	}
+	return &APIError{Code: "not_started", Message: fmt.Sprintf("%s while the operation waited for a slot: nothing of it ran; start it again", why)}
+}
+
 // forgetLocked drops the oldest finished operations beyond maxOps and returns their IDs, whose
 // journal records the caller removes once s.mu is released. s.mu is held.
 func (s *Server) forgetLocked() (forgotten []string) {
 	for len(s.order) > s.maxOps {
 		i := -1
 		for j, id := range s.order {
-			if s.ops[id].snapshot().State != StateRunning {
+			if finishedView(s.ops[id].snapshot()) {
 				i = j
 				break
 			}
@@ -293,34 +360,72 @@ func (s *Server) operationEvents(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// Shutdown stops accepting operations and waits for the running ones until ctx ends; then it
+// CutShortError is a shutdown that did not let every accepted operation run to its end.
+type CutShortError struct {
+	// NotStarted operations were queued when the drain began, and ended without running.
+	NotStarted int
+	// Canceled operations were running at the deadline, and were interrupted.
+	Canceled int
+}
+
+func (e *CutShortError) Error() string {
+	return fmt.Sprintf("shutdown cut %d operations short: %d never started, %d canceled while running", e.NotStarted+e.Canceled, e.NotStarted, e.Canceled)
+}
+
+// Drain stops the server starting operations: a request for a new one gets 503, a queued one
+// ends without running (canceled, not_started), /healthz answers 503. Running operations go on,
+// and every read keeps working. It returns how many queued operations it ended.
+func (s *Server) Drain() int {
+	s.mu.Lock()
+	s.draining = true
+	var queued []*operation
+	for _, op := range s.active {
+		if op.snapshot().State == StateQueued {
+			queued = append(queued, op)
+		}
+	}
+	s.mu.Unlock()
+	for _, op := range queued {
+		op.cancel(errDraining)
+	}
+	return len(queued)
+}
+
+// Shutdown drains the server and waits for the running operations until ctx ends; then it
 // cancels them (each interrupts its engine cleanly, which releases the stack's lock) and waits
-// for them to stop, at most cancelWait. It returns ctx's error if operations had to be canceled.
+// for them to stop, at most 30 s. It returns a *CutShortError if any accepted operation did
+// not run to its end.
 func (s *Server) Shutdown(ctx context.Context) error {
 	return s.shutdown(ctx, 30*time.Second)
 }
 
 func (s *Server) shutdown(ctx context.Context, cancelWait time.Duration) error {
+	abandoned := s.Drain()
 	s.mu.Lock()
-	s.draining = true
-	n := len(s.active)
+	n := s.running
 	s.mu.Unlock()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
-	if n > 0 {
-		s.log.Info("waiting for running operations", "running", n)
+	if n > 0 || abandoned > 0 {
+		s.log.Info("draining: waiting for the running operations; the queued ones will not start", "running", n, "notStarted", abandoned)
 	}
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
+		s.log.Warn("shutdown deadline reached: canceling running operations", "reason", context.Cause(ctx).Error())
+		s.cancelBase(errDraining)
+		select {
+		case <-done:
+		case <-time.After(cancelWait):
+			s.log.Error("operations did not stop after cancellation", "waited", cancelWait.String())
+		}
 	}
-	s.log.Warn("shutdown deadline reached: canceling running operations")
-	s.cancelBase(errors.New("server shutting down"))
-	select {
-	case <-done:
-	case <-time.After(cancelWait):
-		s.log.Error("operations did not stop after cancellation", "waited", cancelWait.String())
+	s.mu.Lock()
+	cut := s.cut
+	cut.Canceled += s.running + s.queued // those that did not even stop
+	s.mu.Unlock()
+	if cut.NotStarted+cut.Canceled > 0 {
+		return &cut
 	}
-	return ctx.Err()
+	return nil
 }

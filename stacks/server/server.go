@@ -5,7 +5,7 @@
 //	PUT    /v1/environments/{name}          spec → 202 operation (update)
 //	POST   /v1/environments/{name}/preview  spec → 202 operation (preview)
 //	DELETE /v1/environments/{name}               → 202 operation (destroy and remove)
-//	GET    /v1/environments                      → the backend's environments
+//	GET    /v1/environments?limit=N&after=NAME   → a page of the environments, as summaries
 //	GET    /v1/environments/{name}               → status, last operation, outputs (secrets redacted)
 //	GET    /v1/operations/{id}                   → the operation
 //	GET    /v1/operations/{id}/events            → its events, as Server-Sent Events
@@ -22,6 +22,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -34,6 +35,9 @@ import (
 	"mime"
 	"net/http"
 	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -43,6 +47,9 @@ import (
 
 // DefaultMaxBodyBytes is the largest request body accepted.
 const DefaultMaxBodyBytes = 1 << 20
+
+// DefaultMaxQueued is how many operations may wait for a slot by default.
+const DefaultMaxQueued = 64
 
 // Options configures a Server.
 type Options struct {
@@ -65,6 +72,9 @@ type Options struct {
 	MaxOperations int
 	// MaxEventsPerOperation bounds the events kept per operation; default 10000.
 	MaxEventsPerOperation int
+	// MaxQueued is how many operations may wait for one of the manager's concurrency slots;
+	// beyond it a new operation is refused with 429 queue_full. Default DefaultMaxQueued.
+	MaxQueued int
 	// OperationsDir, if set, is the operations journal: one JSON file per operation (the API's
 	// view, secrets redacted, without its events), written when it is accepted and when it
 	// finishes, so that operations survive a restart. New loads it: an operation still running
@@ -76,29 +86,38 @@ type Options struct {
 
 // Server is the HTTP API. It is an http.Handler; Shutdown drains its operations.
 type Server struct {
-	m          *stacks.Manager
-	tokenSum   [32]byte
-	authn      bool
-	policy     *AccessPolicy
-	tokens     *tokenStore
-	oidc       *oidcAuthenticator
-	trail      *auditLog
-	log        *slog.Logger
-	maxBody    int64
-	maxOps     int
-	maxEvents  int
+	m         *stacks.Manager
+	tokenSum  [32]byte
+	authn     bool
+	policy    *AccessPolicy
+	tokens    *tokenStore
+	oidc      *oidcAuthenticator
+	trail     *auditLog
+	log       *slog.Logger
+	maxBody   int64
+	maxOps    int
+	maxEvents int
+	maxQueued int
+	// private are the server's paths and URLs, replaced in every response by a placeholder.
+	private    []stacks.Location
 	mux        *http.ServeMux
 	baseCtx    context.Context
 	cancelBase context.CancelCauseFunc
 
-	mu       sync.Mutex
-	ops      map[string]*operation
-	order    []string              // operation IDs, oldest first
-	active   map[string]*operation // running operation per environment
-	lastOp   map[string]*operation // newest operation per environment
-	journal  *journal              // nil without Options.OperationsDir
-	draining bool
-	wg       sync.WaitGroup
+	mu      sync.Mutex
+	ops     map[string]*operation
+	order   []string              // operation IDs, oldest first
+	active  map[string]*operation // queued or running operation per environment
+	lastOp  map[string]*operation // newest operation per environment
+	queued  int                   // accepted operations waiting for a slot
+	running int                   // operations that have a slot
+	cut     CutShortError         // what the shutdown cut short
+	// unreadable holds, per environment, its newest journal record when that could not be
+	// loaded (an older operation then shows as its last).
+	unreadable map[string]unreadableRecord
+	journal    *journal // nil without Options.OperationsDir
+	draining   bool
+	wg         sync.WaitGroup
 }
 
 // New returns a Server.
@@ -107,17 +126,19 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.New("server: Options.Manager is required")
 	}
 	s := &Server{
-		m:         opts.Manager,
-		authn:     opts.Token != "",
-		tokenSum:  sha256.Sum256([]byte(opts.Token)),
-		policy:    opts.Access,
-		log:       opts.Logger,
-		maxBody:   opts.MaxBodyBytes,
-		maxOps:    opts.MaxOperations,
-		maxEvents: opts.MaxEventsPerOperation,
-		ops:       map[string]*operation{},
-		active:    map[string]*operation{},
-		lastOp:    map[string]*operation{},
+		m:          opts.Manager,
+		authn:      opts.Token != "",
+		tokenSum:   sha256.Sum256([]byte(opts.Token)),
+		policy:     opts.Access,
+		log:        opts.Logger,
+		maxBody:    opts.MaxBodyBytes,
+		maxOps:     opts.MaxOperations,
+		maxEvents:  opts.MaxEventsPerOperation,
+		maxQueued:  opts.MaxQueued,
+		ops:        map[string]*operation{},
+		unreadable: map[string]unreadableRecord{},
+		active:     map[string]*operation{},
+		lastOp:     map[string]*operation{},
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -131,6 +152,19 @@ func New(opts Options) (*Server, error) {
 	if s.maxEvents <= 0 {
 		s.maxEvents = 10000
 	}
+	if s.maxQueued <= 0 {
+		s.maxQueued = DefaultMaxQueued
+	}
+	s.private = s.m.Locations()
+	for _, l := range []stacks.Location{{Value: opts.OperationsDir, Placeholder: "<operations-dir>"}, {Value: opts.AuditLog, Placeholder: "<audit-log>"}} {
+		if l.Value != "" {
+			s.private = append(s.private, l)
+			if abs, err := filepath.Abs(l.Value); err == nil && abs != l.Value {
+				s.private = append(s.private, stacks.Location{Value: abs, Placeholder: l.Placeholder})
+			}
+		}
+	}
+	sort.SliceStable(s.private, func(i, j int) bool { return len(s.private[i].Value) > len(s.private[j].Value) })
 	s.baseCtx, s.cancelBase = context.WithCancelCause(context.Background())
 	if err := s.openAccess(opts); err != nil {
 		return nil, err
@@ -147,6 +181,13 @@ func New(opts Options) (*Server, error) {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		draining := s.draining
+		s.mu.Unlock()
+		if draining { // a load balancer stops sending new work here
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+			return
+		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.Handle("PUT /v1/environments/{name}", s.route(ActionUpdate, s.putEnvironment))
@@ -166,7 +207,7 @@ func New(opts Options) (*Server, error) {
 // ServeHTTP logs each request (method, path, status, duration: never bodies or headers).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK, private: s.private}
 	if _, pattern := s.mux.Handler(r); pattern == "" {
 		s.route(ActionRead, s.noRoute).ServeHTTP(rec, r)
 	} else {
@@ -183,6 +224,23 @@ type statusRecorder struct {
 	// connection is closed rather than drained (net/http would otherwise wait to read up to
 	// 256 KiB of it before sending the answer, for as long as a slow client likes).
 	body *trackedBody
+	// private are replaced in everything written (engine output, error messages): a client
+	// learns nothing of the server's paths and backend. Each response is written in whole
+	// documents or events, so a value is never split between two writes.
+	private []stacks.Location
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	out := b
+	for _, l := range r.private {
+		if bytes.Contains(out, []byte(l.Value)) {
+			out = bytes.ReplaceAll(out, []byte(l.Value), []byte(l.Placeholder))
+		}
+	}
+	if _, err := r.ResponseWriter.Write(out); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
@@ -239,9 +297,12 @@ func (c *captureWriter) WriteHeader(code int)        { c.status = code }
 
 // APIError is the body of every error response, and an operation's error.
 type APIError struct {
-	// Code is stable: unauthorized, forbidden, quota_exceeded, unsupported_media_type, not_found, method_not_allowed, invalid_name, malformed_request, unknown_field,
-	// body_too_large, invalid_spec, busy, engine_failure, canceled, shutting_down, internal,
-	// interrupted (an operation that was running when the service stopped).
+	// Code is stable: unauthorized, forbidden, quota_exceeded, queue_full,
+	// unsupported_media_type, not_found, method_not_allowed, invalid_name, malformed_request,
+	// unknown_field, body_too_large, invalid_spec, busy, lock_held, unsupported, not_running,
+	// engine_failure, canceled, not_started (an operation that ended before it ran),
+	// shutting_down, internal, interrupted (an operation that was running when the service
+	// stopped).
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	// Problems lists every invalid value of an invalid spec.
@@ -260,6 +321,7 @@ func classify(err error) (int, *APIError) {
 		ise *stacks.InvalidSpecError
 		ee  *stacks.EngineError
 		ce  *stacks.CanceledError
+		be  *stacks.BusyError
 	)
 	switch {
 	case errors.As(err, &mbe):
@@ -272,6 +334,9 @@ func classify(err error) (int, *APIError) {
 		return http.StatusBadRequest, &APIError{Code: code, Message: de.Error()}
 	case errors.As(err, &ise):
 		return http.StatusBadRequest, &APIError{Code: "invalid_spec", Message: "the environment spec is invalid", Problems: ise.Problems}
+	case errors.As(err, &be) && be.Source == stacks.BusyEngineLock:
+		return http.StatusConflict, &APIError{Code: "busy", Message: fmt.Sprintf("environment %q is locked by another update: "+
+			"if none is running, an admin can clear the lock with POST /v1/environments/%s/unlock", be.Stack, be.Stack)}
 	case errors.Is(err, stacks.ErrBusy):
 		return http.StatusConflict, &APIError{Code: "busy", Message: err.Error()}
 	case errors.Is(err, stacks.ErrNotFound):
@@ -281,7 +346,8 @@ func classify(err error) (int, *APIError) {
 	case errors.As(err, &ee):
 		return http.StatusBadGateway, &APIError{Code: "engine_failure", Message: err.Error(), OutputTail: ee.Tail}
 	case errors.Is(err, stacks.ErrClosed), errors.Is(err, errDraining):
-		return http.StatusServiceUnavailable, &APIError{Code: "shutting_down", Message: "the server is shutting down"}
+		return http.StatusServiceUnavailable, &APIError{Code: "shutting_down",
+			Message: "the service is shutting down: it starts no new operations; reads work until its running operations end"}
 	default:
 		// The cause (paths, URLs) goes to the service's log, not to the client.
 		return http.StatusInternalServerError, &APIError{Code: "internal", Message: "internal error: the service's log has the details"}
@@ -372,8 +438,8 @@ func (s *Server) putEnvironment(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.startOperation(w, r, spec.Name, stacks.OpUp, func(ctx context.Context, on stacks.EventHandler) (any, error) {
-		return result(s.m.Up(ctx, spec, stacks.WithEvents(on), stacks.WithMessage("portal update")))
+	s.startOperation(w, r, spec.Name, stacks.OpUp, func(ctx context.Context, opts ...stacks.OpOption) (any, error) {
+		return result(s.m.Up(ctx, spec, append(opts, stacks.WithMessage("portal update"))...))
 	})
 }
 
@@ -382,8 +448,8 @@ func (s *Server) previewEnvironment(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.startOperation(w, r, spec.Name, stacks.OpPreview, func(ctx context.Context, on stacks.EventHandler) (any, error) {
-		return result(s.m.Preview(ctx, spec, stacks.WithEvents(on)))
+	s.startOperation(w, r, spec.Name, stacks.OpPreview, func(ctx context.Context, opts ...stacks.OpOption) (any, error) {
+		return result(s.m.Preview(ctx, spec, opts...))
 	})
 }
 
@@ -397,20 +463,63 @@ func (s *Server) deleteEnvironment(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	s.startOperation(w, r, name, stacks.OpDestroy, func(ctx context.Context, on stacks.EventHandler) (any, error) {
-		return result(s.m.Destroy(ctx, name, stacks.WithEvents(on)))
+	s.startOperation(w, r, name, stacks.OpDestroy, func(ctx context.Context, opts ...stacks.OpOption) (any, error) {
+		return result(s.m.Destroy(ctx, name, opts...))
 	})
 }
 
-// environment is an environment as the API lists it.
-type environment struct {
-	stacks.StackInfo
-	State         string     `json:"state"`
-	LastOperation *Operation `json:"lastOperation,omitempty"`
+// OperationSummary is an operation as a list shows it: no result, no engine output.
+type OperationSummary struct {
+	ID         string           `json:"id"`
+	Kind       stacks.Operation `json:"kind"`
+	State      string           `json:"state"`
+	CreatedAt  time.Time        `json:"createdAt"`
+	StartedAt  *time.Time       `json:"startedAt,omitempty"`
+	FinishedAt *time.Time       `json:"finishedAt,omitempty"`
+	// ErrorCode is the error's code; GET /v1/operations/{id} has the whole error.
+	ErrorCode string `json:"errorCode,omitempty"`
 }
 
+func summary(v *Operation) *OperationSummary {
+	if v == nil {
+		return nil
+	}
+	sum := &OperationSummary{ID: v.ID, Kind: v.Kind, State: v.State, CreatedAt: v.CreatedAt, StartedAt: v.StartedAt, FinishedAt: v.FinishedAt}
+	if v.Error != nil {
+		sum.ErrorCode = v.Error.Code
+	}
+	return sum
+}
+
+// environmentSummary is an environment as the list shows it; GET /v1/environments/{name}
+// has its outputs and its whole last operation.
+type environmentSummary struct {
+	Name             string            `json:"name"`
+	State            string            `json:"state"`
+	LastUpdate       time.Time         `json:"lastUpdate,omitzero"`
+	UpdateInProgress bool              `json:"updateInProgress,omitempty"`
+	ResourceCount    *int              `json:"resourceCount,omitempty"`
+	URL              string            `json:"url,omitempty"`
+	Locks            []stacks.LockInfo `json:"locks,omitempty"`
+	LastOperation    *OperationSummary `json:"lastOperation,omitempty"`
+	JournalWarning   string            `json:"journalWarning,omitempty"`
+}
+
+// List paging: at most maxPage environments a page, defaultPage unless ?limit= says.
+const (
+	defaultPage = 100
+	maxPage     = 500
+)
+
+// listEnvironments lists the environments the principal may see, by name, a page at a time:
+// ?limit=N (1..500, default 100) and ?after=NAME (the previous page's "next").
 func (s *Server) listEnvironments(w http.ResponseWriter, r *http.Request) {
 	if !s.allowed(w, r, "") {
+		return
+	}
+	limit, after, problem := pageOf(r)
+	if problem != "" {
+		writeError(w, http.StatusBadRequest, &APIError{Code: "malformed_request", Message: problem})
 		return
 	}
 	infos, err := s.m.List(r.Context())
@@ -418,14 +527,56 @@ func (s *Server) listEnvironments(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	out := make([]environment, 0, len(infos))
-	for _, info := range infos {
-		if !visible(r, info.Name) {
+	out := make([]environmentSummary, 0, min(limit, len(infos)))
+	next := ""
+	for _, info := range infos { // List sorts by name
+		if info.Name <= after || !visible(r, info.Name) {
 			continue
 		}
-		out = append(out, environment{StackInfo: info, State: state(info.Running, info.Locks), LastOperation: s.lastOperation(info.Name)})
+		if len(out) == limit {
+			next = out[len(out)-1].Name
+			break
+		}
+		last := s.lastOperation(info.Name)
+		out = append(out, environmentSummary{Name: info.Name, State: s.envState(info.Name, info.Running, info.Locks),
+			LastUpdate: info.LastUpdate, UpdateInProgress: info.UpdateInProgress, ResourceCount: info.ResourceCount, URL: info.URL,
+			Locks: info.Locks, LastOperation: summary(last), JournalWarning: s.journalWarning(info.Name)})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"environments": out})
+	body := map[string]any{"environments": out}
+	if next != "" {
+		body["next"] = next
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// pageOf reads ?limit= and ?after=; problem is what is wrong with them.
+func pageOf(r *http.Request) (limit int, after, problem string) {
+	q := r.URL.Query()
+	limit = defaultPage
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxPage {
+			return 0, "", fmt.Sprintf("limit must be a whole number from 1 to %d", maxPage)
+		}
+		limit = n
+	}
+	after = q.Get("after")
+	if after != "" && stacks.ValidateStackName(after) != nil {
+		return 0, "", "after must be an environment name, as the previous page's next gives it"
+	}
+	return limit, after, ""
+}
+
+// envState is an environment's state: its operation in this service (queued, running), else
+// what the manager and the backend's locks say.
+func (s *Server) envState(name string, running stacks.Operation, locks []stacks.LockInfo) string {
+	s.mu.Lock()
+	op := s.active[name]
+	s.mu.Unlock()
+	if op != nil {
+		return op.snapshot().State
+	}
+	return state(running, locks)
 }
 
 func state(running stacks.Operation, locks []stacks.LockInfo) string {
@@ -452,8 +603,8 @@ func (s *Server) getEnvironment(w http.ResponseWriter, r *http.Request) {
 	st, err := s.m.Status(r.Context(), name)
 	if err != nil {
 		// A stack being created by its first update is not in the backend yet.
-		if op := s.lastOperation(name); errors.Is(err, stacks.ErrNotFound) && op != nil && op.State == StateRunning {
-			writeJSON(w, http.StatusOK, map[string]any{"name": name, "state": "running", "lastOperation": op, "outputs": stacks.Outputs{}})
+		if op := s.lastOperation(name); errors.Is(err, stacks.ErrNotFound) && op != nil && !finishedView(op) {
+			writeJSON(w, http.StatusOK, map[string]any{"name": name, "state": op.State, "lastOperation": op, "outputs": stacks.Outputs{}})
 			return
 		}
 		s.fail(w, err)
@@ -461,9 +612,10 @@ func (s *Server) getEnvironment(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, struct {
 		*stacks.Status
-		State         string     `json:"state"`
-		LastOperation *Operation `json:"lastOperation,omitempty"`
-	}{st, state(st.Running, st.Locks), s.lastOperation(name)})
+		State          string     `json:"state"`
+		LastOperation  *Operation `json:"lastOperation,omitempty"`
+		JournalWarning string     `json:"journalWarning,omitempty"`
+	}{st, s.envState(name, st.Running, st.Locks), s.lastOperation(name), s.journalWarning(name)})
 }
 
 func (s *Server) getOperation(w http.ResponseWriter, r *http.Request) {
@@ -480,7 +632,7 @@ func (s *Server) cancelOperation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	callOf(r).opID = op.view.ID
-	if v := op.snapshot(); v.State != StateRunning {
+	if v := op.snapshot(); finishedView(v) {
 		msg := fmt.Sprintf("operation %s is not running (it is %s): there is nothing to cancel", v.ID, v.State)
 		if v.State == StateInterrupted {
 			msg += fmt.Sprintf("; to clear a lock it left, POST /v1/environments/%s/unlock", v.Environment)

@@ -30,6 +30,20 @@ func (f *fixture) waitState(id, state string) map[string]any {
 	}
 }
 
+// heldUpdate starts an update of env that holds inside its program until released.
+func (f *fixture) heldUpdate(env string) (id string, release func()) {
+	f.t.Helper()
+	entered, release := f.gate.hold(env)
+	id = f.start(http.MethodPut, "/v1/environments/"+env, specBody(env+".example.com"))
+	select {
+	case <-entered:
+	case <-time.After(time.Minute):
+		release()
+		f.t.Fatalf("the update of %s never reached its program", env)
+	}
+	return id, release
+}
+
 func oneSlot(queued int) func(*stacks.ManagerOptions, *Options) {
 	return func(m *stacks.ManagerOptions, o *Options) { m.MaxConcurrent, o.MaxQueued = 1, queued }
 }
@@ -39,10 +53,8 @@ func oneSlot(queued int) func(*stacks.ManagerOptions, *Options) {
 // the slot frees.
 func TestQueueIsReportedAndBounded(t *testing.T) {
 	f := newFixtureAt(t, testToken, t.TempDir(), 0, oneSlot(2))
-	entered, release := f.gate.hold("a")
+	a, release := f.heldUpdate("a")
 	defer release()
-	a := f.start(http.MethodPut, "/v1/environments/a", specBody("a.example.com"))
-	<-entered
 	if op := f.waitState(a, StateRunning); op["startedAt"] == nil {
 		t.Errorf("a running operation has no startedAt: %v", op)
 	}
@@ -88,10 +100,8 @@ func TestQueueIsReportedAndBounded(t *testing.T) {
 // says what it cut short.
 func TestDrainStartsNothingQueued(t *testing.T) {
 	f := newFixtureAt(t, testToken, t.TempDir(), 0, oneSlot(4))
-	entered, release := f.gate.hold("a")
+	a, release := f.heldUpdate("a")
 	defer release()
-	a := f.start(http.MethodPut, "/v1/environments/a", specBody("a.example.com"))
-	<-entered
 	b := f.start(http.MethodPut, "/v1/environments/b", specBody("b.example.com"))
 
 	if n := f.srv.Drain(); n != 1 {

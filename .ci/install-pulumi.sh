@@ -9,7 +9,8 @@
 # About 3 minutes and 2.2 GB of memory cold; afterwards the cached binary is reused.
 set -euo pipefail
 
-PULUMI_VERSION="v3.259.0"
+# One pinned version for CI, the tests and the workflows (pulumi/actions reads the same file).
+PULUMI_VERSION="v$(tr -d '[:space:]' < "$(dirname "$0")/../.pulumi-version")"
 CLIPBOARD_REPLACE="github.com/tgummerer/clipboard@v0.0.0-20241001131231-d02d263e614e"
 
 cache_root="${KONG_ALB_EKS_CACHE:-$HOME/.cache/kong-alb-eks}"

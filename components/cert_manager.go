@@ -132,11 +132,7 @@ func NewCertManager(ctx *pulumi.Context, name string, args *CertManagerArgs, opt
 	}
 	c.IssuerName = issuer.Metadata.Name().Elem()
 	c.Issuer = issuer
-	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"issuerName": c.IssuerName})
-}
-
-type enabled struct {
-	Enabled bool `json:"enabled"`
+	return c, registerOutputs(ctx, c)
 }
 
 type certManagerValues struct {

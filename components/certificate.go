@@ -64,7 +64,7 @@ func NewCertificate(ctx *pulumi.Context, name string, args *CertificateArgs, opt
 	if err != nil {
 		return nil, fmt.Errorf("certificate %s: %w", name, err)
 	}
-	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"arn": c.ARN})
+	return c, registerOutputs(ctx, c)
 }
 
 // request asks ACM for *.Domain and Domain and validates it by DNS. ACM gives both names the

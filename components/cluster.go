@@ -121,10 +121,7 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 	if err := c.create(ctx, name, args); err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", name, err)
 	}
-	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
-		"clusterName": c.Name, "oidcProviderArn": c.OIDCProviderARN, "oidcIssuerUrl": c.OIDCIssuerURL,
-		"kubeconfig": c.Kubeconfig,
-	})
+	return c, registerOutputs(ctx, c)
 }
 
 func (c *Cluster) create(ctx *pulumi.Context, name string, args *ClusterArgs) error {

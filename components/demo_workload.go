@@ -100,5 +100,5 @@ func NewDemoWorkload(ctx *pulumi.Context, name string, args *DemoWorkloadArgs, o
 		return nil, fmt.Errorf("demo workload %s: %w", name, err)
 	}
 	d.URL = pulumi.String("https://" + host).ToStringOutput()
-	return d, ctx.RegisterResourceOutputs(d, pulumi.Map{"url": d.URL})
+	return d, registerOutputs(ctx, d)
 }

@@ -86,5 +86,5 @@ func NewEBSCSIDriver(ctx *pulumi.Context, name string, args *EBSCSIDriverArgs, o
 	}
 	d.StorageClass = class.Metadata.Name().Elem()
 	d.Ready = []pulumi.Resource{addon, class}
-	return d, ctx.RegisterResourceOutputs(d, pulumi.Map{"storageClass": d.StorageClass})
+	return d, registerOutputs(ctx, d)
 }

@@ -46,6 +46,11 @@ func releaseArgs(name, namespace string, src ChartSource, values any, timeoutSec
 	return args, nil
 }
 
+// enabled is the `{enabled: <bool>}` switch that many charts' values use.
+type enabled struct {
+	Enabled bool `json:"enabled"`
+}
+
 // helmValues turns a typed values struct into Helm values. Fields are named by their json
 // tag; `omitempty` drops zero values; pulumi.Input fields (outputs of other resources) are
 // kept as they are, so values can carry ARNs and IDs. Maps and slices are converted element

@@ -83,9 +83,7 @@ func NewKongControlPlane(ctx *pulumi.Context, name string, args *KongControlPlan
 	if err := k.create(ctx, name, args); err != nil {
 		return nil, fmt.Errorf("kong control plane %s: %w", name, err)
 	}
-	return k, ctx.RegisterResourceOutputs(k, pulumi.Map{
-		"releaseName": k.ReleaseName, "managerUrl": k.ManagerURL, "adminApiUrl": k.AdminAPIURL,
-	})
+	return k, registerOutputs(ctx, k)
 }
 
 func (k *KongControlPlane) create(ctx *pulumi.Context, name string, args *KongControlPlaneArgs) error {

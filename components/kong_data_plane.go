@@ -37,7 +37,7 @@ type KongDataPlane struct {
 
 	// ProxyService is the proxy Service's name, known before the release installs: the chart
 	// names it <release>-kong-proxy.
-	ProxyService string
+	ProxyService string `pulumi:"proxyService"`
 	// ProxyPort is the Service port for TLS traffic.
 	ProxyPort int
 	Release   pulumi.Resource
@@ -100,5 +100,5 @@ func NewKongDataPlane(ctx *pulumi.Context, name string, args *KongDataPlaneArgs,
 		return nil, fmt.Errorf("kong data plane %s: %w", name, err)
 	}
 	d.Release = release
-	return d, ctx.RegisterResourceOutputs(d, pulumi.Map{"proxyService": pulumi.String(d.ProxyService)})
+	return d, registerOutputs(ctx, d)
 }

@@ -107,7 +107,7 @@ func NewLoadBalancerController(ctx *pulumi.Context, name string, args *LoadBalan
 	}
 	c.RoleARN = role.Arn
 	c.Ready = release
-	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"roleArn": c.RoleARN})
+	return c, registerOutputs(ctx, c)
 }
 
 type lbcValues struct {

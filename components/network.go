@@ -78,11 +78,7 @@ func NewNetwork(ctx *pulumi.Context, name string, args *NetworkArgs, opts ...pul
 	if err != nil {
 		return nil, fmt.Errorf("network %s: %w", name, err)
 	}
-	return n, ctx.RegisterResourceOutputs(n, pulumi.Map{
-		"vpcId": n.VPCID, "vpcCidr": n.VPCCIDR,
-		"publicSubnetIds": n.PublicSubnetIDs, "privateSubnetIds": n.PrivateSubnetIDs,
-		"publicSubnetCidrs": n.PublicSubnetCIDRs,
-	})
+	return n, registerOutputs(ctx, n)
 }
 
 func (n *Network) useExisting(ctx *pulumi.Context, args *NetworkArgs) error {

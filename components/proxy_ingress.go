@@ -129,5 +129,5 @@ func NewProxyIngress(ctx *pulumi.Context, name string, args *ProxyIngressArgs, o
 		return nil, fmt.Errorf("proxy ingress %s: %w", name, err)
 	}
 	pi.Hostname = ing.Status.LoadBalancer().Ingress().Index(pulumi.Int(0)).Hostname().Elem()
-	return pi, ctx.RegisterResourceOutputs(pi, pulumi.Map{"hostname": pi.Hostname})
+	return pi, registerOutputs(ctx, pi)
 }

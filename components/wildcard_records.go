@@ -68,5 +68,5 @@ func NewWildcardRecords(ctx *pulumi.Context, name string, args *WildcardRecordsA
 			w.FQDN = r.Fqdn
 		}
 	}
-	return w, ctx.RegisterResourceOutputs(w, pulumi.Map{"fqdn": w.FQDN})
+	return w, registerOutputs(ctx, w)
 }

@@ -37,7 +37,7 @@ func releaseArgs(name, namespace string, src ChartSource, values any, timeoutSec
 		Timeout:     pulumi.Int(timeoutSeconds),
 		// A failed install is rolled back rather than left half-applied.
 		Atomic: pulumi.Bool(true),
-		// Helm never deletes CRDs on uninstall; upgrades keep the values given here only.
+		// A failed upgrade deletes the resources it had created, so a retry starts clean.
 		CleanupOnFail: pulumi.Bool(true),
 	}
 	if src.Repository != "" {

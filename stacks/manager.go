@@ -260,7 +260,7 @@ func newPulumiCommand(binary, home string) (auto.PulumiCommand, error) {
 	if binary == "" {
 		cmd, err := auto.NewPulumiCommand(&auto.PulumiCommandOptions{SkipVersionCheck: true})
 		if err != nil {
-			return nil, fmt.Errorf("stacks: the Pulumi CLI is not on PATH (see .ci/install-pulumi.sh): %w", err)
+			return nil, fmt.Errorf("stacks: the Pulumi CLI is not on PATH: install it, or set ManagerOptions.PulumiBinary: %w", err)
 		}
 		return cmd, nil
 	}

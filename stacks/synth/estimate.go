@@ -8,30 +8,6 @@ import (
 	"time"
 )
 
-// The estimate models the time from `pulumi up` to a working environment as the longest path
-// through the dependency graph synth records, each resource weighted by its type's typical
-// creation time (the timings table below).
-//
-// The graph. A resource waits on:
-//   - its recorded Dependencies (explicit dependsOn and those through its inputs);
-//   - its explicit provider (the engine creates a provider before what it manages).
-//
-// A component with children in the document ("aggregate") takes no time of its own and is
-// done when all its children are: it waits on each child, so a resource waiting on a component
-// waits on everything in it, as the engine does. Its children do not wait on it: the engine
-// registers a component at once and starts its children without waiting for anything of it. A
-// component without children in the document (a multi-language component, whose children
-// the engine creates out of sight of the mocks) is a leaf weighted by its own type's time. Dependencies naming a resource not in the document are
-// ignored.
-//
-// The lower bound is the longest path through the same graph keeping only the required edges:
-// pairs (waiter, waited) where the program's graph orders waiter after waited, directly or
-// through other resources, and one of the rules in requiredEdges says the order is truly needed
-// (the cluster before anything in it, the controller before the Ingress, the Ingress before its
-// DNS record...). Since every required edge is an order the program already has, the lower
-// bound never exceeds the modelled time; when it is lower, the estimate names each edge that
-// costs time and how much.
-
 // Estimate is the modelled time from `pulumi up` to a working environment.
 type Estimate struct {
 	Project string `json:"project"`
@@ -283,6 +259,30 @@ func (g *graph) closure() map[string][]string {
 }
 
 // EstimateDocument models the time from `pulumi up` to a working environment for a document.
+//
+// It is the longest path
+// through the dependency graph synth records, each resource weighted by its type's typical
+// creation time (the timings table below).
+//
+// The graph. A resource waits on:
+//   - its recorded Dependencies (explicit dependsOn and those through its inputs);
+//   - its explicit provider (the engine creates a provider before what it manages).
+//
+// A component with children in the document ("aggregate") takes no time of its own and is
+// done when all its children are: it waits on each child, so a resource waiting on a component
+// waits on everything in it, as the engine does. Its children do not wait on it: the engine
+// registers a component at once and starts its children without waiting for anything of it. A
+// component without children in the document (a multi-language component, whose children
+// the engine creates out of sight of the mocks) is a leaf weighted by its own type's time. Dependencies naming a resource not in the document are
+// ignored.
+//
+// The lower bound is the longest path through the same graph keeping only the required edges:
+// pairs (waiter, waited) where the program's graph orders waiter after waited, directly or
+// through other resources, and one of the rules in requiredEdges says the order is truly needed
+// (the cluster before anything in it, the controller before the Ingress, the Ingress before its
+// DNS record...). Since every required edge is an order the program already has, the lower
+// bound never exceeds the modelled time; when it is lower, the estimate names each edge that
+// costs time and how much.
 func EstimateDocument(doc *Document) (*Estimate, error) {
 	g := newGraph(doc)
 	e := &Estimate{Project: doc.Project, Stack: doc.Stack, CostlyEdges: []EdgeCost{}, UnlistedTypes: []string{}}

@@ -5,28 +5,6 @@ import (
 	"time"
 )
 
-// What the world adds to the program's graph. The program's edges are the orders Pulumi
-// keeps; the services keep others of their own, and a working environment is more than the
-// last resource done:
-//
-//   - A Kong data plane release is done (Helm's wait: its pods Ready) only once its control
-//     plane has a non-empty configuration to push: Kong answers /status/ready with 200 only
-//     then (kong/status/ready.lua). Its pods start at once; they are Ready when the first
-//     configuration arrives after the Kong entities that make it (the control plane's global
-//     plugins) exist, whatever the program's edges say. The release's own time is its pods
-//     starting; a virtual "Ready" resource after it and the entities is the release done, and
-//     what waited on the release waits on that.
-//   - The ALB serves once it exists and a data plane is Ready and registered: the load
-//     balancer controller registers the pods as targets, and the ALB routes to them once its
-//     health checks pass (the controller's defaults: every 15 s, healthy after 2).
-//   - The environment works when the ALB serves, the *.DOMAIN records resolve and a data plane
-//     is Ready. These three are the conditions the estimate reports. (With the ALB's target
-//     group made before the data plane's pods, the controller gives them readiness gates, so
-//     Helm's wait on the release may last until the ALB serving; the environment works at the
-//     same time either way.)
-//
-// They are virtual resources of the graph, with edges every estimate keeps (requiredEdges).
-
 // Types of the virtual resources.
 const (
 	dataPlaneReadyType = "estimate:kong:DataPlaneReady"
@@ -70,6 +48,28 @@ type world struct {
 
 // addWorld adds the virtual resources and the world's edges to the program's edges
 // (waiter -> set of waited).
+//
+// What the world adds to the program's graph. The program's edges are the orders Pulumi
+// keeps; the services keep others of their own, and a working environment is more than the
+// last resource done:
+//
+//   - A Kong data plane release is done (Helm's wait: its pods Ready) only once its control
+//     plane has a non-empty configuration to push: Kong answers /status/ready with 200 only
+//     then (kong/status/ready.lua). Its pods start at once; they are Ready when the first
+//     configuration arrives after the Kong entities that make it (the control plane's global
+//     plugins) exist, whatever the program's edges say. The release's own time is its pods
+//     starting; a virtual "Ready" resource after it and the entities is the release done, and
+//     what waited on the release waits on that.
+//   - The ALB serves once it exists and a data plane is Ready and registered: the load
+//     balancer controller registers the pods as targets, and the ALB routes to them once its
+//     health checks pass (the controller's defaults: every 15 s, healthy after 2).
+//   - The environment works when the ALB serves, the *.DOMAIN records resolve and a data plane
+//     is Ready. These three are the conditions the estimate reports. (With the ALB's target
+//     group made before the data plane's pods, the controller gives them readiness gates, so
+//     Helm's wait on the release may last until the ALB serving; the environment works at the
+//     same time either way.)
+//
+// They are virtual resources of the graph, with edges every estimate keeps (requiredEdges).
 func (g *graph) addWorld(edges map[string]map[string]bool) {
 	add := func(from, to string) {
 		if edges[from] == nil {

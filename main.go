@@ -10,7 +10,6 @@
 package main
 
 import (
-	"context"
 	"os"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -32,9 +31,7 @@ func main() {
 		case "serve":
 			os.Exit(server.Command(args))
 		case "verify":
-			os.Exit(verify.Command(args, os.Stdout, os.Stderr, func(stack string) (map[string]any, error) {
-				return stacks.LocalStackOutputs(context.Background(), ".", stack)
-			}))
+			os.Exit(verify.Command(args, os.Stdout, os.Stderr))
 		}
 	}
 	pulumi.Run(stacks.Run)

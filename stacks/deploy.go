@@ -137,6 +137,7 @@ func Deploy(ctx *pulumi.Context, cfg Config) (*Environment, error) {
 		env.Outputs[outputs.KongAdminAPIURL] = env.ControlPlane.AdminAPIURL
 	}
 	env.Outputs[outputs.AdminAllowedCIDR] = pulumi.ToStringArray(cfg.Kong.AdminAllowedCIDRs)
+	env.Outputs[outputs.ALBInboundCIDRs] = pulumi.ToStringArray(cfg.ALB.InboundCIDRs)
 	env.Outputs[outputs.PlainHTTPAllowed] = pulumi.Bool(cfg.ALB.AllowPlainHTTP)
 	env.Outputs[outputs.KongVersion] = pulumi.String(cfg.Kong.Version)
 	env.Outputs[outputs.ChartVersions] = pulumi.StringMap{

@@ -16,6 +16,7 @@ const (
 	KongManagerURL   = "kongManagerUrl"  // only when adminAllowedCidrs is set
 	KongAdminAPIURL  = "kongAdminApiUrl" // only when adminAllowedCidrs is set
 	AdminAllowedCIDR = "adminAllowedCidrs"
+	ALBInboundCIDRs  = "albInboundCidrs" // the only client ranges the ALB admits; empty: everyone
 	PlainHTTPAllowed = "plainHttpAllowed"
 	KongVersion      = "kongVersion"
 	ChartVersions    = "chartVersions" // map: kong, aws-load-balancer-controller, cert-manager

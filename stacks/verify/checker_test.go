@@ -12,7 +12,7 @@ import (
 
 var healthyVerdicts = map[string]want{
 	CheckDNS:               {Pass, "addresses of the ALB " + testALB},
-	CheckRedirect:          {Pass, "http://proxy.example.test/ → 301 https://proxy.example.test/"},
+	CheckRedirect:          {Pass, "http://proxy.example.test/verify/redirect?probe=1 → 301 https://proxy.example.test/verify/redirect?probe=1"},
 	CheckCertificate:       {Pass, "kong.example.test: valid until"},
 	CheckProxyUnknownHost:  {Pass, "404"},
 	CheckAdminAPI:          {Pass, "version " + testVersion},

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -26,7 +27,7 @@ func writeOutputs(t *testing.T, m map[string]any) string {
 	return p
 }
 
-func noLoader(string) (map[string]any, error) {
+func noLoader(context.Context, string) (map[string]any, error) {
 	return nil, errors.New("the loader must not be called")
 }
 
@@ -50,7 +51,7 @@ func TestCommandUsageErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			code := Command(tc.args, &stdout, &stderr, noLoader)
+			code := command(tc.args, &stdout, &stderr, noLoader, nil)
 			if code != ExitUsage {
 				t.Errorf("exit %d, want %d", code, ExitUsage)
 			}
@@ -66,10 +67,15 @@ func TestCommandUsageErrors(t *testing.T) {
 
 func TestCommandHelp(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	if code := Command([]string{"-h"}, &stdout, &stderr, nil); code != ExitOK {
+	if code := Command([]string{"-h"}, &stdout, &stderr); code != ExitOK {
 		t.Errorf("exit %d, want 0", code)
 	}
-	for _, f := range []string{"--stack NAME | --outputs FILE", "-source-ip", "-min-days-valid", "-format", "-timeout"} {
+	for _, f := range []string{
+		"--stack NAME | --outputs FILE", "-source-ip", "-min-days-valid", "-format", "-timeout",
+		// What --stack needs, and what it does not.
+		"`pulumi stack output --json --stack NAME`", "Pulumi CLI on PATH", "PULUMI_CONFIG_PASSPHRASE is not needed",
+		"albInboundCidrs", "adminAllowedCidrs",
+	} {
 		if !strings.Contains(stderr.String(), f) {
 			t.Errorf("usage does not mention %q:\n%s", f, stderr.String())
 		}
@@ -86,23 +92,27 @@ func TestCommandOutputsProblems(t *testing.T) {
 	cases := []struct {
 		name   string
 		args   []string
-		load   func(string) (map[string]any, error)
+		load   stackReader
 		stderr string
 	}{
-		{"invalid JSON", []string{"--outputs", bad}, nil, "expected a JSON object"},
-		{"no domain", []string{"--outputs", writeOutputs(t, noDomain)}, nil, `"domain" is missing`},
-		{"no loader", []string{"--stack", "dev"}, nil, "--stack is not available"},
-		{"loader error", []string{"--stack", "dev"}, func(string) (map[string]any, error) {
+		{"invalid JSON", []string{"--outputs", bad}, noLoader, "expected a JSON object"},
+		{"no domain", []string{"--outputs", writeOutputs(t, noDomain)}, noLoader, `"domain" is missing`},
+		{"loader error", []string{"--stack", "dev"}, func(context.Context, string) (map[string]any, error) {
 			return nil, errors.New("no stack named 'dev' found")
 		}, `reading the outputs of stack "dev": no stack named 'dev' found`},
-		{"stack without domain", []string{"--stack", "dev"}, func(string) (map[string]any, error) {
+		{"stack without domain", []string{"--stack", "dev"}, func(context.Context, string) (map[string]any, error) {
 			return map[string]any{}, nil
 		}, `stack "dev": stack outputs: "domain" is missing`},
+		{"invalid albInboundCidrs", []string{"--stack", "dev"}, func(context.Context, string) (map[string]any, error) {
+			return map[string]any{"domain": testDomain, "albInboundCidrs": []any{"10.0.0.0/33"}}, nil
+		}, `stack "dev": stack outputs: "albInboundCidrs": netip.ParsePrefix("10.0.0.0/33")`},
 	}
+	// Should outputs parse after all, the checks fail fast instead of resolving for real.
+	quick := &Checker{Resolver: &fakeResolver{}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			if code := Command(tc.args, &stdout, &stderr, tc.load); code != ExitUsage {
+			if code := command(tc.args, &stdout, &stderr, tc.load, quick); code != ExitUsage {
 				t.Errorf("exit %d, want %d", code, ExitUsage)
 			}
 			if !strings.Contains(stderr.String(), tc.stderr) {
@@ -134,7 +144,7 @@ func keys(m map[string]any) []string {
 func TestCommandStackJSONHealthy(t *testing.T) {
 	e := start(t, deployment{})
 	var asked []string
-	load := func(stack string) (map[string]any, error) {
+	load := func(_ context.Context, stack string) (map[string]any, error) {
 		asked = append(asked, stack)
 		return e.outputs, nil
 	}
@@ -241,11 +251,11 @@ func TestCommandMinDaysValidFlag(t *testing.T) {
 	e := start(t, deployment{cert: &pkiOnce().expiring})
 	file := writeOutputs(t, e.outputs)
 	var stdout, stderr bytes.Buffer
-	if code := command([]string{"--outputs", file}, &stdout, &stderr, nil, e.checker); code != ExitFail {
+	if code := command([]string{"--outputs", file}, &stdout, &stderr, noLoader, e.checker); code != ExitFail {
 		t.Errorf("default --min-days-valid 14: exit %d, want 1\n%s", code, stdout.String())
 	}
 	stdout.Reset()
-	if code := command([]string{"--outputs", file, "--min-days-valid", "3"}, &stdout, &stderr, nil, e.checker); code != ExitOK {
+	if code := command([]string{"--outputs", file, "--min-days-valid", "3"}, &stdout, &stderr, noLoader, e.checker); code != ExitOK {
 		t.Errorf("--min-days-valid 3: exit %d, want 0\n%s", code, stdout.String())
 	}
 	if e.checker.MinDaysValid != DefaultMinDaysValid {
@@ -256,7 +266,7 @@ func TestCommandMinDaysValidFlag(t *testing.T) {
 func TestCommandSourceIPFlag(t *testing.T) {
 	e := start(t, deployment{adminForbidden: true})
 	var stdout, stderr bytes.Buffer
-	code := command([]string{"--outputs", writeOutputs(t, e.outputs), "--source-ip", outsideIP}, &stdout, &stderr, nil, e.checker)
+	code := command([]string{"--outputs", writeOutputs(t, e.outputs), "--source-ip", outsideIP}, &stdout, &stderr, noLoader, e.checker)
 	if code != ExitOK {
 		t.Errorf("exit %d, want 0\n%s", code, stdout.String())
 	}

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -15,8 +16,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -179,10 +182,14 @@ func (f *fakeResolver) randomLookups() map[string]int {
 type deployment struct {
 	cert            *tls.Certificate // nil: pki.good
 	noRedirect      bool             // HTTP answers Kong's 404 instead of redirecting
-	redirectTo      string           // Location of the redirect; "" means https://host/
+	redirectTo      string           // Location of the redirect; "" means the same URL over HTTPS
 	adminUnrouted   bool             // kong.DOMAIN/api is not routed (Kong's 404)
 	adminForbidden  bool             // kong.DOMAIN/api answers 403 (ip-restriction)
-	managerStatus   int              // 0: 200 HTML
+	kongSees        string           // the client address a 403 of ip-restriction names; "": none (Kong before 3.4)
+	managerStatus   int              // 0: 200 HTML; 403 answers as ip-restriction does
+	albDrops        bool             // the ALB's security group drops this machine: every dial hangs until it times out
+	albRefuses      bool             // every dial is refused at once
+	stall           bool             // connections are accepted (TLS too), requests never answered
 	demoStatus      int              // 0: 200
 	demoUnrouted    bool             // kuard.DOMAIN is not routed (Kong's 404)
 	unknownNotKong  bool             // an unknown host gets the ALB's fixed 404, not Kong's
@@ -251,6 +258,21 @@ func kong404(w http.ResponseWriter) {
 }`)
 }
 
+// kong403 answers as Kong's ip-restriction plugin refusing a client: since Kong 3.4 the
+// message names the address Kong sees (addr), before it did not (addr "").
+func kong403(w http.ResponseWriter, addr string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusForbidden)
+	if addr == "" {
+		_, _ = io.WriteString(w, `{"message":"Your IP address is not allowed"}`)
+		return
+	}
+	fmt.Fprintf(w, `{
+  "message":"IP address not allowed: %s",
+  "request_id":"b1c0ffee"
+}`, addr)
+}
+
 // healthyOutputs are the outputs of the played deployment, as `pulumi stack output --json`
 // prints them.
 func healthyOutputs() map[string]any {
@@ -264,6 +286,7 @@ func healthyOutputs() map[string]any {
 		"kongManagerUrl":    "https://" + kongHost,
 		"kongAdminApiUrl":   "https://" + kongHost + "/api",
 		"adminAllowedCidrs": []any{"203.0.113.0/24", "2001:db8::/32"},
+		"albInboundCidrs":   []any{},
 		"plainHttpAllowed":  false,
 		"kongVersion":       "3.10.0.4",
 		"demoUrl":           "https://" + demoHost,
@@ -278,20 +301,27 @@ func start(t *testing.T, d deployment) *env {
 	quiet := log.New(io.Discard, "", 0)
 
 	tlsSrv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch host := e.record(r); {
+		host := e.record(r)
+		if d.stall {
+			<-r.Context().Done() // until the client gives up
+			return
+		}
+		switch {
 		case host == kongHost && strings.HasPrefix(r.URL.Path, "/api"):
 			switch {
 			case d.adminUnrouted:
 				kong404(w)
 			case d.adminForbidden:
-				w.Header().Set("Content-Type", "application/json; charset=utf-8")
-				w.WriteHeader(http.StatusForbidden)
-				_, _ = io.WriteString(w, `{"message":"Your IP address is not allowed"}`)
+				kong403(w, d.kongSees)
 			default:
 				w.Header().Set("Content-Type", "application/json; charset=utf-8")
 				fmt.Fprintf(w, `{"configuration":{"database":"postgres","role":"control_plane"},"hostname":"kong-aws-cp-0","tagline":"Welcome to kong","version":%q}`, testVersion)
 			}
 		case host == kongHost:
+			if d.managerStatus == http.StatusForbidden {
+				kong403(w, d.kongSees)
+				return
+			}
 			if d.managerStatus != 0 && d.managerStatus != http.StatusOK {
 				http.Error(w, "nope", d.managerStatus)
 				return
@@ -326,6 +356,10 @@ func start(t *testing.T, d deployment) *env {
 
 	httpSrv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host := e.record(r)
+		if d.stall {
+			<-r.Context().Done()
+			return
+		}
 		if d.noRedirect {
 			kong404(w)
 			return
@@ -360,6 +394,27 @@ func start(t *testing.T, d deployment) *env {
 		DNSRetry:       Retry{Attempts: 3, Backoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond},
 		HTTPRetry:      Retry{Attempts: 2, Backoff: time.Millisecond, MaxBackoff: time.Millisecond},
 		MinDaysValid:   DefaultMinDaysValid,
+	}
+	if d.stall {
+		e.checker.RequestTimeout = 100 * time.Millisecond
+	}
+	switch {
+	case d.albDrops:
+		// A dropped SYN: nothing comes back until the dialler gives up, with the error
+		// net.Dialer gives then. The timeout is short for the test's sake.
+		e.checker.RequestTimeout = 100 * time.Millisecond
+		e.checker.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			<-ctx.Done()
+			err := ctx.Err()
+			if errors.Is(err, context.DeadlineExceeded) {
+				err = os.ErrDeadlineExceeded
+			}
+			return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+		}
+	case d.albRefuses:
+		e.checker.Dial = func(_ context.Context, network, addr string) (net.Conn, error) {
+			return nil, &net.OpError{Op: "dial", Net: network, Err: syscall.ECONNREFUSED}
+		}
 	}
 	e.outputs = healthyOutputs()
 	for k, v := range d.outputOverrides {

@@ -4,14 +4,15 @@
 // demo app answers through the ALB.
 //
 // The package needs neither the AWS nor the Pulumi SDK (the output names come from the leaf
-// package stacks/outputs), so it builds fast; its tests run offline against httptest servers
-// and an injected resolver.
+// package stacks/outputs, and --stack runs the Pulumi CLI), so it builds fast; its tests run
+// offline against httptest servers and an injected resolver.
 package verify
 
 import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -35,9 +36,12 @@ type Outputs struct {
 	// valid CIDRs are kept in InvalidAdminCIDRs and otherwise ignored.
 	AdminAllowedCIDRs []netip.Prefix
 	InvalidAdminCIDRs []string
-	PlainHTTPAllowed  bool
-	KongVersion       string
-	DemoURL           string // empty: the demo app is not deployed
+	// ALBInboundCIDRs are the only client ranges the ALB admits (albInboundCidrs); empty
+	// means every client.
+	ALBInboundCIDRs  []netip.Prefix
+	PlainHTTPAllowed bool
+	KongVersion      string
+	DemoURL          string // empty: the demo app is not deployed
 }
 
 // ParseOutputsJSON parses a JSON object of stack outputs, as printed by
@@ -91,6 +95,19 @@ func ParseOutputs(m map[string]any) (Outputs, error) {
 			continue
 		}
 		o.AdminAllowedCIDRs = append(o.AdminAllowedCIDRs, p.Masked())
+	}
+	// The program validates albInboundCidrs before deploying, so an entry that is not a CIDR
+	// can only come from an edited file: it is an error rather than a range silently dropped.
+	inbound, err := listOutput(m, outputs.ALBInboundCIDRs)
+	if err != nil {
+		return Outputs{}, err
+	}
+	for _, s := range inbound {
+		p, perr := netip.ParsePrefix(strings.TrimSpace(s))
+		if perr != nil {
+			return Outputs{}, fmt.Errorf("stack outputs: %q: %w", outputs.ALBInboundCIDRs, perr)
+		}
+		o.ALBInboundCIDRs = append(o.ALBInboundCIDRs, p.Masked())
 	}
 	if o.PlainHTTPAllowed, err = boolOutput(m, outputs.PlainHTTPAllowed); err != nil {
 		return Outputs{}, err
@@ -191,6 +208,26 @@ func (o Outputs) adminOpen() (bool, string) {
 func (o Outputs) adminAllows(ip netip.Addr) (netip.Prefix, bool) {
 	ip = ip.Unmap()
 	for _, p := range o.AdminAllowedCIDRs {
+		if p.Contains(ip) {
+			return p, true
+		}
+	}
+	return netip.Prefix{}, false
+}
+
+// albOpen reports whether the ALB admits every client: albInboundCidrs empty or holding a /0.
+func (o Outputs) albOpen() bool {
+	return len(o.ALBInboundCIDRs) == 0 || slices.ContainsFunc(o.ALBInboundCIDRs, func(p netip.Prefix) bool { return p.Bits() == 0 })
+}
+
+// albAdmits returns the albInboundCidrs entry that contains ip, if any; it is true for any
+// address when the ALB admits every client.
+func (o Outputs) albAdmits(ip netip.Addr) (netip.Prefix, bool) {
+	if o.albOpen() {
+		return netip.Prefix{}, true
+	}
+	ip = ip.Unmap()
+	for _, p := range o.ALBInboundCIDRs {
 		if p.Contains(ip) {
 			return p, true
 		}

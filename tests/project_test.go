@@ -166,12 +166,12 @@ func TestClusterServerNameIsTheCertificatesCommonName(t *testing.T) {
 // addresses there must say which runner deploys it, and the deploy workflow must run its job
 // on that runner rather than on GitHub's hosted runners, whose addresses are not in the list.
 func TestDeployRunnerCanReachEveryStacksEndpoint(t *testing.T) {
-	workflow, err := os.ReadFile(filepath.Join(projectDir, ".github", "workflows", "deploy.yml"))
+	workflow, err := os.ReadFile(filepath.Join(projectDir, ".github", "workflows", "deploy-stack.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(workflow), `runs-on: ${{ vars[format('DEPLOY_RUNNER_{0}', matrix.stack)] || 'ubuntu-latest' }}`) {
-		t.Error("deploy.yml's up job does not take its runner from DEPLOY_RUNNER_<stack>")
+	if !strings.Contains(string(workflow), `runs-on: ${{ vars[format('DEPLOY_RUNNER_{0}', inputs.stack)] || 'ubuntu-latest' }}`) {
+		t.Error("deploy-stack.yml's up job does not take its runner from DEPLOY_RUNNER_<stack>")
 	}
 	for stack, path := range stackFiles(t) {
 		file, err := synth.ReadStackFile(path)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kong-alb-eks/kong-alb-eks/components"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth"
+	"github.com/kong-alb-eks/kong-alb-eks/tests/testkit"
 )
 
 func newNetwork(args components.NetworkArgs) func(ctx *pulumi.Context) (pulumi.Map, error) {
@@ -32,6 +33,7 @@ var twoZones = components.NetworkArgs{
 }
 
 func TestNetworkTagsSubnetsForTheLoadBalancerController(t *testing.T) {
+	t.Parallel()
 	doc := render(t, newNetwork(twoZones))
 	subnets := doc.Find("aws:ec2/subnet:Subnet")
 	assertEqual(t, "subnets", len(subnets), 4)
@@ -48,29 +50,31 @@ func TestNetworkTagsSubnetsForTheLoadBalancerController(t *testing.T) {
 		}
 	}
 	// The zones come from the region's lookup, one per subnet pair.
-	assertEqual(t, "zone of public-1", named(t, doc, "aws:ec2/subnet:Subnet", "net-public-1").Input("availabilityZone"), "us-east-1b")
+	assertEqual(t, "zone of public-1", testkit.Named(t, doc, "aws:ec2/subnet:Subnet", "net-public-1").Input("availabilityZone"), "us-east-1b")
 	assertEqual(t, "NAT gateways (one per zone)", len(doc.Find("aws:ec2/natGateway:NatGateway")), 2)
 	// Private subnets route through the NAT gateway of their zone.
-	rt := named(t, doc, "aws:ec2/routeTable:RouteTable", "net-private-1")
-	assertWaitsOn(t, rt, named(t, doc, "aws:ec2/natGateway:NatGateway", "net-1"))
+	rt := testkit.Named(t, doc, "aws:ec2/routeTable:RouteTable", "net-private-1")
+	assertWaitsOn(t, rt, testkit.Named(t, doc, "aws:ec2/natGateway:NatGateway", "net-1"))
 	assertEqual(t, "output vpcCidr", doc.Outputs["vpcCidr"], "10.0.0.0/16")
 	assertEqual(t, "the ALB's address ranges: the public subnets'", strings.Join(stringsOf(doc.Outputs["publicCidrs"]), ","), "10.0.0.0/22,10.0.4.0/22")
 }
 
 func TestNetworkSharesOneNATGateway(t *testing.T) {
+	t.Parallel()
 	args := twoZones
 	args.SingleNATGateway = true
 	doc := render(t, newNetwork(args))
 	assertEqual(t, "NAT gateways", len(doc.Find("aws:ec2/natGateway:NatGateway")), 1)
-	assertWaitsOn(t, named(t, doc, "aws:ec2/routeTable:RouteTable", "net-private-1"), named(t, doc, "aws:ec2/natGateway:NatGateway", "net-0"))
+	assertWaitsOn(t, testkit.Named(t, doc, "aws:ec2/routeTable:RouteTable", "net-private-1"), testkit.Named(t, doc, "aws:ec2/natGateway:NatGateway", "net-0"))
 }
 
 func TestNetworkDualStackGivesPublicSubnetsIPv6(t *testing.T) {
+	t.Parallel()
 	args := twoZones
 	args.IPv6 = true
 	doc := render(t, newNetwork(args))
-	assertEqual(t, "vpc ipv6", named(t, doc, "aws:ec2/vpc:Vpc", "net").Input("assignGeneratedIpv6CidrBlock"), true)
-	block, _ := named(t, doc, "aws:ec2/subnet:Subnet", "net-public-1").Input("ipv6CidrBlock").(string)
+	assertEqual(t, "vpc ipv6", testkit.Named(t, doc, "aws:ec2/vpc:Vpc", "net").Input("assignGeneratedIpv6CidrBlock"), true)
+	block, _ := testkit.Named(t, doc, "aws:ec2/subnet:Subnet", "net-public-1").Input("ipv6CidrBlock").(string)
 	if !strings.HasSuffix(block, "01::/64") {
 		t.Errorf("public-1 IPv6 block = %q, want the VPC's second /64", block)
 	}
@@ -81,6 +85,7 @@ func TestNetworkDualStackGivesPublicSubnetsIPv6(t *testing.T) {
 }
 
 func TestNetworkExistingVPCCreatesNothing(t *testing.T) {
+	t.Parallel()
 	doc := render(t, newNetwork(components.NetworkArgs{
 		ExistingVPCID:            "vpc-0a1b2c3d4e5f67890",
 		ExistingPublicSubnetIDs:  []string{"subnet-00000000000000001", "subnet-00000000000000002"},
@@ -109,6 +114,7 @@ func TestNetworkExistingVPCCreatesNothing(t *testing.T) {
 }
 
 func TestIPv6Subnet(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		block string
 		index int
@@ -151,6 +157,7 @@ func newCluster(ctx *pulumi.Context) (*components.Cluster, error) {
 }
 
 func TestClusterNodeGroupOIDCAndKubeconfig(t *testing.T) {
+	t.Parallel()
 	doc := render(t, func(ctx *pulumi.Context) (pulumi.Map, error) {
 		c, err := newCluster(ctx)
 		if err != nil {
@@ -158,7 +165,7 @@ func TestClusterNodeGroupOIDCAndKubeconfig(t *testing.T) {
 		}
 		return pulumi.Map{"name": c.Name, "oidcArn": c.OIDCProviderARN, "issuer": c.OIDCIssuerURL, "kubeconfig": c.Kubeconfig}, nil
 	})
-	cluster := named(t, doc, "aws:eks/cluster:Cluster", "eks")
+	cluster := testkit.Named(t, doc, "aws:eks/cluster:Cluster", "eks")
 	assertEqual(t, "explicit cluster name", cluster.Input("name"), "demo")
 	assertEqual(t, "version", cluster.Input("version"), "1.34")
 	assertEqual(t, "authentication mode", cluster.Input("accessConfig.authenticationMode"), "API")
@@ -166,14 +173,14 @@ func TestClusterNodeGroupOIDCAndKubeconfig(t *testing.T) {
 	assertEqual(t, "no self-managed add-ons", cluster.Input("bootstrapSelfManagedAddons"), false)
 	assertEqual(t, "public access CIDRs", strings.Join(stringsOf(cluster.Input("vpcConfig.publicAccessCidrs")), ","), "198.51.100.0/24")
 	assertEqual(t, "control plane interfaces in the private subnets", strings.Join(stringsOf(cluster.Input("vpcConfig.subnetIds")), ","), "subnet-private000000001,subnet-private000000002")
-	clusterRole := named(t, doc, "aws:iam/role:Role", "eks-cluster")
+	clusterRole := testkit.Named(t, doc, "aws:iam/role:Role", "eks-cluster")
 	assertWaitsOn(t, cluster, clusterRole)
-	assertWaitsOn(t, cluster, named(t, doc, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "eks-cluster"))
+	assertWaitsOn(t, cluster, testkit.Named(t, doc, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "eks-cluster"))
 	if trust, _ := clusterRole.Input("assumeRolePolicy").(string); !strings.Contains(trust, `"eks.amazonaws.com"`) {
 		t.Errorf("the cluster role trusts %s", trust)
 	}
 
-	ng := named(t, doc, "aws:eks/nodeGroup:NodeGroup", "eks-nodes")
+	ng := testkit.Named(t, doc, "aws:eks/nodeGroup:NodeGroup", "eks-nodes")
 	assertEqual(t, "node group subnets (private only)", strings.Join(stringsOf(ng.Input("subnetIds")), ","), "subnet-private000000001,subnet-private000000002")
 	assertEqual(t, "AMI type", ng.Input("amiType"), "AL2023_x86_64_STANDARD")
 	assertEqual(t, "desired size", ng.Input("scalingConfig.desiredSize"), 3.0)
@@ -181,14 +188,14 @@ func TestClusterNodeGroupOIDCAndKubeconfig(t *testing.T) {
 	assertWaitsOn(t, ng, cluster)
 	var nodePolicies []string
 	for _, name := range []string{"eks-node", "eks-node-1"} {
-		a := named(t, doc, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", name)
+		a := testkit.Named(t, doc, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", name)
 		assertWaitsOn(t, ng, a)
 		nodePolicies = append(nodePolicies, a.Input("policyArn").(string))
 	}
 	assertEqual(t, "node role policies (the CNI's are on its own role)", strings.Join(nodePolicies, ","),
 		"arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy,arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly")
 
-	oidc := named(t, doc, "aws:iam/openIdConnectProvider:OpenIdConnectProvider", "eks")
+	oidc := testkit.Named(t, doc, "aws:iam/openIdConnectProvider:OpenIdConnectProvider", "eks")
 	issuer, _ := doc.Outputs["issuer"].(string)
 	if !strings.HasPrefix(issuer, "https://oidc.eks.us-east-1.amazonaws.com/id/") {
 		t.Errorf("issuer = %q", issuer)
@@ -200,7 +207,7 @@ func TestClusterNodeGroupOIDCAndKubeconfig(t *testing.T) {
 	assertEqual(t, "cluster name output", doc.Outputs["name"], "demo")
 	assertEqual(t, "kubeconfig output", doc.Outputs["kubeconfig"], synth.Secret)
 
-	provider := named(t, doc, "pulumi:providers:kubernetes", "eks")
+	provider := testkit.Named(t, doc, "pulumi:providers:kubernetes", "eks")
 	assertEqual(t, "provider kubeconfig", provider.Input("kubeconfig"), synth.Secret)
 	assertWaitsOn(t, provider, ng)
 
@@ -226,31 +233,32 @@ func TestClusterNodeGroupOIDCAndKubeconfig(t *testing.T) {
 // "true"}, EKS User Guide, "Restrict pod network traffic"), and kube-proxy; CoreDNS, whose
 // pods need nodes, after them; all before anything is deployed into the cluster.
 func TestClusterNetworkingAddons(t *testing.T) {
+	t.Parallel()
 	doc := render(t, func(ctx *pulumi.Context) (pulumi.Map, error) {
 		_, err := newCluster(ctx)
 		return nil, err
 	})
 	const addon = "aws:eks/addon:Addon"
-	ng := named(t, doc, "aws:eks/nodeGroup:NodeGroup", "eks-nodes")
-	provider := named(t, doc, "pulumi:providers:kubernetes", "eks")
+	ng := testkit.Named(t, doc, "aws:eks/nodeGroup:NodeGroup", "eks-nodes")
+	provider := testkit.Named(t, doc, "pulumi:providers:kubernetes", "eks")
 
-	cni := named(t, doc, addon, "eks-vpc-cni")
+	cni := testkit.Named(t, doc, addon, "eks-vpc-cni")
 	assertEqual(t, "vpc-cni add-on", cni.Input("addonName"), "vpc-cni")
 	assertEqual(t, "vpc-cni pinned", cni.Input("addonVersion"), "v1.20.4-eksbuild.1")
 	assertEqual(t, "network policy enforcement", cni.Input("configurationValues"), `{"enableNetworkPolicy":"true"}`)
 	assertEqual(t, "vpc-cni role", cni.Input("serviceAccountRoleArn"), "arn:aws:iam::123456789012:role/eks-vpc-cni")
-	cniRole := named(t, doc, "aws:iam/role:Role", "eks-vpc-cni")
+	cniRole := testkit.Named(t, doc, "aws:iam/role:Role", "eks-vpc-cni")
 	trust, _ := cniRole.Input("assumeRolePolicy").(string)
 	if !strings.Contains(trust, `"system:serviceaccount:kube-system:aws-node"`) {
 		t.Errorf("the VPC CNI role trusts %s", trust)
 	}
-	cniPolicy := named(t, doc, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "eks-vpc-cni")
+	cniPolicy := testkit.Named(t, doc, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "eks-vpc-cni")
 	assertEqual(t, "CNI policy", cniPolicy.Input("policyArn"), "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy")
 	assertWaitsOn(t, cni, cniPolicy)
 	assertWaitsOn(t, ng, cni)
 
 	for _, name := range []string{"kube-proxy", "coredns"} {
-		a := named(t, doc, addon, "eks-"+name)
+		a := testkit.Named(t, doc, addon, "eks-"+name)
 		assertEqual(t, name+" add-on", a.Input("addonName"), name)
 		assertEqual(t, name+" version (EKS's default)", a.Input("addonVersion"), nil)
 		assertEqual(t, name+" adopts an existing copy", a.Input("resolveConflictsOnCreate"), "OVERWRITE")
@@ -259,37 +267,39 @@ func TestClusterNetworkingAddons(t *testing.T) {
 	// kube-proxy (a DaemonSet) before the nodes: the VPC CNI before v1.20 reaches the API
 	// server through the kubernetes Service's cluster IP (amazon-vpc-cni-k8s #2138). CoreDNS (a
 	// Deployment) after them: EKS reports it ACTIVE only once its pods run.
-	assertWaitsOn(t, ng, named(t, doc, addon, "eks-kube-proxy"))
-	assertWaitsOn(t, named(t, doc, addon, "eks-coredns"), ng)
+	assertWaitsOn(t, ng, testkit.Named(t, doc, addon, "eks-kube-proxy"))
+	assertWaitsOn(t, testkit.Named(t, doc, addon, "eks-coredns"), ng)
 }
 
 // EKS access entries: one per principal, an association per policy with its scope.
 func TestClusterAccessEntries(t *testing.T) {
+	t.Parallel()
 	doc := render(t, func(ctx *pulumi.Context) (pulumi.Map, error) {
 		_, err := newCluster(ctx)
 		return nil, err
 	})
 	entries := doc.Find("aws:eks/accessEntry:AccessEntry")
 	assertEqual(t, "access entries", len(entries), 2)
-	admins := named(t, doc, "aws:eks/accessEntry:AccessEntry", "eks-access-role-platform-admins")
+	admins := testkit.Named(t, doc, "aws:eks/accessEntry:AccessEntry", "eks-access-role-platform-admins")
 	assertEqual(t, "principal", admins.Input("principalArn"), "arn:aws:iam::123456789012:role/platform-admins")
 	assertEqual(t, "type", admins.Input("type"), "STANDARD")
 	assertEqual(t, "cluster", admins.Input("clusterName"), "demo")
 
 	const assoc = "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"
-	admin := named(t, doc, assoc, "eks-access-role-platform-admins-AmazonEKSClusterAdminPolicy")
+	admin := testkit.Named(t, doc, assoc, "eks-access-role-platform-admins-AmazonEKSClusterAdminPolicy")
 	assertEqual(t, "admin policy", admin.Input("policyArn"), "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy")
 	assertEqual(t, "admin scope", admin.Input("accessScope.type"), "cluster")
 	assertWaitsOn(t, admin, admins)
-	edit := named(t, doc, assoc, "eks-access-role-team-kong-operators-AmazonEKSEditPolicy")
+	edit := testkit.Named(t, doc, assoc, "eks-access-role-team-kong-operators-AmazonEKSEditPolicy")
 	assertEqual(t, "edit scope", edit.Input("accessScope.type"), "namespace")
 	assertEqual(t, "edit namespaces", strings.Join(stringsOf(edit.Input("accessScope.namespaces")), ","), "kong")
-	view := named(t, doc, assoc, "eks-access-role-team-kong-operators-AmazonEKSViewPolicy")
+	view := testkit.Named(t, doc, assoc, "eks-access-role-team-kong-operators-AmazonEKSViewPolicy")
 	assertEqual(t, "view scope", view.Input("accessScope.type"), "cluster")
 	assertEqual(t, "associations", len(doc.Find(assoc)), 3)
 }
 
 func TestKubeconfigUsesTheAWSCLIForTokens(t *testing.T) {
+	t.Parallel()
 	raw, err := components.Kubeconfig("https://ABC.gr7.us-east-1.eks.amazonaws.com", "Q0E=", "demo", "us-east-1")
 	if err != nil {
 		t.Fatal(err)
@@ -327,10 +337,11 @@ func newCertificate(args components.CertificateArgs) func(ctx *pulumi.Context) (
 }
 
 func TestCertificateACMHasOneValidationRecordForWildcardAndApex(t *testing.T) {
+	t.Parallel()
 	doc := render(t, newCertificate(components.CertificateArgs{
 		Domain: "eks.example.com", Mode: components.CertificateModeACM, ZoneID: pulumi.String("Z0123456789ABCDEFGHIJ"),
 	}))
-	cert := named(t, doc, "aws:acm/certificate:Certificate", "cert")
+	cert := testkit.Named(t, doc, "aws:acm/certificate:Certificate", "cert")
 	assertEqual(t, "domain", cert.Input("domainName"), "*.eks.example.com")
 	assertEqual(t, "SANs", strings.Join(stringsOf(cert.Input("subjectAlternativeNames")), ","), "eks.example.com")
 	assertEqual(t, "validation method", cert.Input("validationMethod"), "DNS")
@@ -345,7 +356,7 @@ func TestCertificateACMHasOneValidationRecordForWildcardAndApex(t *testing.T) {
 	}
 	assertWaitsOn(t, record, cert)
 
-	validation := named(t, doc, "aws:acm/certificateValidation:CertificateValidation", "cert")
+	validation := testkit.Named(t, doc, "aws:acm/certificateValidation:CertificateValidation", "cert")
 	assertWaitsOn(t, validation, record)
 	assertEqual(t, "validation FQDNs", len(stringsOf(validation.Input("validationRecordFqdns"))), 1)
 	arn, _ := doc.Outputs["arn"].(string)
@@ -355,11 +366,12 @@ func TestCertificateACMHasOneValidationRecordForWildcardAndApex(t *testing.T) {
 }
 
 func TestCertificateImportKeepsTheKeySecret(t *testing.T) {
+	t.Parallel()
 	doc := render(t, newCertificate(components.CertificateArgs{
 		Domain: "eks.example.com", Mode: components.CertificateModeImport,
 		Body: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", PrivateKey: pulumi.String("-----BEGIN PRIVATE KEY-----\nsecret\n-----END PRIVATE KEY-----\n"),
 	}))
-	cert := named(t, doc, "aws:acm/certificate:Certificate", "cert")
+	cert := testkit.Named(t, doc, "aws:acm/certificate:Certificate", "cert")
 	assertEqual(t, "private key", cert.Input("privateKey"), synth.Secret)
 	assertEqual(t, "no validation records", len(doc.Find("aws:route53/record:Record")), 0)
 	b, _ := json.Marshal(doc)
@@ -369,6 +381,7 @@ func TestCertificateImportKeepsTheKeySecret(t *testing.T) {
 }
 
 func TestCertificateARNModeCreatesNothing(t *testing.T) {
+	t.Parallel()
 	arn := "arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
 	doc := render(t, newCertificate(components.CertificateArgs{Domain: "eks.example.com", Mode: components.CertificateModeARN, ARN: arn}))
 	for _, r := range doc.Resources {
@@ -380,6 +393,7 @@ func TestCertificateARNModeCreatesNothing(t *testing.T) {
 }
 
 func TestWildcardRecordsAliasTheGivenHostname(t *testing.T) {
+	t.Parallel()
 	const alb = "k8s-kong-kongprox-0123456789-1234567890.eu-west-1.elb.amazonaws.com"
 	doc := render(t, func(ctx *pulumi.Context) (pulumi.Map, error) {
 		w, err := components.NewWildcardRecords(ctx, "dns", &components.WildcardRecordsArgs{

@@ -25,20 +25,6 @@ func render(t *testing.T, program func(ctx *pulumi.Context) (pulumi.Map, error))
 	return doc
 }
 
-// named returns the resource of a type and name, failing the test if it is missing.
-func named(t *testing.T, doc *synth.Document, typ, name string) synth.Resource {
-	t.Helper()
-	r, ok := doc.Named(typ, name)
-	if !ok {
-		var names []string
-		for _, x := range doc.Find(typ) {
-			names = append(names, x.Name)
-		}
-		t.Fatalf("no %s named %q; have %v", typ, name, names)
-	}
-	return r
-}
-
 func assertEqual(t *testing.T, what string, got, want any) {
 	t.Helper()
 	if got != want {

@@ -10,11 +10,13 @@ import (
 
 	"github.com/kong-alb-eks/kong-alb-eks/components"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth"
+	"github.com/kong-alb-eks/kong-alb-eks/tests/testkit"
 )
 
 var kongChart = components.ChartSource{Chart: "kong", Repository: "https://charts.konghq.com", Version: "3.4.1"}
 
 func TestLoadBalancerControllerPolicyIsTheOfficialOne(t *testing.T) {
+	t.Parallel()
 	var doc struct {
 		Version   string
 		Statement []struct {
@@ -52,6 +54,7 @@ func TestLoadBalancerControllerPolicyIsTheOfficialOne(t *testing.T) {
 }
 
 func TestLoadBalancerControllerTrustsOnlyItsServiceAccount(t *testing.T) {
+	t.Parallel()
 	const providerARN = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"
 	doc := render(t, func(ctx *pulumi.Context) (pulumi.Map, error) {
 		c, err := components.NewLoadBalancerController(ctx, "lbc", &components.LoadBalancerControllerArgs{
@@ -64,7 +67,7 @@ func TestLoadBalancerControllerTrustsOnlyItsServiceAccount(t *testing.T) {
 		}
 		return pulumi.Map{"role": c.RoleARN}, nil
 	})
-	role := named(t, doc, "aws:iam/role:Role", "lbc")
+	role := testkit.Named(t, doc, "aws:iam/role:Role", "lbc")
 	var trust struct {
 		Statement []struct {
 			Principal struct{ Federated string }
@@ -82,12 +85,12 @@ func TestLoadBalancerControllerTrustsOnlyItsServiceAccount(t *testing.T) {
 	assertEqual(t, "sub", cond["oidc.eks.us-east-1.amazonaws.com/id/ABC:sub"], "system:serviceaccount:kube-system:aws-load-balancer-controller")
 	assertEqual(t, "aud", cond["oidc.eks.us-east-1.amazonaws.com/id/ABC:aud"], "sts.amazonaws.com")
 
-	policy := named(t, doc, "aws:iam/policy:Policy", "lbc")
+	policy := testkit.Named(t, doc, "aws:iam/policy:Policy", "lbc")
 	assertEqual(t, "policy document", policy.Input("policy"), components.LoadBalancerControllerPolicy)
-	attachment := named(t, doc, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "lbc")
+	attachment := testkit.Named(t, doc, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "lbc")
 	assertWaitsOn(t, attachment, policy)
 
-	release := named(t, doc, "kubernetes:helm.sh/v3:Release", "lbc")
+	release := testkit.Named(t, doc, "kubernetes:helm.sh/v3:Release", "lbc")
 	assertEqual(t, "chart", release.Input("chart"), "aws-load-balancer-controller")
 	assertEqual(t, "version", release.Input("version"), "3.5.0")
 	assertEqual(t, "repo", release.Input("repositoryOpts.repo"), "https://aws.github.io/eks-charts")
@@ -105,6 +108,7 @@ func TestLoadBalancerControllerTrustsOnlyItsServiceAccount(t *testing.T) {
 }
 
 func TestCertManagerIssuerWaitsForTheWebhook(t *testing.T) {
+	t.Parallel()
 	doc := render(t, func(ctx *pulumi.Context) (pulumi.Map, error) {
 		c, err := components.NewCertManager(ctx, "cm", &components.CertManagerArgs{
 			Chart:           components.ChartSource{Chart: "cert-manager", Repository: "https://charts.jetstack.io", Version: "v1.21.1"},
@@ -115,21 +119,21 @@ func TestCertManagerIssuerWaitsForTheWebhook(t *testing.T) {
 		}
 		return pulumi.Map{"issuer": c.IssuerName}, nil
 	})
-	release := named(t, doc, "kubernetes:helm.sh/v3:Release", "cm")
+	release := testkit.Named(t, doc, "kubernetes:helm.sh/v3:Release", "cm")
 	assertEqual(t, "CRDs", release.Input("values.crds.enabled"), true)
 	assertEqual(t, "startupapicheck", release.Input("values.startupapicheck.enabled"), true)
 	assertEqual(t, "version", release.Input("version"), "v1.21.1")
 	// Helm never deletes a namespace it created: the program owns it, so destroy removes it
 	// (seen against the real API server: tests/wholeprogram).
-	ns := named(t, doc, "kubernetes:core/v1:Namespace", "cm")
+	ns := testkit.Named(t, doc, "kubernetes:core/v1:Namespace", "cm")
 	assertEqual(t, "namespace", ns.Input("metadata.name"), "cert-manager")
 	assertEqual(t, "release namespace", release.Input("namespace"), "cert-manager")
 	assertEqual(t, "Helm creates no namespace", release.Input("createNamespace"), nil)
 	assertWaitsOn(t, release, ns)
 
-	selfSigned := named(t, doc, "kubernetes:cert-manager.io/v1:ClusterIssuer", "cm-selfsigned")
-	ca := named(t, doc, "kubernetes:cert-manager.io/v1:Certificate", "cm-ca")
-	issuer := named(t, doc, "kubernetes:cert-manager.io/v1:Issuer", "cm-issuer")
+	selfSigned := testkit.Named(t, doc, "kubernetes:cert-manager.io/v1:ClusterIssuer", "cm-selfsigned")
+	ca := testkit.Named(t, doc, "kubernetes:cert-manager.io/v1:Certificate", "cm-ca")
+	issuer := testkit.Named(t, doc, "kubernetes:cert-manager.io/v1:Issuer", "cm-issuer")
 	for _, r := range []synth.Resource{selfSigned, ca, issuer} {
 		assertWaitsOn(t, r, release)
 	}
@@ -176,8 +180,9 @@ func renderKong(t *testing.T, p kongPlanes) *synth.Document {
 var bundledPostgres = components.KongPostgres{ImageRepository: "docker.io/bitnamilegacy/postgresql", ImageTag: "13.11.0-debian-11-r20"}
 
 func TestKongControlPlaneValues(t *testing.T) {
+	t.Parallel()
 	doc := renderKong(t, kongPlanes{postgres: bundledPostgres})
-	cp := named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")
+	cp := testkit.Named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")
 	for path, want := range map[string]any{
 		"name": "kong-aws-cp", "namespace": "kong", "chart": "kong", "version": "3.4.1",
 		"values.image.repository": "kong/kong-gateway", "values.image.tag": "3.10.0.4",
@@ -207,12 +212,13 @@ func TestKongControlPlaneValues(t *testing.T) {
 }
 
 func TestBundledPostgresPasswordsAreGeneratedOnceAndSecret(t *testing.T) {
+	t.Parallel()
 	doc := renderKong(t, kongPlanes{postgres: bundledPostgres})
-	cp := named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")
-	secret := named(t, doc, "kubernetes:core/v1:Secret", "kong-aws-cp-postgres")
+	cp := testkit.Named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")
+	secret := testkit.Named(t, doc, "kubernetes:core/v1:Secret", "kong-aws-cp-postgres")
 	assertEqual(t, "secret data", secret.Input("stringData"), synth.Secret)
 	for _, key := range []string{"password", "postgres-password"} {
-		pw := named(t, doc, "random:index/randomPassword:RandomPassword", "kong-aws-cp-"+key)
+		pw := testkit.Named(t, doc, "random:index/randomPassword:RandomPassword", "kong-aws-cp-"+key)
 		assertEqual(t, key+" length", pw.Input("length"), 32.0)
 		assertWaitsOn(t, secret, pw)
 	}
@@ -220,9 +226,10 @@ func TestBundledPostgresPasswordsAreGeneratedOnceAndSecret(t *testing.T) {
 }
 
 func TestKongDataPlaneValues(t *testing.T) {
+	t.Parallel()
 	doc := renderKong(t, kongPlanes{postgres: bundledPostgres})
-	dp := named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-dp")
-	cp := named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")
+	dp := testkit.Named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-dp")
+	cp := testkit.Named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")
 	for path, want := range map[string]any{
 		"name": "kong-aws-dp", "values.env.role": "data_plane", "values.env.database": "off",
 		// Derived from the control plane's release name.
@@ -257,8 +264,9 @@ func TestKongDataPlaneValues(t *testing.T) {
 // keeps serving N seconds, then quits gracefully within --timeout), inside
 // terminationGracePeriodSeconds.
 func TestKongDataPlaneDrainsLongerThanTheALB(t *testing.T) {
+	t.Parallel()
 	doc := renderKong(t, kongPlanes{postgres: bundledPostgres})
-	dp := named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-dp")
+	dp := testkit.Named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-dp")
 	command := stringsOf(dp.Input("values.lifecycle.preStop.exec.command"))
 	if len(command) != 4 || command[0] != "kong" || command[1] != "quit" {
 		t.Fatalf("preStop = %v, want kong quit --wait=N --timeout=M", command)
@@ -283,11 +291,12 @@ func TestKongDataPlaneDrainsLongerThanTheALB(t *testing.T) {
 // ingress class), created as soon as the control plane (its CRD, its controller) is there and
 // never waiting for the data plane that needs it.
 func TestControlPlaneAlwaysHasAConfigurationToPush(t *testing.T) {
+	t.Parallel()
 	for _, cidrs := range [][]string{nil, {"203.0.113.0/24"}} {
 		doc := renderKong(t, kongPlanes{postgres: bundledPostgres, adminCIDRs: cidrs})
-		cp := named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")
-		dp := named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-dp")
-		plugin := named(t, doc, "kubernetes:configuration.konghq.com/v1:KongClusterPlugin", "kong-aws-cp-request-id")
+		cp := testkit.Named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")
+		dp := testkit.Named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-dp")
+		plugin := testkit.Named(t, doc, "kubernetes:configuration.konghq.com/v1:KongClusterPlugin", "kong-aws-cp-request-id")
 		assertEqual(t, "global", plugin.Input("metadata.labels.global"), "true")
 		assertEqual(t, "ingress class", plugin.Annotation("kubernetes.io/ingress.class"), cp.Input("values.ingressController.ingressClass"))
 		assertEqual(t, "plugin", plugin.Input("plugin"), "correlation-id")
@@ -305,8 +314,9 @@ func TestControlPlaneAlwaysHasAConfigurationToPush(t *testing.T) {
 // controller's health port (probes). Chart 3.4.1 labels the Deployment's pods with name,
 // instance and component "app"; the migration Jobs' and PostgreSQL's pods differ.
 func TestAdminPortsAreOpenToKongOnly(t *testing.T) {
+	t.Parallel()
 	doc := renderKong(t, kongPlanes{postgres: bundledPostgres, adminCIDRs: []string{"203.0.113.0/24"}})
-	policy := named(t, doc, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "kong-aws-cp-admin")
+	policy := testkit.Named(t, doc, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "kong-aws-cp-admin")
 	assertEqual(t, "namespace", policy.Input("metadata.namespace"), "kong")
 	selector := func(path string) string {
 		m, _ := synth.Lookup(policy.Inputs, path).(map[string]any)
@@ -333,11 +343,12 @@ func TestAdminPortsAreOpenToKongOnly(t *testing.T) {
 	assertEqual(t, "those from anywhere", synth.Lookup(policy.Inputs, "spec.ingress.2.from"), nil)
 	assertEqual(t, "rules", len(synth.Lookup(policy.Inputs, "spec.ingress").([]any)), 3)
 	// The chart's Kong proxy container probes the status listener, the controller its health port.
-	cp := named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")
+	cp := testkit.Named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")
 	assertEqual(t, "status listener", cp.Input("values.status.http.containerPort"), float64(components.KongStatusPort))
 }
 
 func TestAdminIsNotPublishedWithoutAnAllowlist(t *testing.T) {
+	t.Parallel()
 	doc := renderKong(t, kongPlanes{postgres: bundledPostgres})
 	assertEqual(t, "ingresses", len(doc.Find("kubernetes:networking.k8s.io/v1:Ingress")), 0)
 	assertEqual(t, "plugins", len(doc.Find("kubernetes:configuration.konghq.com/v1:KongPlugin")), 0)
@@ -346,19 +357,20 @@ func TestAdminIsNotPublishedWithoutAnAllowlist(t *testing.T) {
 }
 
 func TestAdminIsPublishedOnlyToTheAllowlist(t *testing.T) {
+	t.Parallel()
 	doc := renderKong(t, kongPlanes{postgres: bundledPostgres, adminCIDRs: []string{"203.0.113.0/24", "198.51.100.7/32"}})
-	cp := named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")
+	cp := testkit.Named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")
 	assertEqual(t, "admin_gui_url", cp.Input("values.env.admin_gui_url"), "https://kong.eks.example.com")
 	assertEqual(t, "admin_gui_api_url", cp.Input("values.env.admin_gui_api_url"), "https://kong.eks.example.com/api")
 	assertEqual(t, "admin Service for the data planes", cp.Input("values.admin.enabled"), true)
 
-	plugin := named(t, doc, "kubernetes:configuration.konghq.com/v1:KongPlugin", "kong-aws-cp-admin-allowlist")
+	plugin := testkit.Named(t, doc, "kubernetes:configuration.konghq.com/v1:KongPlugin", "kong-aws-cp-admin-allowlist")
 	assertEqual(t, "plugin", plugin.Input("plugin"), "ip-restriction")
 	assertEqual(t, "allow", strings.Join(stringsOf(plugin.Input("config.allow")), ","), "203.0.113.0/24,198.51.100.7/32")
 	assertWaitsOn(t, plugin, cp)
 
-	manager := named(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", "kong-aws-cp-manager")
-	admin := named(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", "kong-aws-cp-admin")
+	manager := testkit.Named(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", "kong-aws-cp-manager")
+	admin := testkit.Named(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", "kong-aws-cp-admin")
 	for _, c := range []struct {
 		ing           synth.Resource
 		path, service string
@@ -380,13 +392,14 @@ func TestAdminIsPublishedOnlyToTheAllowlist(t *testing.T) {
 }
 
 func TestExternalPostgresPasswordStaysOutOfHelmValues(t *testing.T) {
+	t.Parallel()
 	const password = "correct-horse-battery-staple"
 	doc := renderKong(t, kongPlanes{postgres: components.KongPostgres{
 		Host: "kong.abc123.us-east-1.rds.amazonaws.com", Port: 5432, Database: "kong", User: "kong",
 		Password: pulumi.String(password), SSL: true,
 	}})
-	cp := named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")
-	secret := named(t, doc, "kubernetes:core/v1:Secret", "kong-aws-cp-postgres")
+	cp := testkit.Named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")
+	secret := testkit.Named(t, doc, "kubernetes:core/v1:Secret", "kong-aws-cp-postgres")
 	assertEqual(t, "secret data", secret.Input("stringData"), synth.Secret)
 	assertEqual(t, "pg_host", cp.Input("values.env.pg_host"), "kong.abc123.us-east-1.rds.amazonaws.com")
 	assertEqual(t, "pg_ssl", cp.Input("values.env.pg_ssl"), "on")
@@ -417,10 +430,11 @@ func renderProxy(t *testing.T, args components.ProxyIngressArgs) (*synth.Documen
 		}
 		return pulumi.Map{"hostname": pi.Hostname}, nil
 	})
-	return doc, named(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", "kong-proxy")
+	return doc, testkit.Named(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", "kong-proxy")
 }
 
 func TestProxyIngressMakesTheALB(t *testing.T) {
+	t.Parallel()
 	doc, ing := renderProxy(t, proxyArgs())
 	const p = "alb.ingress.kubernetes.io/"
 	for k, want := range map[string]string{
@@ -450,6 +464,7 @@ func TestProxyIngressMakesTheALB(t *testing.T) {
 }
 
 func TestProxyIngressOptions(t *testing.T) {
+	t.Parallel()
 	args := proxyArgs()
 	args.AllowPlainHTTP = true
 	args.InboundCIDRs = []string{"198.51.100.0/24", "203.0.113.0/24"}
@@ -464,6 +479,7 @@ func TestProxyIngressOptions(t *testing.T) {
 }
 
 func TestDemoWorkloadRoutesThroughKong(t *testing.T) {
+	t.Parallel()
 	doc := render(t, func(ctx *pulumi.Context) (pulumi.Map, error) {
 		d, err := components.NewDemoWorkload(ctx, "kuard", &components.DemoWorkloadArgs{
 			Name: "kuard", Domain: "eks.example.com", Image: "gcr.io/kuar-demo/kuard-amd64:1",
@@ -473,17 +489,18 @@ func TestDemoWorkloadRoutesThroughKong(t *testing.T) {
 		}
 		return pulumi.Map{"url": d.URL}, nil
 	})
-	ing := named(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", "kuard")
+	ing := testkit.Named(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", "kuard")
 	assertEqual(t, "class", ing.Input("spec.ingressClassName"), "kong")
 	assertEqual(t, "host", ing.Input("spec.rules.0.host"), "kuard.eks.example.com")
 	assertEqual(t, "namespace", ing.Input("metadata.namespace"), "kuard")
-	deployment := named(t, doc, "kubernetes:apps/v1:Deployment", "kuard")
+	deployment := testkit.Named(t, doc, "kubernetes:apps/v1:Deployment", "kuard")
 	assertEqual(t, "image", deployment.Input("spec.template.spec.containers.0.image"), "gcr.io/kuar-demo/kuard-amd64:1")
-	assertWaitsOn(t, ing, named(t, doc, "kubernetes:core/v1:Service", "kuard"))
+	assertWaitsOn(t, ing, testkit.Named(t, doc, "kubernetes:core/v1:Service", "kuard"))
 	assertEqual(t, "url", doc.Outputs["url"], "https://kuard.eks.example.com")
 }
 
 func TestEBSCSIDriverGivesTheClusterVolumes(t *testing.T) {
+	t.Parallel()
 	doc := render(t, func(ctx *pulumi.Context) (pulumi.Map, error) {
 		c, err := newCluster(ctx)
 		if err != nil {
@@ -497,19 +514,19 @@ func TestEBSCSIDriverGivesTheClusterVolumes(t *testing.T) {
 		}
 		return pulumi.Map{"class": d.StorageClass}, nil
 	})
-	addon := named(t, doc, "aws:eks/addon:Addon", "ebs")
+	addon := testkit.Named(t, doc, "aws:eks/addon:Addon", "ebs")
 	assertEqual(t, "add-on", addon.Input("addonName"), "aws-ebs-csi-driver")
 	assertEqual(t, "cluster", addon.Input("clusterName"), "demo")
 	assertEqual(t, "IRSA role", addon.Input("serviceAccountRoleArn"), "arn:aws:iam::123456789012:role/ebs")
 	assertEqual(t, "version: EKS's default", addon.Input("addonVersion"), nil)
-	assertWaitsOn(t, addon, named(t, doc, "aws:eks/nodeGroup:NodeGroup", "eks-nodes"))
-	assertWaitsOn(t, addon, named(t, doc, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "ebs"))
+	assertWaitsOn(t, addon, testkit.Named(t, doc, "aws:eks/nodeGroup:NodeGroup", "eks-nodes"))
+	assertWaitsOn(t, addon, testkit.Named(t, doc, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "ebs"))
 
-	role := named(t, doc, "aws:iam/role:Role", "ebs")
+	role := testkit.Named(t, doc, "aws:iam/role:Role", "ebs")
 	if policy, _ := role.Input("assumeRolePolicy").(string); !strings.Contains(policy, `"system:serviceaccount:kube-system:ebs-csi-controller-sa"`) {
 		t.Errorf("trust policy = %s", policy)
 	}
-	class := named(t, doc, "kubernetes:storage.k8s.io/v1:StorageClass", "ebs-gp3")
+	class := testkit.Named(t, doc, "kubernetes:storage.k8s.io/v1:StorageClass", "ebs-gp3")
 	assertEqual(t, "provisioner", class.Input("provisioner"), "ebs.csi.aws.com")
 	assertEqual(t, "default class", class.Annotation("storageclass.kubernetes.io/is-default-class"), "true")
 	assertEqual(t, "gp3", class.Input("parameters.type"), "gp3")

@@ -8,6 +8,7 @@ import (
 )
 
 func TestHelmValuesEncoder(t *testing.T) {
+	t.Parallel()
 	arn := pulumi.String("arn:aws:iam::123456789012:role/x").ToStringOutput()
 	type inner struct {
 		Annotations map[string]pulumi.StringInput `json:"annotations,omitempty"`
@@ -51,6 +52,7 @@ func TestHelmValuesEncoder(t *testing.T) {
 }
 
 func TestTaggedOutputs(t *testing.T) {
+	t.Parallel()
 	type comp struct {
 		pulumi.ResourceState
 		URL     pulumi.StringOutput `pulumi:"url"`

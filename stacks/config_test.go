@@ -1,22 +1,15 @@
 package stacks_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+	"github.com/kong-alb-eks/kong-alb-eks/tests/testkit"
 )
 
 func validConfig() stacks.Config {
@@ -155,36 +148,15 @@ func TestSecretsNeverPrint(t *testing.T) {
 	}
 }
 
-// selfSigned makes a PEM certificate and key for the names.
-func selfSigned(t testing.TB, names ...string) (string, string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(90 * 24 * time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
-}
-
 func TestImportedCertificateMustCoverTheNames(t *testing.T) {
 	c := validConfig()
 	c.Certificate.Mode = stacks.CertificateImport
-	body, key := selfSigned(t, "*.eks.example.com", "eks.example.com")
+	body, key := testkit.SelfSigned(t, "*.eks.example.com", "eks.example.com")
 	c.Certificate.Body, c.Certificate.PrivateKey = body, stacks.Secret(key)
 	if err := c.Validate(); err != nil {
 		t.Fatalf("a wildcard for the domain is valid: %v", err)
 	}
-	c.Certificate.Body, _ = selfSigned(t, "*.other.example.com")
+	c.Certificate.Body, _ = testkit.SelfSigned(t, "*.other.example.com")
 	problems := problemsOf(t, c.Validate())
 	if len(problems) != 2 || problems[0].Key != "kong-alb-eks:certificateBody" || !strings.Contains(problems[0].Message, "does not cover proxy.eks.example.com") {
 		t.Errorf("problems = %v", problems)

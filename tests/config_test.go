@@ -10,19 +10,11 @@ import (
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth"
+	"github.com/kong-alb-eks/kong-alb-eks/tests/testkit"
 )
 
-// devConfig is the dev stack's configuration, to start bad ones from.
-func devConfig(t *testing.T) map[string]string {
-	t.Helper()
-	file, err := synth.ReadStackFile(synth.StackFilePath(projectDir, "dev"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return file.Config
-}
-
 func TestBadConfigurationsRegisterNothing(t *testing.T) {
+	t.Parallel()
 	const p = "kong-alb-eks:"
 	cases := []struct {
 		name    string
@@ -62,7 +54,7 @@ func TestBadConfigurationsRegisterNothing(t *testing.T) {
 	seen := map[string]string{}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := devConfig(t)
+			cfg := testkit.StackConfig(t, projectDir, "dev")
 			for k, v := range c.set {
 				cfg[k] = v
 			}
@@ -92,7 +84,8 @@ func TestBadConfigurationsRegisterNothing(t *testing.T) {
 }
 
 func TestEveryProblemIsReportedAtOnce(t *testing.T) {
-	cfg := devConfig(t)
+	t.Parallel()
+	cfg := testkit.StackConfig(t, projectDir, "dev")
 	cfg["kong-alb-eks:domain"] = "nodots"
 	cfg["kong-alb-eks:nodeMinSize"] = "0"
 	cfg["kong-alb-eks:kongVersion"] = "latest"
@@ -114,6 +107,7 @@ func TestEveryProblemIsReportedAtOnce(t *testing.T) {
 }
 
 func TestSynthCommandFailsLikeARealRun(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "Pulumi.bad.yaml")
 	if err := os.WriteFile(bad, []byte("config:\n  aws:region: us-east-1\n  kong-alb-eks:domain: eks.example.com\n  kong-alb-eks:hostedZone: example.com\n  kong-alb-eks:nodeMaxSize: \"1\"\n"), 0o600); err != nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth"
+	"github.com/kong-alb-eks/kong-alb-eks/tests/testkit"
 )
 
 // The rules here are those a first real `pulumi up` and a `pulumi destroy` live by, which mocks
@@ -17,7 +18,7 @@ func configurations(t *testing.T) map[string]*synth.Document {
 	t.Helper()
 	docs := map[string]*synth.Document{}
 	for stack := range stackFiles(t) {
-		docs[stack] = synthStack(t, stack)
+		docs[stack] = testkit.SynthStack(t, projectDir, stack)
 	}
 	doc, err := synth.Run(synth.Options{Stack: "defaults", Config: map[string]string{
 		"aws:region": "eu-west-1", "kong-alb-eks:domain": "kong.example.org", "kong-alb-eks:hostedZone": "example.org",
@@ -37,24 +38,25 @@ func configurations(t *testing.T) map[string]*synth.Document {
 // checks both depend on it: every configuration must hold a Kong entity whose creation does
 // not wait for the data plane.
 func TestEveryConfigurationGivesTheDataPlanesAConfiguration(t *testing.T) {
+	t.Parallel()
 	for name, doc := range configurations(t) {
-		cp := one(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")
-		dp := one(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-dp")
+		cp := testkit.Named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")
+		dp := testkit.Named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-dp")
 		if dp.Input("skipAwait") != false {
 			t.Errorf("%s: the data plane release does not wait for its pods; the rule would not be tested by a deploy", name)
 		}
-		plugin := one(t, doc, "kubernetes:configuration.konghq.com/v1:KongClusterPlugin", "kong-aws-cp-request-id")
+		plugin := testkit.Named(t, doc, "kubernetes:configuration.konghq.com/v1:KongClusterPlugin", "kong-aws-cp-request-id")
 		// KIC turns a KongClusterPlugin into a global plugin when it is labelled global
 		// "true" and carries the controller's class (internal/store/store.go).
 		if plugin.Input("metadata.labels.global") != "true" || plugin.Annotation("kubernetes.io/ingress.class") != cp.Input("values.ingressController.ingressClass") {
 			t.Errorf("%s: the baseline plugin is not a global plugin of the control plane's ingress class", name)
 		}
-		waitsOn(t, plugin, cp, "the KongClusterPlugin CRD and the ingress controller come with the control plane")
+		testkit.WaitsOn(t, plugin, cp, "the KongClusterPlugin CRD and the ingress controller come with the control plane")
 		if reaches(doc, plugin.URN, dp.URN) {
 			t.Errorf("%s: the configuration waits for the data plane, which waits for a configuration: the first deploy hangs until Helm's timeout", name)
 		}
 		// The ALB's health check asks the same question as Helm.
-		ing := one(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", "kong-proxy")
+		ing := testkit.Named(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", "kong-proxy")
 		if ing.Annotation("alb.ingress.kubernetes.io/healthcheck-path") != "/status/ready" {
 			t.Errorf("%s: the ALB does not check Kong's readiness", name)
 		}
@@ -66,13 +68,14 @@ func TestEveryConfigurationGivesTheDataPlanesAConfiguration(t *testing.T) {
 // The cluster is made of pulumi-aws resources instead, and EKS installs its networking as EKS
 // add-ons: the VPC CNI (with network policy enforcement), CoreDNS and kube-proxy.
 func TestNoStepNeedsKubectlAndNetworkingIsEKSAddons(t *testing.T) {
+	t.Parallel()
 	for name, doc := range configurations(t) {
 		for _, r := range doc.Resources {
 			if strings.HasPrefix(r.Type, "eks:") || strings.HasPrefix(r.Type, "command:") {
 				t.Errorf("%s: %s %q needs tools on the deploying machine", name, r.Type, r.Name)
 			}
 		}
-		cluster := one(t, doc, "aws:eks/cluster:Cluster", doc.Outputs["clusterName"].(string))
+		cluster := testkit.Named(t, doc, "aws:eks/cluster:Cluster", doc.Outputs["clusterName"].(string))
 		if cluster.Input("bootstrapSelfManagedAddons") != false {
 			t.Errorf("%s: EKS would install unmanaged copies of the networking add-ons", name)
 		}
@@ -88,7 +91,7 @@ func TestNoStepNeedsKubectlAndNetworkingIsEKSAddons(t *testing.T) {
 		if cni, ok := addons["vpc-cni"]; ok && cni.Input("configurationValues") != `{"enableNetworkPolicy":"true"}` {
 			t.Errorf("%s: the VPC CNI does not enforce network policies: %v", name, cni.Input("configurationValues"))
 		}
-		policy := one(t, doc, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "kong-aws-cp-admin")
+		policy := testkit.Named(t, doc, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "kong-aws-cp-admin")
 		if labels, _ := synth.Lookup(policy.Inputs, "spec.podSelector.matchLabels").(map[string]any); labels["app.kubernetes.io/instance"] != "kong-aws-cp" {
 			t.Errorf("%s: the admin NetworkPolicy selects %v, not the control plane's pods", name, labels)
 		}
@@ -101,18 +104,19 @@ func TestNoStepNeedsKubectlAndNetworkingIsEKSAddons(t *testing.T) {
 // driver (StorageClass reclaimPolicy Delete). Pulumi deletes in reverse dependency order, so
 // the namespace must depend on the driver: then it goes first, while the driver still runs.
 func TestDestroyReleasesVolumesWhileTheDriverRuns(t *testing.T) {
+	t.Parallel()
 	for name, doc := range configurations(t) {
-		ns := one(t, doc, "kubernetes:core/v1:Namespace", "kong")
-		driver := one(t, doc, "aws:eks/addon:Addon", "ebs-csi-driver")
-		class := one(t, doc, "kubernetes:storage.k8s.io/v1:StorageClass", "ebs-csi-driver-gp3")
-		waitsOn(t, ns, driver, name+": deleted before the driver, which deletes the claims' volumes")
-		waitsOn(t, ns, class, name+": deleted before the StorageClass its claims use")
-		cp := one(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")
+		ns := testkit.Named(t, doc, "kubernetes:core/v1:Namespace", "kong")
+		driver := testkit.Named(t, doc, "aws:eks/addon:Addon", "ebs-csi-driver")
+		class := testkit.Named(t, doc, "kubernetes:storage.k8s.io/v1:StorageClass", "ebs-csi-driver-gp3")
+		testkit.WaitsOn(t, ns, driver, name+": deleted before the driver, which deletes the claims' volumes")
+		testkit.WaitsOn(t, ns, class, name+": deleted before the StorageClass its claims use")
+		cp := testkit.Named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")
 		if cp.Input("values.postgresql.enabled") == true && cp.Input("namespace") != ns.Input("metadata.name") {
 			t.Errorf("%s: the bundled PostgreSQL's claim is not in the namespace that waits for the driver", name)
 		}
 		// The driver's role outlives it: it deletes volumes with it.
-		waitsOn(t, driver, one(t, doc, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "ebs-csi-driver"), name)
+		testkit.WaitsOn(t, driver, testkit.Named(t, doc, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "ebs-csi-driver"), name)
 	}
 }
 
@@ -122,19 +126,20 @@ func TestDestroyReleasesVolumesWhileTheDriverRuns(t *testing.T) {
 // for the ALB to see new pods healthy; and a stopping pod must outlast the target group's
 // deregistration delay.
 func TestRolloutsAndDrainsKeepServing(t *testing.T) {
+	t.Parallel()
 	for name, doc := range configurations(t) {
-		ns := one(t, doc, "kubernetes:core/v1:Namespace", "kong")
+		ns := testkit.Named(t, doc, "kubernetes:core/v1:Namespace", "kong")
 		if labels, _ := synth.Lookup(ns.Inputs, "metadata.labels").(map[string]any); labels["elbv2.k8s.aws/pod-readiness-gate-inject"] != "enabled" {
 			t.Errorf("%s: the Kong namespace's labels %v do not enable readiness gates", name, labels)
 		}
-		ing := one(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", "kong-proxy")
+		ing := testkit.Named(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", "kong-proxy")
 		attrs := ing.Annotation("alb.ingress.kubernetes.io/target-group-attributes")
 		var delay int
 		if _, err := fmt.Sscanf(attrs, "deregistration_delay.timeout_seconds=%d", &delay); err != nil {
 			t.Errorf("%s: no deregistration delay on the target group (%q): the ALB's default is 300 s", name, attrs)
 			continue
 		}
-		dp := one(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-dp")
+		dp := testkit.Named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-dp")
 		cmd := strings.Join(synth.Strings(dp.Input("values.lifecycle.preStop.exec.command")), " ")
 		var wait int
 		if _, err := fmt.Sscanf(cmd, "kong quit --wait=%d", &wait); err != nil || wait <= delay {
@@ -146,8 +151,9 @@ func TestRolloutsAndDrainsKeepServing(t *testing.T) {
 // Kong believes X-Forwarded-For only from trusted_ips: they must hold every range the ALB
 // takes addresses from, its subnets', and not only the VPC's primary CIDR.
 func TestTrustedIPsAreTheALBSubnets(t *testing.T) {
+	t.Parallel()
 	for name, doc := range configurations(t) {
-		dp := one(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-dp")
+		dp := testkit.Named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-dp")
 		trusted, _ := dp.Input("values.env.trusted_ips").(string)
 		var want []string
 		for _, s := range doc.Find("aws:ec2/subnet:Subnet") {

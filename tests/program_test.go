@@ -11,6 +11,7 @@ import (
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/outputs"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth"
+	"github.com/kong-alb-eks/kong-alb-eks/tests/testkit"
 )
 
 const projectDir = ".."
@@ -27,35 +28,6 @@ func stackFiles(t *testing.T) map[string]string {
 		out[strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "Pulumi."), ".yaml")] = p
 	}
 	return out
-}
-
-func synthStack(t *testing.T, stack string) *synth.Document {
-	t.Helper()
-	file, err := synth.ReadStackFile(synth.StackFilePath(projectDir, stack))
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := synth.Run(synth.Options{Stack: stack, Config: file.Config, SecretKeys: file.SecretKeys})
-	if err != nil {
-		t.Fatalf("stack %s: %v", stack, err)
-	}
-	return doc
-}
-
-func one(t *testing.T, doc *synth.Document, typ, name string) synth.Resource {
-	t.Helper()
-	r, ok := doc.Named(typ, name)
-	if !ok {
-		t.Fatalf("stack %s has no %s %q", doc.Stack, typ, name)
-	}
-	return r
-}
-
-func waitsOn(t *testing.T, r, dep synth.Resource, why string) {
-	t.Helper()
-	if !r.WaitsOn(dep.URN) {
-		t.Errorf("%s %q must wait on %s %q (%s)", r.Type, r.Name, dep.Type, dep.Name, why)
-	}
 }
 
 // reaches reports whether from waits on to, directly or through other resources.
@@ -87,9 +59,10 @@ func reaches(doc *synth.Document, from, to string) bool {
 var componentToken = regexp.MustCompile(`^kong-alb-eks:[a-z]+:[A-Z][A-Za-z]+$`)
 
 func TestEveryStackSynthesizes(t *testing.T) {
+	t.Parallel()
 	for stack := range stackFiles(t) {
 		t.Run(stack, func(t *testing.T) {
-			doc := synthStack(t, stack)
+			doc := testkit.SynthStack(t, projectDir, stack)
 			for _, k := range []string{outputs.Region, outputs.ClusterName, outputs.VPCID, outputs.CertificateARN,
 				outputs.OIDCProviderARN, outputs.Kubeconfig, outputs.ALBHostname, outputs.ProxyURL,
 				outputs.KongVersion, outputs.ChartVersions} {
@@ -120,13 +93,14 @@ func TestEveryStackSynthesizes(t *testing.T) {
 }
 
 func TestDNSAliasesTheIngressHostname(t *testing.T) {
-	doc := synthStack(t, "dev")
-	ingress := one(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", "kong-proxy")
+	t.Parallel()
+	doc := testkit.SynthStack(t, projectDir, "dev")
+	ingress := testkit.Named(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", "kong-proxy")
 	hostname := doc.Outputs[outputs.ALBHostname]
 	if h, _ := hostname.(string); !strings.HasSuffix(h, ".us-east-1.elb.amazonaws.com") {
 		t.Fatalf("albHostname output = %v, want the Ingress's status hostname", hostname)
 	}
-	record := one(t, doc, "aws:route53/record:Record", "eks.example.com-A")
+	record := testkit.Named(t, doc, "aws:route53/record:Record", "eks.example.com-A")
 	if got := record.Input("aliases.0.name"); got != hostname {
 		t.Errorf("the wildcard record aliases %v, the Ingress's hostname is %v", got, hostname)
 	}
@@ -136,26 +110,27 @@ func TestDNSAliasesTheIngressHostname(t *testing.T) {
 	if got := record.Input("aliases.0.zoneId"); got != "Z35SXDOTRQ7X7K" {
 		t.Errorf("alias zone = %v, want us-east-1's ALB zone", got)
 	}
-	waitsOn(t, record, ingress, "the alias target is the Ingress's status hostname")
+	testkit.WaitsOn(t, record, ingress, "the alias target is the Ingress's status hostname")
 }
 
 func TestOrderingOnCreateAndDestroy(t *testing.T) {
-	doc := synthStack(t, "dev")
+	t.Parallel()
+	doc := testkit.SynthStack(t, projectDir, "dev")
 	const release = "kubernetes:helm.sh/v3:Release"
-	lbc := one(t, doc, release, "aws-load-balancer-controller")
-	certManager := one(t, doc, release, "cert-manager")
-	cp := one(t, doc, release, "kong-aws-cp")
-	dp := one(t, doc, release, "kong-aws-dp")
-	issuer := one(t, doc, "kubernetes:cert-manager.io/v1:Issuer", "cert-manager-issuer")
-	ingress := one(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", "kong-proxy")
-	validation := one(t, doc, "aws:acm/certificateValidation:CertificateValidation", "eks.example.com")
-	cluster := one(t, doc, "aws:eks/cluster:Cluster", "kong-alb-eks-dev")
+	lbc := testkit.Named(t, doc, release, "aws-load-balancer-controller")
+	certManager := testkit.Named(t, doc, release, "cert-manager")
+	cp := testkit.Named(t, doc, release, "kong-aws-cp")
+	dp := testkit.Named(t, doc, release, "kong-aws-dp")
+	issuer := testkit.Named(t, doc, "kubernetes:cert-manager.io/v1:Issuer", "cert-manager-issuer")
+	ingress := testkit.Named(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", "kong-proxy")
+	validation := testkit.Named(t, doc, "aws:acm/certificateValidation:CertificateValidation", "eks.example.com")
+	cluster := testkit.Named(t, doc, "aws:eks/cluster:Cluster", "kong-alb-eks-dev")
 
 	for _, kong := range []synth.Resource{cp, dp} {
-		waitsOn(t, kong, issuer, "cluster mTLS renders only with cert-manager's API and the CA issuer")
-		waitsOn(t, kong, lbc, "the controller's webhook admits Ingresses")
+		testkit.WaitsOn(t, kong, issuer, "cluster mTLS renders only with cert-manager's API and the CA issuer")
+		testkit.WaitsOn(t, kong, lbc, "the controller's webhook admits Ingresses")
 	}
-	waitsOn(t, ingress, lbc, "webhook race on create; on destroy the controller must remove the ALB and the finalizer")
+	testkit.WaitsOn(t, ingress, lbc, "webhook race on create; on destroy the controller must remove the ALB and the finalizer")
 	// The ALB provisions while Kong installs: the load balancer controller builds an ALB whose
 	// backend Service does not exist yet (a 503 rule: tolerateNonExistentBackendService
 	// defaults to true, pkg/config/ingress_config.go) and watches Services, enqueuing the
@@ -166,26 +141,26 @@ func TestOrderingOnCreateAndDestroy(t *testing.T) {
 	if got := ingress.Input("spec.rules.0.http.paths.0.backend.service.name"); got != "kong-aws-dp-kong-proxy" {
 		t.Errorf("the Ingress routes to %v, not the data plane's proxy Service", got)
 	}
-	waitsOn(t, ingress, validation, "the ALB serves the issued certificate")
-	waitsOn(t, issuer, certManager, "cert-manager's webhook admits Issuers only once it serves")
+	testkit.WaitsOn(t, ingress, validation, "the ALB serves the issued certificate")
+	testkit.WaitsOn(t, issuer, certManager, "cert-manager's webhook admits Issuers only once it serves")
 	for _, ing := range []string{"kong-aws-cp-manager", "kong-aws-cp-admin"} {
-		waitsOn(t, one(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", ing), lbc, "the controller's webhook admits every Ingress")
+		testkit.WaitsOn(t, testkit.Named(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", ing), lbc, "the controller's webhook admits every Ingress")
 	}
-	waitsOn(t, one(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", "kuard"), cp, "the ingress controller turns it into a route")
-	addon := one(t, doc, "aws:eks/addon:Addon", "ebs-csi-driver")
-	waitsOn(t, cp, addon, "the bundled PostgreSQL's volume needs the EBS CSI driver")
-	nodes := one(t, doc, "aws:eks/nodeGroup:NodeGroup", "kong-alb-eks-dev-nodes")
+	testkit.WaitsOn(t, testkit.Named(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", "kuard"), cp, "the ingress controller turns it into a route")
+	addon := testkit.Named(t, doc, "aws:eks/addon:Addon", "ebs-csi-driver")
+	testkit.WaitsOn(t, cp, addon, "the bundled PostgreSQL's volume needs the EBS CSI driver")
+	nodes := testkit.Named(t, doc, "aws:eks/nodeGroup:NodeGroup", "kong-alb-eks-dev-nodes")
 	for _, assoc := range []string{"kong-alb-eks-dev-private-0", "kong-alb-eks-dev-private-1"} {
-		waitsOn(t, nodes, one(t, doc, "aws:ec2/routeTableAssociation:RouteTableAssociation", assoc), "nodes need the NAT route to join")
+		testkit.WaitsOn(t, nodes, testkit.Named(t, doc, "aws:ec2/routeTableAssociation:RouteTableAssociation", assoc), "nodes need the NAT route to join")
 	}
-	nat := one(t, doc, "aws:ec2/natGateway:NatGateway", "kong-alb-eks-dev-0")
+	nat := testkit.Named(t, doc, "aws:ec2/natGateway:NatGateway", "kong-alb-eks-dev-0")
 	if reaches(doc, cluster.URN, nat.URN) {
 		t.Error("the EKS control plane waits on the NAT gateway, which it does not need")
 	}
 
 	// No edge longer than needed: the certificate proceeds in parallel with the cluster, the
 	// controller and cert-manager in parallel with each other, the two Kong planes too.
-	cert := one(t, doc, "aws:acm/certificate:Certificate", "eks.example.com")
+	cert := testkit.Named(t, doc, "aws:acm/certificate:Certificate", "eks.example.com")
 	for _, pair := range [][2]synth.Resource{{validation, cluster}, {cert, cluster}, {lbc, certManager}, {certManager, lbc}, {cp, dp}, {dp, cp}} {
 		if reaches(doc, pair[0].URN, pair[1].URN) {
 			t.Errorf("%s %q waits on %s %q, which it does not need", pair[0].Type, pair[0].Name, pair[1].Type, pair[1].Name)
@@ -194,11 +169,12 @@ func TestOrderingOnCreateAndDestroy(t *testing.T) {
 }
 
 func TestBothKongReleasesUseTheOneIssuer(t *testing.T) {
+	t.Parallel()
 	for stack := range stackFiles(t) {
-		doc := synthStack(t, stack)
-		cp := one(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")
-		dp := one(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-dp")
-		issuer := one(t, doc, "kubernetes:cert-manager.io/v1:Issuer", "cert-manager-issuer")
+		doc := testkit.SynthStack(t, projectDir, stack)
+		cp := testkit.Named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")
+		dp := testkit.Named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-dp")
+		issuer := testkit.Named(t, doc, "kubernetes:cert-manager.io/v1:Issuer", "cert-manager-issuer")
 		name := issuer.Input("metadata.name")
 		for _, r := range []synth.Resource{cp, dp} {
 			if got := r.Input("values.certificates.issuer"); got != name {
@@ -212,15 +188,16 @@ func TestBothKongReleasesUseTheOneIssuer(t *testing.T) {
 }
 
 func TestAdminExposurePerStack(t *testing.T) {
-	dev := synthStack(t, "dev") // adminAllowedCidrs: [203.0.113.0/24]
+	t.Parallel()
+	dev := testkit.SynthStack(t, projectDir, "dev") // adminAllowedCidrs: [203.0.113.0/24]
 	if dev.Outputs[outputs.KongAdminAPIURL] != "https://kong.eks.example.com/api" {
 		t.Errorf("dev admin URL = %v", dev.Outputs[outputs.KongAdminAPIURL])
 	}
-	plugin := one(t, dev, "kubernetes:configuration.konghq.com/v1:KongPlugin", "kong-aws-cp-admin-allowlist")
+	plugin := testkit.Named(t, dev, "kubernetes:configuration.konghq.com/v1:KongPlugin", "kong-aws-cp-admin-allowlist")
 	if got := synth.Lookup(plugin.Inputs, "config.allow.0"); got != "203.0.113.0/24" {
 		t.Errorf("allowlist = %v", got)
 	}
-	prod := synthStack(t, "prod") // no allowlist: nothing published
+	prod := testkit.SynthStack(t, projectDir, "prod") // no allowlist: nothing published
 	if _, ok := prod.Outputs[outputs.KongAdminAPIURL]; ok {
 		t.Error("prod publishes the Admin API without an allowlist")
 	}
@@ -235,7 +212,8 @@ func TestAdminExposurePerStack(t *testing.T) {
 }
 
 func TestSynthIsDeterministic(t *testing.T) {
-	a, b := synthStack(t, "dev"), synthStack(t, "dev")
+	t.Parallel()
+	a, b := testkit.SynthStack(t, projectDir, "dev"), testkit.SynthStack(t, projectDir, "dev")
 	var ua, ub []string
 	for _, r := range a.Resources {
 		ua = append(ua, r.URN)

@@ -16,9 +16,11 @@ import (
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth"
+	"github.com/kong-alb-eks/kong-alb-eks/tests/testkit"
 )
 
 func TestPulumiYAMLDeclaresEveryKey(t *testing.T) {
+	t.Parallel()
 	proj, err := workspace.LoadProject(filepath.Join(projectDir, "Pulumi.yaml"))
 	if err != nil {
 		t.Fatalf("Pulumi.yaml does not load as the CLI loads it: %v", err)
@@ -75,6 +77,7 @@ func sameJSON(a, b any) bool {
 }
 
 func TestREADMEDocumentsEveryKeyAndOutput(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile(filepath.Join(projectDir, "README.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -128,6 +131,7 @@ func outputNames(t *testing.T) []string {
 // the name they are issued, whatever it is. Read from the real chart, so that a chart upgrade
 // that breaks the rule fails here.
 func TestClusterServerNameIsTheCertificatesCommonName(t *testing.T) {
+	t.Parallel()
 	charts := os.Getenv("KONG_ALB_EKS_CHARTS")
 	if charts == "" {
 		charts = filepath.Join(projectDir, "..", "shared", "charts")
@@ -153,9 +157,9 @@ func TestClusterServerNameIsTheCertificatesCommonName(t *testing.T) {
 		}
 	}
 	for stack := range stackFiles(t) {
-		doc := synthStack(t, stack)
-		cp := one(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")
-		dp := one(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-dp")
+		doc := testkit.SynthStack(t, projectDir, stack)
+		cp := testkit.Named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")
+		dp := testkit.Named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-dp")
 		if cn := cp.Input("values.certificates.cluster.commonName"); cn == nil || cn != dp.Input("values.certificates.cluster.commonName") {
 			t.Errorf("%s: the planes' cluster common names differ: %v, %v", stack, cn, dp.Input("values.certificates.cluster.commonName"))
 		}
@@ -166,6 +170,7 @@ func TestClusterServerNameIsTheCertificatesCommonName(t *testing.T) {
 // addresses there must say which runner deploys it, and the deploy workflow must run its job
 // on that runner rather than on GitHub's hosted runners, whose addresses are not in the list.
 func TestDeployRunnerCanReachEveryStacksEndpoint(t *testing.T) {
+	t.Parallel()
 	workflow, err := os.ReadFile(filepath.Join(projectDir, ".github", "workflows", "deploy-stack.yml"))
 	if err != nil {
 		t.Fatal(err)

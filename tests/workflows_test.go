@@ -20,6 +20,7 @@ func workflow(t *testing.T, name string) string {
 // The rules that keep deploy credentials from pull requests, and prod behind dev. actionlint
 // checks the workflows' syntax; these check what they grant.
 func TestWorkflowsKeepDeployCredentialsFromPullRequests(t *testing.T) {
+	t.Parallel()
 	pr := workflow(t, "pull-request.yml")
 	if strings.Contains(pr, "secrets.AWS_ROLE_ARN") || !strings.Contains(pr, "role-to-assume: ${{ secrets.AWS_PREVIEW_ROLE_ARN }}") {
 		t.Error("pull-request.yml must assume the preview role, never a deploy role")
@@ -49,6 +50,7 @@ func TestWorkflowsKeepDeployCredentialsFromPullRequests(t *testing.T) {
 // One Pulumi CLI version (.pulumi-version) for the workflows and the tests, and the actions on
 // the majors the README names.
 func TestWorkflowsPinTheirTools(t *testing.T) {
+	t.Parallel()
 	majors := map[string]string{"actions/checkout": "v6", "actions/setup-go": "v6", "actions/cache": "v5", "actions/cache/restore": "v5",
 		"actions/upload-artifact": "v7", "actions/download-artifact": "v8", "actions/github-script": "v8",
 		"aws-actions/configure-aws-credentials": "v6", "pulumi/actions": "v6"}

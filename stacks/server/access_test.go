@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/automation"
 )
 
 // Static tokens of the tenants' principals (the tests' plaintext; the file holds their hashes).
@@ -76,7 +76,7 @@ func newTenantFixture(t *testing.T, state string, edit func(*AccessPolicy)) *ten
 	if err := policy.check(); err != nil {
 		t.Fatal(err)
 	}
-	f := newFixtureAt(t, testToken, state, 0, func(_ *stacks.ManagerOptions, o *Options) {
+	f := newFixtureAt(t, testToken, state, 0, func(_ *automation.ManagerOptions, o *Options) {
 		o.Access = policy
 		o.AuditLog = filepath.Join(state, "audit.jsonl")
 	})

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/automation"
 )
 
 // call is what the service knows of one API request: who asks, for what, on which environment,
@@ -102,8 +102,8 @@ func (s *Server) openAccess(opts Options) error {
 
 // tenantEnvironments are the environments of the request's tenant in the backend, when its
 // environment quota must be checked (an update by a tenant with one); nil otherwise.
-func (s *Server) tenantEnvironments(ctx context.Context, c *call, kind stacks.Operation) (map[string]bool, error) {
-	if c.tenant == nil || c.tenant.MaxEnvironments == 0 || kind != stacks.OpUp {
+func (s *Server) tenantEnvironments(ctx context.Context, c *call, kind automation.Operation) (map[string]bool, error) {
+	if c.tenant == nil || c.tenant.MaxEnvironments == 0 || kind != automation.OpUp {
 		return nil, nil
 	}
 	infos, err := s.m.List(ctx)

@@ -18,7 +18,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/automation"
 )
 
 // EnvToken names the environment variable holding the API's bearer token.
@@ -155,7 +155,7 @@ func run(args []string, e runEnv) int {
 	}
 	defer lock.release()
 
-	m, err := stacks.NewManager(stacks.ManagerOptions{
+	m, err := automation.NewManager(automation.ManagerOptions{
 		StateDir:        c.stateDir,
 		BackendURL:      c.backend,
 		SecretsProvider: c.secretsProvider,
@@ -267,7 +267,7 @@ func (c *config) problems() []string {
 }
 
 // reportBackend logs what the backend holds, and every lock a killed process left behind.
-func reportBackend(ctx context.Context, m *stacks.Manager, log *slog.Logger) {
+func reportBackend(ctx context.Context, m *automation.Manager, log *slog.Logger) {
 	lctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	infos, err := m.List(lctx)

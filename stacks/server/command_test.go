@@ -20,6 +20,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/automation"
+	"github.com/kong-alb-eks/kong-alb-eks/tests/testkit"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's logger and the test.
@@ -87,9 +89,9 @@ func badPolicy(t *testing.T) string {
 // With an access policy and no PORTAL_API_TOKEN the service admits the tenants' tokens only,
 // and keeps its audit trail in the state directory.
 func TestCommandServesTenants(t *testing.T) {
-	requirePulumi(t)
+	testkit.RequirePulumi(t)
 	state := t.TempDir()
-	t.Setenv(stacks.EnvConfigPassphrase, "command-test-passphrase")
+	t.Setenv(automation.EnvConfigPassphrase, "command-test-passphrase")
 	tokens := filepath.Join(state, "tokens.json")
 	writeTokenFile(t, tokens, standardTokens()...)
 	policy := filepath.Join(state, "policy.json")
@@ -206,12 +208,12 @@ func get(t *testing.T, url, token string) (int, string) {
 }
 
 func TestCommandServesAndReportsTheBackend(t *testing.T) {
-	requirePulumi(t)
+	testkit.RequirePulumi(t)
 	state := t.TempDir()
-	t.Setenv(stacks.EnvConfigPassphrase, "command-test-passphrase")
+	t.Setenv(automation.EnvConfigPassphrase, "command-test-passphrase")
 
 	// What an earlier run of the service left: a stack, and a lock from a process killed mid-update.
-	m, err := stacks.NewManager(stacks.ManagerOptions{StateDir: state, Program: program(&gate{}),
+	m, err := automation.NewManager(automation.ManagerOptions{StateDir: state, Program: program(&gate{}),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -238,7 +240,7 @@ func TestCommandServesAndReportsTheBackend(t *testing.T) {
 	}
 
 	// ... and the journal record of the update it was running.
-	writeRecord(t, state, Operation{ID: "op-0c", Kind: stacks.OpUp, Environment: "dev", State: StateRunning, CreatedAt: time.Now().UTC()})
+	writeRecord(t, state, Operation{ID: "op-0c", Kind: automation.OpUp, Environment: "dev", State: StateRunning, CreatedAt: time.Now().UTC()})
 
 	url, logs, stop := serve(t, []string{"serve", "--listen", "127.0.0.1:0", "--state-dir", state, "--shutdown-timeout", "5s"},
 		map[string]string{EnvToken: testToken})

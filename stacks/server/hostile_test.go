@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/automation"
+	"github.com/kong-alb-eks/kong-alb-eks/tests/testkit"
 )
 
 // rawRequest writes head (request line and headers, no body) on a new connection and returns
@@ -114,8 +115,8 @@ func closedWithin(conn net.Conn, wait time.Duration) bool {
 // A body sent too slowly and an idle keep-alive connection are both closed by the server: the
 // read and idle timeouts bound what a client can hold.
 func TestSlowAndIdleConnectionsAreClosed(t *testing.T) {
-	requirePulumi(t)
-	t.Setenv(stacks.EnvConfigPassphrase, "command-test-passphrase")
+	testkit.RequirePulumi(t)
+	t.Setenv(automation.EnvConfigPassphrase, "command-test-passphrase")
 	s := serveWith(t, []string{"serve", "--listen", "127.0.0.1:0", "--state-dir", t.TempDir(), "--read-timeout", "1s", "--idle-timeout", "1s"},
 		map[string]string{EnvToken: testToken}, program(&gate{}))
 	addr := strings.TrimPrefix(s.url, "http://")

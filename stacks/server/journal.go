@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/automation"
 )
 
 // journal keeps one JSON file per operation, <dir>/<id>.json, holding the Operation view (the
@@ -181,7 +182,7 @@ func validRecord(v Operation, file string) error {
 		problems = append(problems, fmt.Sprintf("its environment %q is not a valid environment name", v.Environment))
 	}
 	switch v.Kind {
-	case stacks.OpUp, stacks.OpPreview, stacks.OpRefresh, stacks.OpDestroy:
+	case automation.OpUp, automation.OpPreview, automation.OpRefresh, automation.OpDestroy:
 	default:
 		problems = append(problems, fmt.Sprintf("its kind %q is not an operation", v.Kind))
 	}

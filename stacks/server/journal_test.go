@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/automation"
 )
 
 // journalFiles lists the journal's files.
@@ -158,8 +159,8 @@ func TestInterruptedOperation(t *testing.T) {
 	state := t.TempDir()
 	created := time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC)
 	// The process that ran these was killed: one left the stack locked, the other did not.
-	writeRecord(t, state, Operation{ID: "op-0a", Kind: stacks.OpUp, Environment: "dev", State: StateRunning, CreatedAt: created, Events: 7})
-	writeRecord(t, state, Operation{ID: "op-0b", Kind: stacks.OpPreview, Environment: "qa", State: StateRunning, CreatedAt: created})
+	writeRecord(t, state, Operation{ID: "op-0a", Kind: automation.OpUp, Environment: "dev", State: StateRunning, CreatedAt: created, Events: 7})
+	writeRecord(t, state, Operation{ID: "op-0b", Kind: automation.OpPreview, Environment: "qa", State: StateRunning, CreatedAt: created})
 	lock := staleLock(t, state, "dev")
 
 	f := newFixtureAt(t, testToken, state, 0)
@@ -248,7 +249,7 @@ func TestForgottenOperationsLeaveNoFiles(t *testing.T) {
 	base := time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC)
 	for i, id := range []string{"op-01", "op-02", "op-03"} {
 		fin := base.Add(time.Duration(i)*time.Minute + time.Second)
-		writeRecord(t, state, Operation{ID: id, Kind: stacks.OpPreview, Environment: "dev", State: StateSucceeded,
+		writeRecord(t, state, Operation{ID: id, Kind: automation.OpPreview, Environment: "dev", State: StateSucceeded,
 			CreatedAt: base.Add(time.Duration(i) * time.Minute), FinishedAt: &fin})
 	}
 	// Not records: ignored (a foreign file) or removed (an interrupted write's temporary file).
@@ -287,20 +288,20 @@ func TestJournalRecordsAreValidated(t *testing.T) {
 
 	created := time.Now().UTC().Add(-time.Hour)
 	fin := created.Add(time.Minute)
-	writeRecord(t, state, Operation{ID: "op-1b", Kind: stacks.OpUp, Environment: "dev", State: StateSucceeded, CreatedAt: created, FinishedAt: &fin})
+	writeRecord(t, state, Operation{ID: "op-1b", Kind: automation.OpUp, Environment: "dev", State: StateSucceeded, CreatedAt: created, FinishedAt: &fin})
 	if err := os.Rename(filepath.Join(state, "operations", "op-1b.json"), filepath.Join(state, "operations", "op-1a.json")); err != nil {
 		t.Fatal(err)
 	}
-	writeRecord(t, state, Operation{ID: "op-2a", Kind: stacks.OpUp, Environment: "../../etc", State: StateSucceeded, CreatedAt: created, FinishedAt: &fin})
+	writeRecord(t, state, Operation{ID: "op-2a", Kind: automation.OpUp, Environment: "../../etc", State: StateSucceeded, CreatedAt: created, FinishedAt: &fin})
 	writeRecord(t, state, Operation{ID: "op-2b", Kind: "explode", Environment: "dev", State: "exploded", CreatedAt: created})
-	writeRecord(t, state, Operation{ID: "op-4a", Kind: stacks.OpUp, Environment: "stg", State: StateQueued, CreatedAt: created})
+	writeRecord(t, state, Operation{ID: "op-4a", Kind: automation.OpUp, Environment: "stg", State: StateQueued, CreatedAt: created})
 	// The newest record of qa, cut off mid-write (a disk fault: the journal itself writes by rename).
 	if err := os.WriteFile(filepath.Join(state, "operations", "op-3b.json"), []byte(`{"id":"op-3b","kind":"up","environment":"qa","state":"runn`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
 	logs := &syncBuffer{}
-	f := newFixtureAt(t, testToken, state, 0, func(_ *stacks.ManagerOptions, o *Options) { o.Logger = slog.New(slog.NewJSONHandler(logs, nil)) })
+	f := newFixtureAt(t, testToken, state, 0, func(_ *automation.ManagerOptions, o *Options) { o.Logger = slog.New(slog.NewJSONHandler(logs, nil)) })
 	for _, id := range []string{"op-1a", "op-1b", "op-2a", "op-2b", "op-3b"} {
 		if r := f.do(http.MethodGet, "/v1/operations/"+id, ""); r.status != http.StatusNotFound {
 			t.Errorf("invalid record %s was loaded: %d %s", id, r.status, r.body)

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/automation"
 )
 
 // Operation states.
@@ -29,11 +29,11 @@ const (
 
 // Operation is an operation as the API shows it.
 type Operation struct {
-	ID          string           `json:"id"`
-	Kind        stacks.Operation `json:"kind"`
-	Environment string           `json:"environment"`
-	State       string           `json:"state"`
-	CreatedAt   time.Time        `json:"createdAt"`
+	ID          string               `json:"id"`
+	Kind        automation.Operation `json:"kind"`
+	Environment string               `json:"environment"`
+	State       string               `json:"state"`
+	CreatedAt   time.Time            `json:"createdAt"`
 	// StartedAt is when it left the queue and began to run; absent while queued, and on an
 	// operation that ended without ever running.
 	StartedAt  *time.Time `json:"startedAt,omitempty"`
@@ -48,7 +48,7 @@ type Operation struct {
 type operation struct {
 	mu       sync.Mutex
 	view     Operation
-	events   []stacks.Event
+	events   []automation.Event
 	dropped  int
 	changed  chan struct{} // closed and replaced whenever something changes
 	done     chan struct{}
@@ -75,13 +75,13 @@ func (o *operation) notifyLocked() {
 var errDraining = errors.New("the service is shutting down")
 
 // runFunc runs an operation on the manager, passing opts (its events and start hook) on.
-type runFunc func(ctx context.Context, opts ...stacks.OpOption) (any, error)
+type runFunc func(ctx context.Context, opts ...automation.OpOption) (any, error)
 
 // startOperation registers an operation on an environment and runs it in the background: 202
 // with the operation (queued until the manager has a slot for it), 409 if the environment is
 // busy (in this server or locked in the backend), 429 if the tenant's quota or the queue is
 // full, 503 while shutting down.
-func (s *Server) startOperation(w http.ResponseWriter, r *http.Request, name string, kind stacks.Operation, fn runFunc) {
+func (s *Server) startOperation(w http.ResponseWriter, r *http.Request, name string, kind automation.Operation, fn runFunc) {
 	// An engine lock another process holds (or a killed one left) refuses at once, with the locks.
 	if locks, err := s.m.Locks(name); err == nil && len(locks) > 0 {
 		s.log.Warn("update refused: the environment is locked", "environment", name, "clear", locks[0].Clear)
@@ -104,7 +104,7 @@ func (s *Server) startOperation(w http.ResponseWriter, r *http.Request, name str
 		s.fail(w, errDraining)
 		return
 	}
-	if why := s.quotaLocked(c, name, kind == stacks.OpUp, existing); why != "" {
+	if why := s.quotaLocked(c, name, kind == automation.OpUp, existing); why != "" {
 		s.mu.Unlock()
 		c.reason = why
 		writeError(w, http.StatusTooManyRequests, &APIError{Code: "quota_exceeded", Message: why})
@@ -179,7 +179,7 @@ func (s *Server) start(op *operation) error {
 
 func (s *Server) run(ctx context.Context, op *operation, fn runFunc) {
 	defer s.wg.Done()
-	res, err := fn(ctx, stacks.WithStart(func() error { return s.start(op) }), stacks.WithEvents(func(e stacks.Event) {
+	res, err := fn(ctx, automation.WithStart(func() error { return s.start(op) }), automation.WithEvents(func(e automation.Event) {
 		op.mu.Lock()
 		if len(op.events) < s.maxEvents {
 			op.events = append(op.events, e)
@@ -199,9 +199,9 @@ func (s *Server) run(ctx context.Context, op *operation, fn runFunc) {
 	switch {
 	case err == nil:
 		view.State, view.Result = StateSucceeded, res
-	case !started && errors.Is(err, stacks.ErrCanceled):
+	case !started && errors.Is(err, automation.ErrCanceled):
 		view.State, view.Error = StateCanceled, notStarted(err)
-	case errors.Is(err, stacks.ErrCanceled):
+	case errors.Is(err, automation.ErrCanceled):
 		_, view.Error = classify(err)
 		view.State = StateCanceled
 	default:
@@ -325,7 +325,7 @@ func (s *Server) operationEvents(w http.ResponseWriter, r *http.Request) {
 	defer keepalive.Stop()
 	for {
 		op.mu.Lock()
-		var batch []stacks.Event
+		var batch []automation.Event
 		if next < len(op.events) {
 			batch = append(batch, op.events[next:]...)
 		}

@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/automation"
+	"github.com/kong-alb-eks/kong-alb-eks/tests/testkit"
 )
 
 // waitState polls an operation until it is in state, and returns it.
@@ -44,8 +45,8 @@ func (f *fixture) heldUpdate(env string) (id string, release func()) {
 	return id, release
 }
 
-func oneSlot(queued int) func(*stacks.ManagerOptions, *Options) {
-	return func(m *stacks.ManagerOptions, o *Options) { m.MaxConcurrent, o.MaxQueued = 1, queued }
+func oneSlot(queued int) func(*automation.ManagerOptions, *Options) {
+	return func(m *automation.ManagerOptions, o *Options) { m.MaxConcurrent, o.MaxQueued = 1, queued }
 }
 
 // An operation waiting for a slot is queued (no start time), the queue is bounded (429 beyond
@@ -140,8 +141,8 @@ func TestDrainStartsNothingQueued(t *testing.T) {
 // The command keeps serving reads while it drains, a second signal cancels at once, and the
 // exit code says whether the shutdown cut anything short.
 func TestCommandDrainsOnSignals(t *testing.T) {
-	requirePulumi(t)
-	t.Setenv(stacks.EnvConfigPassphrase, "command-test-passphrase")
+	testkit.RequirePulumi(t)
+	t.Setenv(automation.EnvConfigPassphrase, "command-test-passphrase")
 	for name, tc := range map[string]struct {
 		queue, secondSignal bool
 		want                int

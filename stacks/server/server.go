@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/automation"
 )
 
 // DefaultMaxBodyBytes is the largest request body accepted.
@@ -54,7 +55,7 @@ const DefaultMaxQueued = 64
 // Options configures a Server.
 type Options struct {
 	// Manager runs the operations. Required.
-	Manager *stacks.Manager
+	Manager *automation.Manager
 	// Token is the operator's bearer token (every environment, the admin role). With neither
 	// Token nor Access, authentication is off: Command only allows that on a loopback address
 	// with an explicit flag.
@@ -86,7 +87,7 @@ type Options struct {
 
 // Server is the HTTP API. It is an http.Handler; Shutdown drains its operations.
 type Server struct {
-	m         *stacks.Manager
+	m         *automation.Manager
 	tokenSum  [32]byte
 	authn     bool
 	policy    *AccessPolicy
@@ -99,7 +100,7 @@ type Server struct {
 	maxEvents int
 	maxQueued int
 	// private are the server's paths and URLs, replaced in every response by a placeholder.
-	private    []stacks.Location
+	private    []automation.Location
 	mux        *http.ServeMux
 	baseCtx    context.Context
 	cancelBase context.CancelCauseFunc
@@ -156,11 +157,11 @@ func New(opts Options) (*Server, error) {
 		s.maxQueued = DefaultMaxQueued
 	}
 	s.private = s.m.Locations()
-	for _, l := range []stacks.Location{{Value: opts.OperationsDir, Placeholder: "<operations-dir>"}, {Value: opts.AuditLog, Placeholder: "<audit-log>"}} {
+	for _, l := range []automation.Location{{Value: opts.OperationsDir, Placeholder: "<operations-dir>"}, {Value: opts.AuditLog, Placeholder: "<audit-log>"}} {
 		if l.Value != "" {
 			s.private = append(s.private, l)
 			if abs, err := filepath.Abs(l.Value); err == nil && abs != l.Value {
-				s.private = append(s.private, stacks.Location{Value: abs, Placeholder: l.Placeholder})
+				s.private = append(s.private, automation.Location{Value: abs, Placeholder: l.Placeholder})
 			}
 		}
 	}
@@ -227,7 +228,7 @@ type statusRecorder struct {
 	// private are replaced in everything written (engine output, error messages): a client
 	// learns nothing of the server's paths and backend. Each response is written in whole
 	// documents or events, so a value is never split between two writes.
-	private []stacks.Location
+	private []automation.Location
 }
 
 func (r *statusRecorder) Write(b []byte) (int, error) {
@@ -310,7 +311,7 @@ type APIError struct {
 	// OutputTail is the end of the engine's output, for engine failures.
 	OutputTail string `json:"outputTail,omitempty"`
 	// Locks are the engine locks on a busy environment.
-	Locks []stacks.LockInfo `json:"locks,omitempty"`
+	Locks []automation.LockInfo `json:"locks,omitempty"`
 }
 
 // classify maps a Manager error to a status and an APIError.
@@ -319,9 +320,9 @@ func classify(err error) (int, *APIError) {
 		mbe *http.MaxBytesError
 		de  *stacks.DecodeError
 		ise *stacks.InvalidSpecError
-		ee  *stacks.EngineError
-		ce  *stacks.CanceledError
-		be  *stacks.BusyError
+		ee  *automation.EngineError
+		ce  *automation.CanceledError
+		be  *automation.BusyError
 	)
 	switch {
 	case errors.As(err, &mbe):
@@ -334,18 +335,18 @@ func classify(err error) (int, *APIError) {
 		return http.StatusBadRequest, &APIError{Code: code, Message: de.Error()}
 	case errors.As(err, &ise):
 		return http.StatusBadRequest, &APIError{Code: "invalid_spec", Message: "the environment spec is invalid", Problems: ise.Problems}
-	case errors.As(err, &be) && be.Source == stacks.BusyEngineLock:
+	case errors.As(err, &be) && be.Source == automation.BusyEngineLock:
 		return http.StatusConflict, &APIError{Code: "busy", Message: fmt.Sprintf("environment %q is locked by another update: "+
 			"if none is running, an admin can clear the lock with POST /v1/environments/%s/unlock", be.Stack, be.Stack)}
-	case errors.Is(err, stacks.ErrBusy):
+	case errors.Is(err, automation.ErrBusy):
 		return http.StatusConflict, &APIError{Code: "busy", Message: err.Error()}
-	case errors.Is(err, stacks.ErrNotFound):
+	case errors.Is(err, automation.ErrNotFound):
 		return http.StatusNotFound, &APIError{Code: "not_found", Message: err.Error()}
 	case errors.As(err, &ce):
 		return http.StatusConflict, &APIError{Code: "canceled", Message: err.Error(), OutputTail: ce.Tail}
 	case errors.As(err, &ee):
 		return http.StatusBadGateway, &APIError{Code: "engine_failure", Message: err.Error(), OutputTail: ee.Tail}
-	case errors.Is(err, stacks.ErrClosed), errors.Is(err, errDraining):
+	case errors.Is(err, automation.ErrClosed), errors.Is(err, errDraining):
 		return http.StatusServiceUnavailable, &APIError{Code: "shutting_down",
 			Message: "the service is shutting down: it starts no new operations; reads work until its running operations end"}
 	default:
@@ -414,7 +415,7 @@ func (s *Server) specRequest(w http.ResponseWriter, r *http.Request) (stacks.Spe
 		}
 	}
 	current, err := s.m.Config(r.Context(), name)
-	if errors.Is(err, stacks.ErrNotFound) {
+	if errors.Is(err, automation.ErrNotFound) {
 		current, err = stacks.DefaultConfig(), nil
 	}
 	if err != nil {
@@ -438,8 +439,8 @@ func (s *Server) putEnvironment(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.startOperation(w, r, spec.Name, stacks.OpUp, func(ctx context.Context, opts ...stacks.OpOption) (any, error) {
-		return result(s.m.Up(ctx, spec, append(opts, stacks.WithMessage("portal update"))...))
+	s.startOperation(w, r, spec.Name, automation.OpUp, func(ctx context.Context, opts ...automation.OpOption) (any, error) {
+		return result(s.m.Up(ctx, spec, append(opts, automation.WithMessage("portal update"))...))
 	})
 }
 
@@ -448,7 +449,7 @@ func (s *Server) previewEnvironment(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.startOperation(w, r, spec.Name, stacks.OpPreview, func(ctx context.Context, opts ...stacks.OpOption) (any, error) {
+	s.startOperation(w, r, spec.Name, automation.OpPreview, func(ctx context.Context, opts ...automation.OpOption) (any, error) {
 		return result(s.m.Preview(ctx, spec, opts...))
 	})
 }
@@ -459,23 +460,23 @@ func (s *Server) deleteEnvironment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Answer 404 now rather than from the operation.
-	if _, err := s.m.History(r.Context(), name, 1); errors.Is(err, stacks.ErrNotFound) {
+	if _, err := s.m.History(r.Context(), name, 1); errors.Is(err, automation.ErrNotFound) {
 		s.fail(w, err)
 		return
 	}
-	s.startOperation(w, r, name, stacks.OpDestroy, func(ctx context.Context, opts ...stacks.OpOption) (any, error) {
+	s.startOperation(w, r, name, automation.OpDestroy, func(ctx context.Context, opts ...automation.OpOption) (any, error) {
 		return result(s.m.Destroy(ctx, name, opts...))
 	})
 }
 
 // OperationSummary is an operation as a list shows it: no result, no engine output.
 type OperationSummary struct {
-	ID         string           `json:"id"`
-	Kind       stacks.Operation `json:"kind"`
-	State      string           `json:"state"`
-	CreatedAt  time.Time        `json:"createdAt"`
-	StartedAt  *time.Time       `json:"startedAt,omitempty"`
-	FinishedAt *time.Time       `json:"finishedAt,omitempty"`
+	ID         string               `json:"id"`
+	Kind       automation.Operation `json:"kind"`
+	State      string               `json:"state"`
+	CreatedAt  time.Time            `json:"createdAt"`
+	StartedAt  *time.Time           `json:"startedAt,omitempty"`
+	FinishedAt *time.Time           `json:"finishedAt,omitempty"`
 	// ErrorCode is the error's code; GET /v1/operations/{id} has the whole error.
 	ErrorCode string `json:"errorCode,omitempty"`
 }
@@ -494,15 +495,15 @@ func summary(v *Operation) *OperationSummary {
 // environmentSummary is an environment as the list shows it; GET /v1/environments/{name}
 // has its outputs and its whole last operation.
 type environmentSummary struct {
-	Name             string            `json:"name"`
-	State            string            `json:"state"`
-	LastUpdate       time.Time         `json:"lastUpdate,omitzero"`
-	UpdateInProgress bool              `json:"updateInProgress,omitempty"`
-	ResourceCount    *int              `json:"resourceCount,omitempty"`
-	URL              string            `json:"url,omitempty"`
-	Locks            []stacks.LockInfo `json:"locks,omitempty"`
-	LastOperation    *OperationSummary `json:"lastOperation,omitempty"`
-	JournalWarning   string            `json:"journalWarning,omitempty"`
+	Name             string                `json:"name"`
+	State            string                `json:"state"`
+	LastUpdate       time.Time             `json:"lastUpdate,omitzero"`
+	UpdateInProgress bool                  `json:"updateInProgress,omitempty"`
+	ResourceCount    *int                  `json:"resourceCount,omitempty"`
+	URL              string                `json:"url,omitempty"`
+	Locks            []automation.LockInfo `json:"locks,omitempty"`
+	LastOperation    *OperationSummary     `json:"lastOperation,omitempty"`
+	JournalWarning   string                `json:"journalWarning,omitempty"`
 }
 
 // List paging: at most maxPage environments a page, defaultPage unless ?limit= says.
@@ -569,7 +570,7 @@ func pageOf(r *http.Request) (limit int, after, problem string) {
 
 // envState is an environment's state: its operation in this service (queued, running), else
 // what the manager and the backend's locks say.
-func (s *Server) envState(name string, running stacks.Operation, locks []stacks.LockInfo) string {
+func (s *Server) envState(name string, running automation.Operation, locks []automation.LockInfo) string {
 	s.mu.Lock()
 	op := s.active[name]
 	s.mu.Unlock()
@@ -579,7 +580,7 @@ func (s *Server) envState(name string, running stacks.Operation, locks []stacks.
 	return state(running, locks)
 }
 
-func state(running stacks.Operation, locks []stacks.LockInfo) string {
+func state(running automation.Operation, locks []automation.LockInfo) string {
 	switch {
 	case running != "":
 		return "running"
@@ -603,15 +604,15 @@ func (s *Server) getEnvironment(w http.ResponseWriter, r *http.Request) {
 	st, err := s.m.Status(r.Context(), name)
 	if err != nil {
 		// A stack being created by its first update is not in the backend yet.
-		if op := s.lastOperation(name); errors.Is(err, stacks.ErrNotFound) && op != nil && !finishedView(op) {
-			writeJSON(w, http.StatusOK, map[string]any{"name": name, "state": op.State, "lastOperation": op, "outputs": stacks.Outputs{}})
+		if op := s.lastOperation(name); errors.Is(err, automation.ErrNotFound) && op != nil && !finishedView(op) {
+			writeJSON(w, http.StatusOK, map[string]any{"name": name, "state": op.State, "lastOperation": op, "outputs": automation.Outputs{}})
 			return
 		}
 		s.fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, struct {
-		*stacks.Status
+		*automation.Status
 		State          string     `json:"state"`
 		LastOperation  *Operation `json:"lastOperation,omitempty"`
 		JournalWarning string     `json:"journalWarning,omitempty"`
@@ -653,12 +654,12 @@ func (s *Server) unlockEnvironment(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := s.m.ClearStaleLocks(name)
 	switch {
-	case errors.Is(err, stacks.ErrLockHeld):
+	case errors.Is(err, automation.ErrLockHeld):
 		s.log.Warn("unlock refused: a live process holds the lock", "environment", name, "error", err.Error())
 		writeError(w, http.StatusConflict, &APIError{Code: "lock_held",
 			Message: fmt.Sprintf("environment %q is locked by a process that is still running (or runs on another host): wait for it, or cancel its operation", name)})
 		return
-	case errors.Is(err, stacks.ErrLocksUnsupported):
+	case errors.Is(err, automation.ErrLocksUnsupported):
 		writeError(w, http.StatusConflict, &APIError{Code: "unsupported", Message: "this backend keeps no lock files the service can clear"})
 		return
 	case err != nil:

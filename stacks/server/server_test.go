@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,20 +20,15 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/automation"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/outputs"
+	"github.com/kong-alb-eks/kong-alb-eks/tests/testkit"
 )
 
 const (
 	testToken    = "test-token-0123456789abcdef"
 	testPassword = "pg-password-never-in-a-response-7f3a9c"
 )
-
-func requirePulumi(t testing.TB) {
-	t.Helper()
-	if _, err := exec.LookPath("pulumi"); err != nil {
-		t.Fatalf("the Pulumi CLI is not on PATH: run `make test`, which builds it with .ci/install-pulumi.sh and puts it on PATH (%v)", err)
-	}
-}
 
 // gate holds a stack's program inside the engine until released; with fail set, the program
 // fails with that message.
@@ -116,7 +110,7 @@ type fixture struct {
 	srv  *Server
 	http *httptest.Server
 	gate *gate
-	m    *stacks.Manager
+	m    *automation.Manager
 }
 
 func newFixture(t *testing.T, token string) *fixture {
@@ -127,11 +121,11 @@ func newFixture(t *testing.T, token string) *fixture {
 // newFixtureAt builds a server on a state directory (backend, work directories, and the
 // operations journal in <state>/operations), as Command does. Each configure adjusts the
 // manager's options and the server's before either is made.
-func newFixtureAt(t *testing.T, token, state string, maxOps int, configure ...func(*stacks.ManagerOptions, *Options)) *fixture {
+func newFixtureAt(t *testing.T, token, state string, maxOps int, configure ...func(*automation.ManagerOptions, *Options)) *fixture {
 	t.Helper()
-	requirePulumi(t)
+	testkit.RequirePulumi(t)
 	g := &gate{}
-	mopts := stacks.ManagerOptions{
+	mopts := automation.ManagerOptions{
 		StateDir:   state,
 		Passphrase: "server-test-passphrase",
 		Program:    program(g),
@@ -142,7 +136,7 @@ func newFixtureAt(t *testing.T, token, state string, maxOps int, configure ...fu
 	for _, c := range configure {
 		c(&mopts, &opts)
 	}
-	m, err := stacks.NewManager(mopts)
+	m, err := automation.NewManager(mopts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +373,7 @@ func TestEnvironmentLifecycle(t *testing.T) {
 	op := f.wait(id)
 	res, _ := op["result"].(map[string]any)
 	outs, _ := res["Outputs"].(map[string]any)
-	if pw, _ := outs["postgresPassword"].(map[string]any); pw["value"] != stacks.Redacted || pw["secret"] != true {
+	if pw, _ := outs["postgresPassword"].(map[string]any); pw["value"] != automation.Redacted || pw["secret"] != true {
 		t.Errorf("update result outputs %v", outs)
 	}
 

@@ -5,12 +5,13 @@ import (
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth"
+	"github.com/kong-alb-eks/kong-alb-eks/tests/testkit"
 )
 
 // BenchmarkSynth runs the whole program under the synth mocks on the dev configuration: what
 // `synth` (and each side of the pull-request diff) costs, less the process start and build.
 func BenchmarkSynth(b *testing.B) {
-	config := devConfig()
+	config := testkit.StackConfig(b, "../..", "dev")
 	b.ReportAllocs()
 	for b.Loop() {
 		doc, err := synth.Run(synth.Options{Stack: "dev", Config: config})
@@ -25,7 +26,7 @@ func BenchmarkSynth(b *testing.B) {
 
 // BenchmarkEstimate models the dev stack's time to a working environment from its document.
 func BenchmarkEstimate(b *testing.B) {
-	doc := synthesize(b, devConfig())
+	doc := synthesize(b, testkit.StackConfig(b, "../..", "dev"))
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := synth.EstimateDocument(doc); err != nil {

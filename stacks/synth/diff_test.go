@@ -10,26 +10,8 @@ import (
 	"testing"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth"
+	"github.com/kong-alb-eks/kong-alb-eks/tests/testkit"
 )
-
-// devConfig is Pulumi.dev.yaml as synth passes it to the program (lists as JSON).
-func devConfig() map[string]string {
-	return map[string]string{
-		"aws:region":                      "us-east-1",
-		"kong-alb-eks:domain":             "eks.example.com",
-		"kong-alb-eks:hostedZone":         "example.com",
-		"kong-alb-eks:publicSubnetCidrs":  `["10.0.0.0/22","10.0.4.0/22"]`,
-		"kong-alb-eks:privateSubnetCidrs": `["10.0.64.0/19","10.0.96.0/19"]`,
-		"kong-alb-eks:natGateways":        "single",
-		"kong-alb-eks:nodeInstanceType":   "t3.large",
-		"kong-alb-eks:nodeMinSize":        "2",
-		"kong-alb-eks:nodeDesiredSize":    "2",
-		"kong-alb-eks:nodeMaxSize":        "3",
-		"kong-alb-eks:dataPlaneReplicas":  "1",
-		"kong-alb-eks:adminAllowedCidrs":  `["203.0.113.0/24"]`,
-		"kong-alb-eks:demoEnabled":        "true",
-	}
-}
 
 // synthesize runs the real program on a configuration.
 func synthesize(t testing.TB, config map[string]string) *synth.Document {
@@ -44,10 +26,11 @@ func synthesize(t testing.TB, config map[string]string) *synth.Document {
 // TestDiffOfTwoConfigurations compares the real program's desired state for the dev
 // configuration with the same configuration, a larger node group and no demo.
 func TestDiffOfTwoConfigurations(t *testing.T) {
-	headConfig := devConfig()
+	t.Parallel()
+	headConfig := testkit.StackConfig(t, "../..", "dev")
 	headConfig["kong-alb-eks:nodeMaxSize"] = "5"
 	headConfig["kong-alb-eks:demoEnabled"] = "false"
-	d := synth.Compare(synthesize(t, devConfig()), synthesize(t, headConfig))
+	d := synth.Compare(synthesize(t, testkit.StackConfig(t, "../..", "dev")), synthesize(t, headConfig))
 
 	const prefix = "urn:pulumi:dev::kong-alb-eks::"
 	demo := prefix + "kong-alb-eks:kubernetes:DemoWorkload"
@@ -82,10 +65,11 @@ func TestDiffOfTwoConfigurations(t *testing.T) {
 // TestDiffCommandReadsSynthJSON runs the command on files written as `synth --format json`
 // writes them, in both formats, with the flags after the files.
 func TestDiffCommandReadsSynthJSON(t *testing.T) {
-	headConfig := devConfig()
+	t.Parallel()
+	headConfig := testkit.StackConfig(t, "../..", "dev")
 	headConfig["kong-alb-eks:demoEnabled"] = "false"
 	dir := t.TempDir()
-	base := writeDoc(t, dir, "base.json", synthesize(t, devConfig()))
+	base := writeDoc(t, dir, "base.json", synthesize(t, testkit.StackConfig(t, "../..", "dev")))
 	head := writeDoc(t, dir, "head.json", synthesize(t, headConfig))
 
 	out, code := runDiff(t, base, head)
@@ -119,6 +103,7 @@ func TestDiffCommandReadsSynthJSON(t *testing.T) {
 }
 
 func TestDiffCommandUsage(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	doc := writeDoc(t, dir, "doc.json", &synth.Document{Project: "p", Stack: "s"})
 	broken := filepath.Join(dir, "broken.json")
@@ -145,6 +130,7 @@ func TestDiffCommandUsage(t *testing.T) {
 
 // TestDiffKeepsSecrets: a secret is never printed, whichever side holds it.
 func TestDiffKeepsSecrets(t *testing.T) {
+	t.Parallel()
 	const plaintext = "hunter2"
 	res := func(inputs map[string]any, deps ...string) synth.Resource {
 		return synth.Resource{URN: "urn:x", Type: "t:m:R", Name: "r", Custom: true, Dependencies: deps, Inputs: inputs}

@@ -9,6 +9,7 @@ import (
 )
 
 func TestPlainRedactsSecretsAndMarksUnknowns(t *testing.T) {
+	t.Parallel()
 	in := resource.NewPropertyMapFromMap(map[string]any{
 		"password": resource.MakeSecret(resource.NewProperty("hunter2")),
 		"nested":   map[string]any{"token": resource.MakeSecret(resource.NewProperty("abc"))},

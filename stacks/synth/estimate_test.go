@@ -27,6 +27,7 @@ func synthStack(t testing.TB, stack string) *Document {
 // cluster's IAM role, as quick) to the DNS
 // record, through the cluster, its nodes and the ALB, and the graph reaches the lower bound.
 func TestEstimateDev(t *testing.T) {
+	t.Parallel()
 	e, err := EstimateDocument(synthStack(t, "dev"))
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +68,7 @@ func TestEstimateDev(t *testing.T) {
 // TestEstimateEveryStackTimed: every resource type of every stack file (Pulumi.<stack>.yaml)
 // has a timing.
 func TestEstimateEveryStackTimed(t *testing.T) {
+	t.Parallel()
 	for _, stack := range stackNames(t) {
 		e, err := EstimateDocument(synthStack(t, stack))
 		if err != nil {
@@ -135,6 +137,7 @@ const (
 // TestLongestPath: a diamond takes its longer branch, and a resource waiting on a component
 // waits on everything in it.
 func TestLongestPath(t *testing.T) {
+	t.Parallel()
 	comp := Resource{URN: "urn:comp", Type: component, Name: "comp"}
 	inComp := res("nodes", nodeGroup, "urn:cluster")
 	inComp.Parent = comp.URN
@@ -165,6 +168,7 @@ func TestLongestPath(t *testing.T) {
 
 // TestLongestPathTies: of two equal branches the path takes the smaller URN, every run.
 func TestLongestPathTies(t *testing.T) {
+	t.Parallel()
 	doc := &Document{Resources: []Resource{
 		res("b", nat), res("a", nat), res("end", record, "urn:b", "urn:a"),
 	}}
@@ -181,6 +185,7 @@ func TestLongestPathTies(t *testing.T) {
 }
 
 func TestEstimateCycle(t *testing.T) {
+	t.Parallel()
 	doc := &Document{Project: "p", Stack: "s", Resources: []Resource{
 		res("a", vpc, "urn:b"), res("b", subnet, "urn:a"),
 	}}
@@ -193,6 +198,7 @@ func TestEstimateCycle(t *testing.T) {
 // TestEstimateNamesCostlyEdge: a cluster made to wait on the NAT gateway, which no rule
 // requires, is 2 minutes above the lower bound, and the estimate names that edge.
 func TestEstimateNamesCostlyEdge(t *testing.T) {
+	t.Parallel()
 	doc := &Document{Project: "p", Stack: "s", Resources: []Resource{
 		res("vpc", vpc),
 		res("subnet", subnet, "urn:vpc"),
@@ -228,6 +234,7 @@ func TestEstimateNamesCostlyEdge(t *testing.T) {
 
 // TestRequiredEdges: the rules keep what the environment needs and drop the rest.
 func TestRequiredEdges(t *testing.T) {
+	t.Parallel()
 	prov := res("k8s", provider)
 	inCluster := func(r Resource) Resource { r.Provider = prov.URN; return r }
 	kong := inCluster(res("kong", release))
@@ -264,6 +271,7 @@ func TestRequiredEdges(t *testing.T) {
 // TestTimingsCiteSources: every timing rule says where its figure comes from, and the range
 // holds the typical time.
 func TestTimingsCiteSources(t *testing.T) {
+	t.Parallel()
 	for i, rule := range timings {
 		if rule.Source == "" || rule.Label == "" {
 			t.Errorf("rule %d (%s) has no label or source", i, rule.Label)
@@ -281,6 +289,7 @@ func TestTimingsCiteSources(t *testing.T) {
 
 // TestSynthCommandEstimate: `synth --estimate --format json` prints the estimate.
 func TestSynthCommandEstimate(t *testing.T) {
+	t.Parallel()
 	var out, errOut bytes.Buffer
 	if code := Command([]string{"--dir", "../..", "--stack", "dev", "--estimate", "--format", "json"}, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
@@ -345,6 +354,7 @@ func conditionsOf(t *testing.T, s Span) map[string]Condition {
 // configuration. The ALB serves once it exists (2 + 3 min) and a data plane is Ready, plus the
 // health checks (30 s); the records resolve a minute after the ALB's hostname.
 func TestDataPlaneReadyNeedsTheControlPlanesConfiguration(t *testing.T) {
+	t.Parallel()
 	e, err := EstimateDocument(kongWorld(nil))
 	if err != nil {
 		t.Fatal(err)
@@ -377,6 +387,7 @@ func TestDataPlaneReadyNeedsTheControlPlanesConfiguration(t *testing.T) {
 // release (as one taking the Service name from the release's output does) provisions the ALB
 // after Kong instead of beside it; no rule requires it, and the estimate says what it costs.
 func TestALBIngressWaitingOnTheDataPlaneIsCostly(t *testing.T) {
+	t.Parallel()
 	e, err := EstimateDocument(kongWorld(func(all map[string]*Resource) {
 		all["proxy"].Dependencies = append(all["proxy"].Dependencies, "urn:dp")
 	}))
@@ -395,6 +406,7 @@ func TestALBIngressWaitingOnTheDataPlaneIsCostly(t *testing.T) {
 // TestDataPlaneWithoutAKongEntityIsNeverReady: with no global plugin the configuration stays
 // empty, and the data plane, hence the ALB, never serves.
 func TestDataPlaneWithoutAKongEntityIsNeverReady(t *testing.T) {
+	t.Parallel()
 	e, err := EstimateDocument(kongWorld(func(all map[string]*Resource) { all["plugin"].Inputs = nil }))
 	if err != nil {
 		t.Fatal(err)
@@ -413,6 +425,7 @@ func TestDataPlaneWithoutAKongEntityIsNeverReady(t *testing.T) {
 // TestConfigurationWaitingOnTheDataPlaneDeadlocks: a Kong entity created only after the data
 // plane release would wait for a release that waits for it.
 func TestConfigurationWaitingOnTheDataPlaneDeadlocks(t *testing.T) {
+	t.Parallel()
 	_, err := EstimateDocument(kongWorld(func(all map[string]*Resource) {
 		all["plugin"].Dependencies = append(all["plugin"].Dependencies, "urn:dp")
 	}))
@@ -425,6 +438,7 @@ func TestConfigurationWaitingOnTheDataPlaneDeadlocks(t *testing.T) {
 // lower bound, every condition is met, and the ALB provisions beside Kong's install: the
 // Ingress does not start after the data plane.
 func TestEstimateOfEveryStackIsAtItsBound(t *testing.T) {
+	t.Parallel()
 	for _, stack := range stackNames(t) {
 		e, err := EstimateDocument(synthStack(t, stack))
 		if err != nil {

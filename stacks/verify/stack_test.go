@@ -7,19 +7,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/kong-alb-eks/kong-alb-eks/tests/testkit"
 )
 
 // fakePulumi puts a `pulumi` on PATH (alone) that records its arguments and directory in
 // dir and then behaves as FAKE_PULUMI says: print outputs, fail, or print something else.
 func fakePulumi(t *testing.T) (dir string) {
 	t.Helper()
-	if runtime.GOOS == "windows" {
-		t.Skip("the fake CLI is a shell script")
-	}
 	dir = t.TempDir()
 	script := `#!/bin/sh
 printf '%s\n' "$@" > "` + dir + `/args"
@@ -101,9 +99,7 @@ func TestStackOutputsErrors(t *testing.T) {
 // TestStackOutputsWithoutPassphrase reads a real stack with the real CLI (`make test` puts it on PATH):
 // a local backend, the passphrase secrets provider, a secret output, and no passphrase.
 func TestStackOutputsWithoutPassphrase(t *testing.T) {
-	if _, err := exec.LookPath("pulumi"); err != nil {
-		t.Fatalf("the Pulumi CLI is not on PATH: run `make test`, which builds it with .ci/install-pulumi.sh (%v)", err)
-	}
+	testkit.RequirePulumi(t)
 	tmp := t.TempDir()
 	project := filepath.Join(tmp, "project")
 	if err := os.MkdirAll(filepath.Join(tmp, "backend"), 0o700); err != nil {

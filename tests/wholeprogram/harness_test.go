@@ -1,4 +1,4 @@
-// Package wholeprogram runs the whole program, through the stacks.Manager the portal uses,
+// Package wholeprogram runs the whole program, through the automation.Manager the portal uses,
 // under the real Pulumi engine against a real Kubernetes control plane (tests/localcluster)
 // with the real Kubernetes provider and the real charts, AWS standing in as the fake cloud's
 // plugins (tests/fakecloud) and the controllers whose pods cannot run as stand-ins
@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/automation"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth"
 	"github.com/kong-alb-eks/kong-alb-eks/tests/fakecloud"
 	"github.com/kong-alb-eks/kong-alb-eks/tests/localcluster"
@@ -41,11 +42,11 @@ type env struct {
 	cluster *localcluster.Cluster
 	world   *fakecloud.World
 	hosts   *standins.Standins
-	manager *stacks.Manager
+	manager *automation.Manager
 	engine  *engine
 
 	mu     sync.Mutex
-	events []stacks.Event
+	events []automation.Event
 }
 
 // engine is what the stand-ins see of the operation under way, from its events: the steps in
@@ -59,18 +60,18 @@ type engine struct {
 
 func newEngine() *engine { return &engine{inFlight: map[string]bool{}, last: time.Now()} }
 
-func (g *engine) observe(ev stacks.Event) {
+func (g *engine) observe(ev automation.Event) {
 	if ev.Planning || strings.HasPrefix(ev.Type, stacks.Project+":") || ev.Type == "pulumi:pulumi:Stack" {
 		return
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	switch ev.Kind {
-	case stacks.EventResourceStarted:
+	case automation.EventResourceStarted:
 		g.inFlight[ev.URN] = true
-	case stacks.EventResourceFinished, stacks.EventResourceFailed:
+	case automation.EventResourceFinished, automation.EventResourceFailed:
 		delete(g.inFlight, ev.URN)
-	case stacks.EventSummary:
+	case automation.EventSummary:
 		g.inFlight = map[string]bool{}
 	default:
 		return
@@ -98,16 +99,16 @@ func (g *engine) InFlight() []string {
 
 // record is the operations' event handler: it keeps every event, and logs the engine's errors
 // and warnings and every failed step as they come.
-func (e *env) record() stacks.OpOption {
-	return stacks.WithEvents(func(ev stacks.Event) {
+func (e *env) record() automation.OpOption {
+	return automation.WithEvents(func(ev automation.Event) {
 		e.mu.Lock()
 		e.events = append(e.events, ev)
 		e.mu.Unlock()
 		e.engine.observe(ev)
 		switch {
-		case ev.Kind == stacks.EventDiagnostic && (ev.Severity == "error" || ev.Severity == "warning"):
+		case ev.Kind == automation.EventDiagnostic && (ev.Severity == "error" || ev.Severity == "warning"):
 			e.t.Logf("engine %s: %s %s", ev.Severity, ev.URN, strings.TrimSpace(ev.Message))
-		case ev.Kind == stacks.EventResourceFailed:
+		case ev.Kind == automation.EventResourceFailed:
 			e.t.Logf("engine: %s of %s failed after %s", ev.Op, ev.URN, ev.Duration)
 		}
 	})
@@ -241,7 +242,7 @@ func newEnv(t *testing.T, stack string, override map[string]string) *env {
 			}
 		}
 	})
-	m, err := stacks.NewManager(stacks.ManagerOptions{
+	m, err := automation.NewManager(automation.ManagerOptions{
 		StateDir:   filepath.Join(dir, "state"),
 		PulumiHome: home,
 		Passphrase: "whole-program-test",

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/automation"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth/answers"
 	"github.com/kong-alb-eks/kong-alb-eks/tests/fakecloud"
 	"github.com/kong-alb-eks/kong-alb-eks/tests/localcluster"
@@ -291,7 +291,7 @@ func (e *env) checkScalingTheDataPlane() {
 	}
 }
 
-func nonSame(c stacks.Changes) map[string]int {
+func nonSame(c automation.Changes) map[string]int {
 	out := map[string]int{}
 	for k, v := range c {
 		if k != "same" && v > 0 {

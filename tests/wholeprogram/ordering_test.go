@@ -10,6 +10,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/automation"
 )
 
 // match selects resources by URN: typ is a type, or a prefix when it ends in "/"; name "" is
@@ -86,7 +87,7 @@ func (e *env) checkOrder(op string) {
 		if op == "delete" {
 			first, then = rule.dependent, rule.dependency
 		}
-		done, started := e.steps(stacks.EventResourceFinished, op, first), e.steps(stacks.EventResourceStarted, op, then)
+		done, started := e.steps(automation.EventResourceFinished, op, first), e.steps(automation.EventResourceStarted, op, then)
 		if len(done) == 0 || len(started) == 0 {
 			e.t.Errorf("no %s of both %s (%d) and %s (%d) was recorded", op, first, len(done), then, len(started))
 		}
@@ -178,10 +179,10 @@ func reaches(deps map[string][]string, from, to string) bool {
 }
 
 // steps are the recorded events of kind for step op on resources m selects.
-func (e *env) steps(kind stacks.EventKind, op string, m match) []stacks.Event {
+func (e *env) steps(kind automation.EventKind, op string, m match) []automation.Event {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var out []stacks.Event
+	var out []automation.Event
 	for _, ev := range e.events {
 		if ev.Kind == kind && ev.Op == op && !ev.Planning && m.matches(ev.URN) {
 			out = append(out, ev)

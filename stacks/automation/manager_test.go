@@ -1,4 +1,4 @@
-package stacks_test
+package automation_test
 
 import (
 	"bytes"
@@ -20,16 +20,10 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/automation"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/outputs"
+	"github.com/kong-alb-eks/kong-alb-eks/tests/testkit"
 )
-
-// requirePulumi fails (never skips) without the CLI: CI must run these tests.
-func requirePulumi(t testing.TB) {
-	t.Helper()
-	if _, err := exec.LookPath("pulumi"); err != nil {
-		t.Fatalf("the Pulumi CLI is not on PATH: run `make test`, which builds it with .ci/install-pulumi.sh and puts it on PATH (%v)", err)
-	}
-}
 
 // testSecrets are the plaintexts that must never reach the state directory.
 type testSecrets struct {
@@ -43,7 +37,7 @@ type testSecrets struct {
 // imported certificate's private key (a real self-signed certificate for *.domain and domain).
 func testConfig(t testing.TB, domain string) (stacks.Config, testSecrets) {
 	t.Helper()
-	body, keyPEM := selfSigned(t, "*."+domain, domain)
+	body, keyPEM := testkit.SelfSigned(t, "*."+domain, domain)
 	lines := strings.Split(keyPEM, "\n")
 
 	cfg := stacks.DefaultConfig()
@@ -140,10 +134,10 @@ func testProgram(h *hooks) pulumi.RunFunc {
 
 const testPassphrase = "correct horse battery staple"
 
-func newManager(t testing.TB, stateDir string, h *hooks, mod func(*stacks.ManagerOptions)) *stacks.Manager {
+func newManager(t testing.TB, stateDir string, h *hooks, mod func(*automation.ManagerOptions)) *automation.Manager {
 	t.Helper()
-	requirePulumi(t)
-	opts := stacks.ManagerOptions{
+	testkit.RequirePulumi(t)
+	opts := automation.ManagerOptions{
 		StateDir:      stateDir,
 		Passphrase:    testPassphrase,
 		Program:       testProgram(h),
@@ -153,7 +147,7 @@ func newManager(t testing.TB, stateDir string, h *hooks, mod func(*stacks.Manage
 	if mod != nil {
 		mod(&opts)
 	}
-	m, err := stacks.NewManager(opts)
+	m, err := automation.NewManager(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,16 +163,16 @@ func testContext(t testing.TB) context.Context {
 // eventLog collects an operation's events.
 type eventLog struct {
 	mu     sync.Mutex
-	events []stacks.Event
+	events []automation.Event
 }
 
-func (l *eventLog) handle(e stacks.Event) {
+func (l *eventLog) handle(e automation.Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.events = append(l.events, e)
 }
 
-func (l *eventLog) find(kind stacks.EventKind, typ string) (stacks.Event, bool) {
+func (l *eventLog) find(kind automation.EventKind, typ string) (automation.Event, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, e := range l.events {
@@ -186,7 +180,7 @@ func (l *eventLog) find(kind stacks.EventKind, typ string) (stacks.Event, bool) 
 			return e, true
 		}
 	}
-	return stacks.Event{}, false
+	return automation.Event{}, false
 }
 
 func (l *eventLog) String() string {
@@ -237,7 +231,7 @@ func TestManagerLifecycle(t *testing.T) {
 
 	// Preview of a new stack: everything is a create, and the diff names the component.
 	var pev eventLog
-	prev, err := m.Preview(ctx, spec, stacks.WithEvents(pev.handle))
+	prev, err := m.Preview(ctx, spec, automation.WithEvents(pev.handle))
 	if err != nil {
 		t.Fatalf("preview: %v", err)
 	}
@@ -247,19 +241,19 @@ func TestManagerLifecycle(t *testing.T) {
 	if !strings.Contains(prev.Diff, "kong-alb-eks:test:Environment") || !strings.Contains(prev.Diff, "+ ") {
 		t.Errorf("preview diff does not show the planned component:\n%s", prev.Diff)
 	}
-	if e, ok := pev.find(stacks.EventResourceStarted, "kong-alb-eks:test:Environment"); !ok || !e.Planning || e.Op != "create" {
+	if e, ok := pev.find(automation.EventResourceStarted, "kong-alb-eks:test:Environment"); !ok || !e.Planning || e.Op != "create" {
 		t.Errorf("preview events lack the planned create of the component (%+v):\n%s", e, pev.String())
 	}
 
 	// Up: outputs, secrets redacted, events with durations.
 	var uev eventLog
-	up, err := m.Up(ctx, spec, stacks.WithEvents(uev.handle), stacks.WithMessage("first"))
+	up, err := m.Up(ctx, spec, automation.WithEvents(uev.handle), automation.WithMessage("first"))
 	if err != nil {
 		t.Fatalf("up: %v", err)
 	}
 	want := map[string]any{
 		outputs.Region: "us-east-1", outputs.Domain: "dev.example.com",
-		outputs.ClusterName: "kong-alb-eks-dev", "certificateMode": "import", "postgresDsn": stacks.Redacted,
+		outputs.ClusterName: "kong-alb-eks-dev", "certificateMode": "import", "postgresDsn": automation.Redacted,
 	}
 	for k, v := range want {
 		if got := up.Outputs[k].Value; got != v {
@@ -272,14 +266,14 @@ func TestManagerLifecycle(t *testing.T) {
 	if up.Changes["create"] != 2 {
 		t.Errorf("up changes = %v, want 2 creates", up.Changes)
 	}
-	started, ok1 := uev.find(stacks.EventResourceStarted, "kong-alb-eks:test:Environment")
-	finished, ok2 := uev.find(stacks.EventResourceFinished, "kong-alb-eks:test:Environment")
-	summary, ok3 := uev.find(stacks.EventSummary, "")
+	started, ok1 := uev.find(automation.EventResourceStarted, "kong-alb-eks:test:Environment")
+	finished, ok2 := uev.find(automation.EventResourceFinished, "kong-alb-eks:test:Environment")
+	summary, ok3 := uev.find(automation.EventSummary, "")
 	if !ok1 || !ok2 || !ok3 {
 		t.Fatalf("up events lack the component's start/finish or the summary:\n%s", uev.String())
 	}
 	if started.Planning || started.Op != "create" || !strings.HasSuffix(started.URN, "::env") || finished.URN != started.URN ||
-		finished.Sequence <= started.Sequence || finished.Duration < 0 || finished.Operation != stacks.OpUp || finished.Stack != "dev" {
+		finished.Sequence <= started.Sequence || finished.Duration < 0 || finished.Operation != automation.OpUp || finished.Stack != "dev" {
 		t.Errorf("component events wrong: started %+v finished %+v", started, finished)
 	}
 	if summary.Changes["create"] != 2 {
@@ -296,7 +290,7 @@ func TestManagerLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if outs["postgresDsn"].Value != stacks.Redacted || outs[outputs.Domain].Value != "dev.example.com" {
+	if outs["postgresDsn"].Value != automation.Redacted || outs[outputs.Domain].Value != "dev.example.com" {
 		t.Errorf("outputs = %+v", outs)
 	}
 	revealed, err := m.OutputsWithSecrets(ctx, "dev")
@@ -316,10 +310,10 @@ func TestManagerLifecycle(t *testing.T) {
 		t.Errorf("second preview changes = %v, want 2 same", prev2.Changes)
 	}
 	var rev eventLog
-	if _, err := m.Refresh(ctx, "dev", stacks.WithEvents(rev.handle)); err != nil {
+	if _, err := m.Refresh(ctx, "dev", automation.WithEvents(rev.handle)); err != nil {
 		t.Fatalf("refresh: %v", err)
 	}
-	if _, ok := rev.find(stacks.EventSummary, ""); !ok {
+	if _, ok := rev.find(automation.EventSummary, ""); !ok {
 		t.Errorf("refresh emitted no summary:\n%s", rev.String())
 	}
 	hist, err := m.History(ctx, "dev", 0)
@@ -333,7 +327,7 @@ func TestManagerLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.LastUpdate == nil || st.LastUpdate.Kind != "refresh" || st.Outputs["postgresDsn"].Value != stacks.Redacted || len(st.Locks) != 0 {
+	if st.LastUpdate == nil || st.LastUpdate.Kind != "refresh" || st.Outputs["postgresDsn"].Value != automation.Redacted || len(st.Locks) != 0 {
 		t.Errorf("status = %+v", st)
 	}
 	list, err := m.List(ctx)
@@ -372,20 +366,20 @@ func TestManagerLifecycle(t *testing.T) {
 
 	// Destroy removes the resources and the stack.
 	var dev eventLog
-	d, err := m.Destroy(ctx, "dev", stacks.WithEvents(dev.handle))
+	d, err := m.Destroy(ctx, "dev", automation.WithEvents(dev.handle))
 	if err != nil {
 		t.Fatalf("destroy: %v", err)
 	}
 	if !d.Removed || d.Changes["delete"] != 2 {
 		t.Errorf("destroy = %+v, want removed and 2 deletes", d)
 	}
-	if e, ok := dev.find(stacks.EventResourceFinished, "kong-alb-eks:test:Environment"); !ok || e.Op != "delete" {
+	if e, ok := dev.find(automation.EventResourceFinished, "kong-alb-eks:test:Environment"); !ok || e.Op != "delete" {
 		t.Errorf("destroy events lack the component's delete:\n%s", dev.String())
 	}
-	if _, err := m.Outputs(ctx, "dev"); !errors.Is(err, stacks.ErrNotFound) {
+	if _, err := m.Outputs(ctx, "dev"); !errors.Is(err, automation.ErrNotFound) {
 		t.Errorf("outputs after destroy: %v, want ErrNotFound", err)
 	}
-	if _, err := m.Destroy(ctx, "dev"); !errors.Is(err, stacks.ErrNotFound) {
+	if _, err := m.Destroy(ctx, "dev"); !errors.Is(err, automation.ErrNotFound) {
 		t.Errorf("destroy of a removed stack: %v, want ErrNotFound", err)
 	}
 	assertNoPlaintext(t, state, sec.postgresPassword, sec.keyMaterial)
@@ -480,17 +474,17 @@ func TestManagerBusy(t *testing.T) {
 	// The manager's own lock: refused at once, before the engine runs.
 	start := time.Now()
 	_, err := m.Up(ctx, spec)
-	var be *stacks.BusyError
-	if !errors.Is(err, stacks.ErrBusy) || !errors.As(err, &be) || be.Source != stacks.BusyManager || be.Running != stacks.OpUp {
+	var be *automation.BusyError
+	if !errors.Is(err, automation.ErrBusy) || !errors.As(err, &be) || be.Source != automation.BusyManager || be.Running != automation.OpUp {
 		t.Fatalf("second update through the same manager: %v, want a BusyError from the manager", err)
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("the manager took %v to refuse", d)
 	}
-	if _, err := m.Destroy(ctx, "dev"); !errors.Is(err, stacks.ErrBusy) {
+	if _, err := m.Destroy(ctx, "dev"); !errors.Is(err, automation.ErrBusy) {
 		t.Errorf("destroy during an update: %v, want ErrBusy", err)
 	}
-	if op, ok := m.Running("dev"); !ok || op != stacks.OpUp {
+	if op, ok := m.Running("dev"); !ok || op != automation.OpUp {
 		t.Errorf("Running = %v %v", op, ok)
 	}
 
@@ -500,7 +494,7 @@ func TestManagerBusy(t *testing.T) {
 		t.Errorf("locks during the update = %+v (%v), want one live lock", locks, err)
 	}
 	_, err = other.Up(ctx, spec)
-	if !errors.Is(err, stacks.ErrBusy) || !errors.As(err, &be) || be.Source != stacks.BusyEngineLock {
+	if !errors.Is(err, automation.ErrBusy) || !errors.As(err, &be) || be.Source != automation.BusyEngineLock {
 		t.Fatalf("update from another manager: %v, want a BusyError from the engine lock", err)
 	}
 
@@ -520,7 +514,7 @@ func TestManagerBusy(t *testing.T) {
 func TestManagerParallelStacks(t *testing.T) {
 	ctx := testContext(t)
 	h := newHooks()
-	m := newManager(t, t.TempDir(), h, func(o *stacks.ManagerOptions) { o.MaxConcurrent = 2 })
+	m := newManager(t, t.TempDir(), h, func(o *automation.ManagerOptions) { o.MaxConcurrent = 2 })
 	names := []string{"blue", "green"}
 	// Each program waits until both are inside: they can only finish if they overlap.
 	var releases []func()
@@ -547,7 +541,7 @@ func TestManagerParallelStacks(t *testing.T) {
 		}
 	})
 	errs := make(chan error, len(names))
-	results := make([]*stacks.UpResult, len(names))
+	results := make([]*automation.UpResult, len(names))
 	for i, n := range names {
 		go func() {
 			cfg, _ := testConfig(t, n+".example.com")
@@ -578,12 +572,12 @@ func TestManagerEngineFailure(t *testing.T) {
 	m := newManager(t, t.TempDir(), h, nil)
 	cfg, _ := testConfig(t, "dev.example.com")
 	var ev eventLog
-	_, err := m.Up(ctx, stacks.Spec{Name: "dev", Config: cfg}, stacks.WithEvents(ev.handle))
-	var ee *stacks.EngineError
-	if !errors.Is(err, stacks.ErrEngine) || !errors.As(err, &ee) {
+	_, err := m.Up(ctx, stacks.Spec{Name: "dev", Config: cfg}, automation.WithEvents(ev.handle))
+	var ee *automation.EngineError
+	if !errors.Is(err, automation.ErrEngine) || !errors.As(err, &ee) {
 		t.Fatalf("got %v, want an EngineError", err)
 	}
-	if !strings.Contains(ee.Tail, "kaboom: the program failed on purpose") || ee.Operation != stacks.OpUp {
+	if !strings.Contains(ee.Tail, "kaboom: the program failed on purpose") || ee.Operation != automation.OpUp {
 		t.Errorf("engine error tail does not name the failure:\n%s", ee.Tail)
 	}
 	if len(strings.Split(ee.Tail, "\n")) > 40 {
@@ -594,7 +588,7 @@ func TestManagerEngineFailure(t *testing.T) {
 	}
 	found := false
 	for _, e := range ev.events {
-		found = found || (e.Kind == stacks.EventDiagnostic && e.Severity == "error" && strings.Contains(e.Message, "kaboom"))
+		found = found || (e.Kind == automation.EventDiagnostic && e.Severity == "error" && strings.Contains(e.Message, "kaboom"))
 	}
 	if !found {
 		t.Errorf("no error diagnostic event:\n%s", ev.String())
@@ -630,7 +624,7 @@ func TestManagerCancelAndStaleLock(t *testing.T) {
 	if err != nil || len(locks) != 1 || !locks[0].Stale || !strings.Contains(locks[0].Clear, "pulumi cancel") {
 		t.Fatalf("locks = %+v (%v), want one stale lock with instructions", locks, err)
 	}
-	if _, err := m.Up(ctx, spec); !errors.Is(err, stacks.ErrBusy) {
+	if _, err := m.Up(ctx, spec); !errors.Is(err, automation.ErrBusy) {
 		t.Fatalf("update of a stack with a stale lock: %v, want ErrBusy", err)
 	}
 	// Cancel (no operation of this manager runs) clears the backend's lock.
@@ -646,31 +640,31 @@ func TestManagerCancelAndStaleLock(t *testing.T) {
 }
 
 func TestManagerOptions(t *testing.T) {
-	requirePulumi(t)
-	t.Setenv(stacks.EnvConfigPassphrase, "")
-	os.Unsetenv(stacks.EnvConfigPassphrase)
-	t.Setenv(stacks.EnvConfigPassphraseFile, "")
-	os.Unsetenv(stacks.EnvConfigPassphraseFile)
-	if _, err := stacks.NewManager(stacks.ManagerOptions{StateDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "PULUMI_CONFIG_PASSPHRASE") {
+	testkit.RequirePulumi(t)
+	t.Setenv(automation.EnvConfigPassphrase, "")
+	os.Unsetenv(automation.EnvConfigPassphrase)
+	t.Setenv(automation.EnvConfigPassphraseFile, "")
+	os.Unsetenv(automation.EnvConfigPassphraseFile)
+	if _, err := automation.NewManager(automation.ManagerOptions{StateDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "PULUMI_CONFIG_PASSPHRASE") {
 		t.Errorf("no passphrase: %v", err)
 	}
-	if _, err := stacks.NewManager(stacks.ManagerOptions{}); err == nil {
+	if _, err := automation.NewManager(automation.ManagerOptions{}); err == nil {
 		t.Error("no state dir accepted")
 	}
-	if _, err := stacks.NewManager(stacks.ManagerOptions{StateDir: t.TempDir(), Passphrase: "x", BackendURL: "ftp://x"}); err == nil {
+	if _, err := automation.NewManager(automation.ManagerOptions{StateDir: t.TempDir(), Passphrase: "x", BackendURL: "ftp://x"}); err == nil {
 		t.Error("ftp backend accepted")
 	}
-	if _, err := stacks.NewManager(stacks.ManagerOptions{StateDir: t.TempDir(), Passphrase: "x", PulumiBinary: "/nonexistent/pulumi"}); err == nil {
+	if _, err := automation.NewManager(automation.ManagerOptions{StateDir: t.TempDir(), Passphrase: "x", PulumiBinary: "/nonexistent/pulumi"}); err == nil {
 		t.Error("missing CLI accepted")
 	}
-	m, err := stacks.NewManager(stacks.ManagerOptions{StateDir: t.TempDir(), BackendURL: "s3://bucket/prefix", SecretsProvider: "awskms://alias/portal?region=us-east-1"})
+	m, err := automation.NewManager(automation.ManagerOptions{StateDir: t.TempDir(), BackendURL: "s3://bucket/prefix", SecretsProvider: "awskms://alias/portal?region=us-east-1"})
 	if err != nil {
 		t.Fatalf("s3 backend with KMS: %v", err)
 	}
 	if m.BackendURL() != "s3://bucket/prefix" || m.Project() != stacks.Project {
 		t.Errorf("manager = %s %s", m.BackendURL(), m.Project())
 	}
-	if _, err := m.Locks("dev"); !errors.Is(err, stacks.ErrLocksUnsupported) {
+	if _, err := m.Locks("dev"); !errors.Is(err, automation.ErrLocksUnsupported) {
 		t.Errorf("locks of an s3 backend: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package stacks
+package automation
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kong-alb-eks/kong-alb-eks/stacks"
 )
 
 // StackInfo is what the backend holds about one stack.
@@ -84,7 +86,7 @@ var ErrLocksUnsupported = errors.New("stacks: locks can only be inspected in a f
 // Locks returns the engine locks on a stack of a file backend (ErrLocksUnsupported for other
 // backends). A lock whose process ran on this host and is gone is Stale.
 func (m *Manager) Locks(name string) ([]LockInfo, error) {
-	if err := ValidateStackName(name); err != nil {
+	if err := stacks.ValidateStackName(name); err != nil {
 		return nil, err
 	}
 	root, ok := fileBackendPath(m.backendURL)
@@ -189,19 +191,19 @@ func (m *Manager) Status(ctx context.Context, name string) (*Status, error) {
 	return st, nil
 }
 
-// Config is an environment's configuration as its stack holds it (secrets decrypted in memory
+// stacks.Config is an environment's configuration as its stack holds it (secrets decrypted in memory
 // only), not validated: a *NotFoundError if the backend holds no such stack.
-func (m *Manager) Config(ctx context.Context, name string) (Config, error) {
+func (m *Manager) Config(ctx context.Context, name string) (stacks.Config, error) {
 	s, err := m.selectStack(ctx, name)
 	if err != nil {
-		return Config{}, err
+		return stacks.Config{}, err
 	}
 	values, err := s.GetAllConfig(ctx)
 	if err != nil {
-		return Config{}, m.cliError(name, "reading the config of", err)
+		return stacks.Config{}, m.cliError(name, "reading the config of", err)
 	}
-	cfg, err := LoadConfig(func(k string) (string, bool) { v, ok := values[k]; return v.Value, ok })
-	var ve *ValidationError
+	cfg, err := stacks.LoadConfig(func(k string) (string, bool) { v, ok := values[k]; return v.Value, ok })
+	var ve *stacks.ValidationError
 	if errors.As(err, &ve) {
 		err = nil // what was written; the update's own spec is validated
 	}

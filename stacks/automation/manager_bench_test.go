@@ -1,4 +1,4 @@
-package stacks_test
+package automation_test
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/automation"
+	"github.com/kong-alb-eks/kong-alb-eks/tests/testkit"
 )
 
 // BenchmarkManagerPreview measures the manager's overhead per operation over a bare Automation
@@ -26,11 +28,11 @@ import (
 // reports the Go heap each concurrent operation holds ("heap-B/op-concurrent"); the engine's own
 // memory lives in the CLI's process and is not counted.
 func BenchmarkManagerPreview(b *testing.B) {
-	requirePulumi(b)
+	testkit.RequirePulumi(b)
 	ctx := context.Background()
 	state := b.TempDir()
 	h := newHooks()
-	m := newManager(b, state, h, func(o *stacks.ManagerOptions) { o.MaxConcurrent = 4 })
+	m := newManager(b, state, h, func(o *automation.ManagerOptions) { o.MaxConcurrent = 4 })
 	cfg, _ := testConfig(b, "dev.example.com")
 	spec := stacks.Spec{Name: "bench", Config: cfg}
 	if _, err := m.Up(ctx, spec); err != nil {
@@ -66,7 +68,7 @@ func BenchmarkManagerPreview(b *testing.B) {
 	b.Run("manager", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := m.Preview(ctx, spec, stacks.WithEvents(func(stacks.Event) {})); err != nil {
+			if _, err := m.Preview(ctx, spec, automation.WithEvents(func(automation.Event) {})); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -1,0 +1,46 @@
+// Package testkit holds the helpers the test packages share: requiring the Pulumi CLI, and a
+// certificate for imported-certificate configurations.
+package testkit
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os/exec"
+	"testing"
+	"time"
+)
+
+// RequirePulumi fails the test when the Pulumi CLI is not on PATH: the Automation API needs
+// it, and `make test` builds it (.ci/install-pulumi.sh) and puts it there.
+func RequirePulumi(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath("pulumi"); err != nil {
+		t.Fatalf("the Pulumi CLI is not on PATH: run `make test`, which builds it with .ci/install-pulumi.sh and puts it on PATH (%v)", err)
+	}
+}
+
+// SelfSigned makes a PEM certificate and its key for the names (the first is the subject).
+func SelfSigned(t testing.TB, names ...string) (cert, key string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(90 * 24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+}

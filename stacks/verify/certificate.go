@@ -36,18 +36,12 @@ func (r *run) checkCertificate(ctx context.Context, name string) (Status, string
 	p := r.c.HTTPRetry
 	var certs []*x509.Certificate
 	var err error
-	n := 1
-	for ; n <= p.attempts(); n++ {
-		if n > 1 && !p.wait(ctx, n) {
-			n--
-			break
-		}
-		if certs, err = r.fetchCertificates(ctx, name); err == nil {
-			break
-		}
-	}
+	n := p.do(ctx, func() bool {
+		certs, err = r.fetchCertificates(ctx, name)
+		return err == nil
+	})
 	if err != nil {
-		return r.noAnswer(fmt.Sprintf("%s: TLS handshake failed after %s: %v", name, plural(min(n, p.attempts()), "attempt"), err), err)
+		return r.noAnswer(fmt.Sprintf("%s: TLS handshake failed after %s: %v", name, plural(n, "attempt"), err), err)
 	}
 	leaf := certs[0]
 	now := r.c.now()

@@ -155,6 +155,21 @@ func (r Retry) wait(ctx context.Context, n int) bool {
 
 func (r Retry) attempts() int { return max(r.Attempts, 1) }
 
+// do calls try until it reports done, at most attempts times with the policy's waits between
+// (fewer when ctx ends), and returns how many attempts it made.
+func (r Retry) do(ctx context.Context, try func() (done bool)) int {
+	n := 1
+	for ; n <= r.attempts(); n++ {
+		if n > 1 && !r.wait(ctx, n) {
+			return n - 1
+		}
+		if try() {
+			return n
+		}
+	}
+	return r.attempts()
+}
+
 // run is the state of one Run.
 type run struct {
 	ctx      context.Context

@@ -17,21 +17,16 @@ func (r *run) lookup(ctx context.Context, host string) ([]string, int, error) {
 	p := r.c.DNSRetry
 	var err error
 	var ips []string
-	n := 0
-	for n = 1; n <= p.attempts(); n++ {
-		if n > 1 && !p.wait(ctx, n) {
-			n--
-			break
-		}
+	n := p.do(ctx, func() bool {
 		ips, err = r.c.resolver().LookupHost(ctx, host)
-		if err == nil && len(ips) > 0 {
-			return ips, n, nil
-		}
-		if err == nil {
+		if err == nil && len(ips) == 0 {
 			err = &net.DNSError{Err: "no addresses", Name: host, IsNotFound: true}
 		}
+		return err == nil
+	})
+	if err == nil {
+		return ips, n, nil
 	}
-	n = min(n, p.attempts())
 	if cerr := ctx.Err(); cerr != nil {
 		err = fmt.Errorf("%w (retries stopped: %v)", err, cerr)
 	}

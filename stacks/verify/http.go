@@ -48,21 +48,10 @@ func (r *run) get(ctx context.Context, client *http.Client, u string) (*response
 	p := r.c.HTTPRetry
 	var last *response
 	var err error
-	n := 1
-	for ; n <= p.attempts(); n++ {
-		if n > 1 && !p.wait(ctx, n) {
-			n--
-			break
-		}
+	n := p.do(ctx, func() bool {
 		last, err = r.getOnce(ctx, client, u)
-		if err == nil && last.status < 500 {
-			return last, n, nil
-		}
-		if err != nil && !transient(err) {
-			break
-		}
-	}
-	n = min(n, p.attempts())
+		return err == nil && last.status < 500 || err != nil && !transient(err)
+	})
 	if last != nil {
 		return last, n, nil
 	}

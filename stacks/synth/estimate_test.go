@@ -9,7 +9,9 @@ import (
 	"time"
 )
 
-// synthStack runs the real program on a stack file of the project.
+// synthStack runs the real program on a stack file of the project. (testkit.SynthStack does
+// the same for the other packages; this internal test cannot import testkit, which imports
+// this package.)
 func synthStack(t testing.TB, stack string) *Document {
 	t.Helper()
 	file, err := ReadStackFile(StackFilePath("../..", stack))

@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"sort"
@@ -128,10 +129,13 @@ type ConfigValue struct {
 }
 
 // LoadConfig builds a Config from Pulumi config: get returns a key's raw value by its fully
-// qualified name. Keys that are not set keep their defaults. A value that does not parse is
-// reported with the key; the result is validated, and every problem is returned at once.
-func LoadConfig(get func(fullKey string) (string, bool)) (Config, error) {
+// qualified name. Keys that are not set keep their defaults. set, when given, names every key
+// the stack sets: one of the program's namespace that it does not declare is a problem (a
+// typo), with the key probably meant. A value that does not parse is reported with the key;
+// the result is validated, and every problem is returned at once.
+func LoadConfig(get func(fullKey string) (string, bool), set ...string) (Config, error) {
 	cfg := DefaultConfig()
+	unknown := unknownKeys(set)
 	var problems Problems
 	for _, k := range configKeys {
 		raw, ok := get(k.FullKey())
@@ -142,10 +146,25 @@ func LoadConfig(get func(fullKey string) (string, bool)) (Config, error) {
 			problems.add(k.FullKey(), "%s", err)
 		}
 	}
-	if len(problems) > 0 {
-		return cfg, &ValidationError{Problems: problems}
+	return cfg, allProblems(cfg, unknown, problems)
+}
+
+// allProblems is every problem of a configuration at once: the keys it does not declare, and
+// the values that did not parse or else what validation finds (a value that did not parse
+// left its key's default, which validation would only misjudge).
+func allProblems(cfg Config, unknown, unparsed Problems) error {
+	if len(unparsed) > 0 {
+		return &ValidationError{Problems: append(unknown, unparsed...)}
 	}
-	return cfg, cfg.Validate()
+	err := cfg.Validate()
+	if len(unknown) == 0 {
+		return err
+	}
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		unknown = append(unknown, ve.Problems...)
+	}
+	return &ValidationError{Problems: unknown}
 }
 
 // ConfigFromMap builds a Config from a JSON object keyed by config key (short or fully
@@ -153,7 +172,7 @@ func LoadConfig(get func(fullKey string) (string, bool)) (Config, error) {
 // strings. Unknown keys are problems. The result is validated.
 func ConfigFromMap(values map[string]json.RawMessage) (Config, error) {
 	cfg := DefaultConfig()
-	var problems Problems
+	var unknown, problems Problems
 	names := make([]string, 0, len(values))
 	for name := range values {
 		names = append(names, name)
@@ -163,7 +182,7 @@ func ConfigFromMap(values map[string]json.RawMessage) (Config, error) {
 	for _, name := range names {
 		k, ok := LookupKey(name)
 		if !ok {
-			problems.add(name, "unknown configuration key")
+			unknown.add(name, "%s", unknownKeyMessage(strings.TrimPrefix(name, namespace)))
 			continue
 		}
 		if other, twice := spelled[k.FullKey()]; twice {
@@ -175,10 +194,7 @@ func ConfigFromMap(values map[string]json.RawMessage) (Config, error) {
 			problems.add(k.FullKey(), "%s", err)
 		}
 	}
-	if len(problems) > 0 {
-		return cfg, &ValidationError{Problems: problems}
-	}
-	return cfg, cfg.Validate()
+	return cfg, allProblems(cfg, unknown, problems)
 }
 
 // PulumiConfig is the Config as stack config, every key fully qualified, secrets marked.

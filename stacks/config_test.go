@@ -107,7 +107,7 @@ func TestConfigFromMapIsStrict(t *testing.T) {
 	for _, p := range problemsOf(t, err) {
 		got[p.Key] = p.Message
 	}
-	if got["nodeMinSiz"] != "unknown configuration key" {
+	if got["nodeMinSiz"] != "unknown configuration key: did you mean kong-alb-eks:nodeMinSize?" {
 		t.Errorf("unknown key: %q", got["nodeMinSiz"])
 	}
 	if !strings.Contains(got["kong-alb-eks:nodeMaxSize"], "expected an integer") {
@@ -206,5 +206,21 @@ func TestChartSources(t *testing.T) {
 	}
 	if !keys["kong-alb-eks:certManagerChartRepository"] || !keys["kong-alb-eks:loadBalancerControllerChartRepository"] {
 		t.Errorf("problems by key: %v", keys)
+	}
+}
+
+func TestNearestKey(t *testing.T) {
+	for set, want := range map[string]string{
+		"kong-alb-eks:nodeInstanceTyp":  "did you mean kong-alb-eks:nodeInstanceType?",
+		"kong-alb-eks:domian":           "did you mean kong-alb-eks:domain?",
+		"kong-alb-eks:KONGVERSION":      "(keys are case-sensitive): did you mean kong-alb-eks:kongVersion?",
+		"kong-alb-eks:zzz":              "(Pulumi.yaml lists the keys)",
+		"kong-alb-eks:kubernetesVersio": "did you mean kong-alb-eks:kubernetesVersion?",
+	} {
+		_, err := stacks.LoadConfig(func(string) (string, bool) { return "", false }, set)
+		var ve *stacks.ValidationError
+		if !errors.As(err, &ve) || ve.Problems[0].Key != set || !strings.Contains(ve.Problems[0].Message, want) {
+			t.Errorf("%s: %v, want %q", set, err, want)
+		}
 	}
 }

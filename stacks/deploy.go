@@ -31,9 +31,14 @@ type Environment struct {
 }
 
 // LoadAndDeploy loads the configuration from the stack's config, validates it (registering
-// nothing when it is invalid) and deploys.
-func LoadAndDeploy(ctx *pulumi.Context) (*Environment, error) {
-	cfg, err := LoadConfig(ctx.GetConfig)
+// nothing when it is invalid) and deploys. set names every key the stack sets, so that a key
+// of the program's namespace it does not declare is refused; without it, the keys the engine
+// gave the program's process (PULUMI_CONFIG), if any.
+func LoadAndDeploy(ctx *pulumi.Context, set ...string) (*Environment, error) {
+	if set == nil {
+		set = envConfigKeys()
+	}
+	cfg, err := LoadConfig(ctx.GetConfig, set...)
 	if err != nil {
 		return nil, err
 	}

@@ -55,9 +55,18 @@ var (
 	instanceType    = regexp.MustCompile(`^([a-z][a-z0-9-]*)\.[a-z0-9]+$`)
 	gravitonFamily  = regexp.MustCompile(`^(a1|[a-z]+[0-9]+[a-z]*g[a-z]*)$`)
 	addonVersion    = regexp.MustCompile(`^v([0-9]+\.[0-9]+\.[0-9]+)-eksbuild\.([0-9]+)$`)
-	kongVersion     = regexp.MustCompile(`^[0-9]+\.[0-9]+(\.[0-9]+){0,2}$`)
-	acmARN          = regexp.MustCompile(`^arn:aws[a-z-]*:acm:([a-z0-9-]+):[0-9]{12}:certificate/[0-9a-f-]{36}$`)
-	wafACLARN       = regexp.MustCompile(`^arn:aws[a-z-]*:wafv2:([a-z0-9-]+):[0-9]{12}:regional/webacl/[A-Za-z0-9_-]+/[0-9a-f-]{36}$`)
+	// A kong/kong-gateway tag names a release (3.10.0.4, or 3.10.0): "3.10" and "3" are tags
+	// that move to each new patch release.
+	kongVersion = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+(\.[0-9]+)?$`)
+	// Helm takes a chart version as a semver constraint: only an exact version (3.4.1, with an
+	// optional pre-release or build) pins it; "^3.0", "~3.4", "3.x" or ">=3" resolve to whatever
+	// is newest when the update runs.
+	chartVersion = regexp.MustCompile(`^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
+	// An image tag that names a release has at least major.minor (13.11.0-debian-11-r20, 16.4):
+	// "16" or "16-alpine" move to each new minor release.
+	releaseTag = regexp.MustCompile(`^[0-9]+\.[0-9]+(\.[0-9]+)*([-_.][0-9A-Za-z]+)*$`)
+	acmARN     = regexp.MustCompile(`^arn:aws[a-z-]*:acm:([a-z0-9-]+):[0-9]{12}:certificate/[0-9a-f-]{36}$`)
+	wafACLARN  = regexp.MustCompile(`^arn:aws[a-z-]*:wafv2:([a-z0-9-]+):[0-9]{12}:regional/webacl/[A-Za-z0-9_-]+/[0-9a-f-]{36}$`)
 )
 
 var amiTypes = map[string]bool{
@@ -360,9 +369,9 @@ func (c Config) validateImportedCertificate(p *Problems) {
 
 func (c Config) validateKong(p *Problems) {
 	k := c.Kong
-	checkPinned(p, key("kongVersion"), k.Version, kongVersion, "a kong/kong-gateway image tag such as 3.10.0.4")
+	checkPinned(p, key("kongVersion"), k.Version, kongVersion, "a kong/kong-gateway release tag such as 3.10.0.4 (not a moving tag such as 3.10)")
 	if k.DataPlaneVersion != "" {
-		checkPinned(p, key("kongDataPlaneVersion"), k.DataPlaneVersion, kongVersion, "a kong/kong-gateway image tag such as 3.10.0.4")
+		checkPinned(p, key("kongDataPlaneVersion"), k.DataPlaneVersion, kongVersion, "a kong/kong-gateway release tag such as 3.10.0.4 (not a moving tag such as 3.10)")
 		if kongVersion.MatchString(k.Version) && kongVersion.MatchString(k.DataPlaneVersion) {
 			cp, dp := versionParts(k.Version), versionParts(k.DataPlaneVersion)
 			switch {
@@ -416,7 +425,7 @@ func (c Config) validateKong(p *Problems) {
 		if k.PostgresImageRepository == "" {
 			p.add(key("postgresImageRepository"), "required for the bundled PostgreSQL: the Kong chart does not render without it")
 		}
-		checkPinned(p, key("postgresImageTag"), k.PostgresImageTag, nil, "a PostgreSQL image tag")
+		checkPinned(p, key("postgresImageTag"), k.PostgresImageTag, releaseTag, "a PostgreSQL image tag naming a release, such as 13.11.0-debian-11-r20 (not a moving tag such as 13)")
 		if k.PostgresPassword != "" {
 			p.add(key("postgresPassword"), "only used with postgresHost: the bundled PostgreSQL's passwords are generated and kept in the stack's state")
 		}
@@ -497,7 +506,7 @@ func (c Config) validateCharts(p *Problems) {
 		case repo != "" && !strings.HasPrefix(repo, "https://") && !strings.HasPrefix(repo, "http://"):
 			p.add(key(ch.name+"Repository"), "expected an http(s):// chart repository URL (use %s for oci:// references), got %q", ch.name, repo)
 		}
-		checkPinned(p, key(ch.name+"Version"), ch.src.Version, nil, "a chart version")
+		checkPinned(p, key(ch.name+"Version"), ch.src.Version, chartVersion, "an exact chart version such as 3.4.1 (Helm resolves a range such as ^3.0 to the newest chart at deploy time)")
 	}
 }
 

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth"
 	"github.com/kong-alb-eks/kong-alb-eks/tests/testkit"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
 func TestBadConfigurationsRegisterNothing(t *testing.T) {
@@ -32,6 +34,13 @@ func TestBadConfigurationsRegisterNothing(t *testing.T) {
 		{"node size not a number", map[string]string{p + "nodeMaxSize": "three"}, p + "nodeMaxSize", "expected an integer"},
 		{"unpinned Kubernetes", map[string]string{p + "kubernetesVersion": "latest"}, p + "kubernetesVersion", "versions are pinned"},
 		{"unpinned chart", map[string]string{p + "kongChartVersion": ""}, p + "kongChartVersion", "versions are pinned"},
+		{"chart version range", map[string]string{p + "kongChartVersion": "^3.0"}, p + "kongChartVersion", "an exact chart version"},
+		{"chart version wildcard", map[string]string{p + "certManagerChartVersion": "1.x"}, p + "certManagerChartVersion", "an exact chart version"},
+		{"moving Kong tag", map[string]string{p + "kongVersion": "3.10"}, p + "kongVersion", "not a moving tag"},
+		{"moving PostgreSQL tag", map[string]string{p + "postgresImageTag": "13"}, p + "postgresImageTag", "not a moving tag"},
+		{"misspelt key", map[string]string{p + "nodeInstanceTyp": "m6i.large"}, p + "nodeInstanceTyp", "did you mean kong-alb-eks:nodeInstanceType?"},
+		{"key in the wrong case", map[string]string{p + "NodeInstanceType": "m6i.large"}, p + "NodeInstanceType", "(keys are case-sensitive): did you mean kong-alb-eks:nodeInstanceType?"},
+		{"key that is nothing like one", map[string]string{p + "flux": "on"}, p + "flux", "unknown configuration key (Pulumi.yaml lists the keys)"},
 		{"import without a body", map[string]string{p + "certificateMode": "import", p + "certificatePrivateKey": "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"}, p + "certificateBody", `required when certificateMode is "import"`},
 		{"two certificate modes", map[string]string{p + "certificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"}, p + "certificateArn", "exactly one certificate mode"},
 		{"certificate in another region", map[string]string{p + "certificateMode": "arn", p + "certificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"}, p + "certificateArn", "its own region"},
@@ -73,7 +82,7 @@ func TestBadConfigurationsRegisterNothing(t *testing.T) {
 				t.Errorf("same message as case %q", other)
 			}
 			seen[verr.Problems[0].Message] = c.name
-			if _, known := stacks.LookupKey(verr.Problems[0].Key); !known {
+			if _, known := stacks.LookupKey(verr.Problems[0].Key); !known && !strings.HasPrefix(verr.Problems[0].Message, "unknown configuration key") {
 				t.Errorf("the problem names %s, which is no config key", verr.Problems[0].Key)
 			}
 			if len(doc.Resources) != 0 || len(doc.Invokes) != 0 {
@@ -129,5 +138,38 @@ func TestSynthCommandFailsLikeARealRun(t *testing.T) {
 	doc, err := synth.ReadJSON(&stdout)
 	if err != nil || doc.Stack != "dev" || len(doc.Resources) == 0 {
 		t.Errorf("JSON output: %v, %+v", err, doc)
+	}
+}
+
+// Keys of other namespaces are their providers' to check; a misspelt key of the program's own
+// is refused also when the engine starts the program (`pulumi up`, `pulumi preview`): the
+// engine hands the program its stack's whole configuration as PULUMI_CONFIG (the Go SDK's
+// pulumi.EnvConfig), which is where the program finds the keys it does not declare.
+func TestUnknownKeysUnderTheEngine(t *testing.T) {
+	cfg := testkit.StackConfig(t, projectDir, "dev")
+	cfg["aws:someFutureSetting"] = "x"
+	cfg["kubernetes:enableServerSideApply"] = "true"
+	if _, err := synth.Run(synth.Options{Stack: "dev", Config: cfg}); err != nil {
+		t.Errorf("keys of other namespaces were refused: %v", err)
+	}
+
+	cfg["kong-alb-eks:nodeInstanceTyp"] = "m6i.large"
+	all, _ := json.Marshal(cfg)
+	t.Setenv(pulumi.EnvConfig, string(all))
+	delete(cfg, "kong-alb-eks:nodeInstanceTyp") // the engine does not pass unknown keys to GetConfig's callers either way
+	doc, err := synth.Run(synth.Options{Stack: "dev", Config: cfg, Program: func(ctx *pulumi.Context) (pulumi.Map, error) {
+		env, err := stacks.LoadAndDeploy(ctx) // as main.go's program: the keys from the engine's environment
+		if err != nil {
+			return nil, err
+		}
+		return env.Outputs, nil
+	}})
+	var verr *stacks.ValidationError
+	if !errors.As(err, &verr) || len(verr.Problems) != 1 || verr.Problems[0].Key != "kong-alb-eks:nodeInstanceTyp" ||
+		!strings.Contains(verr.Problems[0].Message, "did you mean kong-alb-eks:nodeInstanceType?") {
+		t.Fatalf("a misspelt key in PULUMI_CONFIG: %v", err)
+	}
+	if len(doc.Resources) != 0 {
+		t.Errorf("a refused configuration registered %d resources", len(doc.Resources))
 	}
 }

@@ -98,6 +98,12 @@ func TestBodiesAndNamesAreStrict(t *testing.T) {
 	if r := f.do(http.MethodPut, "/v1/environments/dev-", specBody("dev.example.com")); r.status != http.StatusBadRequest || r.errorCode(t) != "invalid_name" {
 		t.Errorf("a name ending in '-': %d %s", r.status, r.body)
 	}
+	// A misspelt key is refused, naming the key meant; so is a version range where a version is pinned.
+	typo := strings.Replace(specBody("dev.example.com"), `"hostedZone"`, `"nodeInstanceTyp":"m6i.large","kongChartVersion":"^3.0","hostedZone"`, 1)
+	if r := f.do(http.MethodPut, "/v1/environments/dev", typo); r.status != http.StatusBadRequest ||
+		!strings.Contains(string(r.body), "did you mean kong-alb-eks:nodeInstanceType?") || !strings.Contains(string(r.body), "an exact chart version") {
+		t.Errorf("a misspelt key and a chart range: %d %s", r.status, r.body)
+	}
 	dup := strings.Replace(specBody("dev.example.com"), `"hostedZone"`, `"domain":"other.example.com","hostedZone"`, 1)
 	if r := f.do(http.MethodPut, "/v1/environments/dev", dup); r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "appears twice") {
 		t.Errorf("a key given twice: %d %s", r.status, r.body)

@@ -25,13 +25,20 @@ type Options struct {
 	Program func(ctx *pulumi.Context) (pulumi.Map, error)
 }
 
-// realProgram loads the stack's configuration and deploys, as main.go does.
-func realProgram(ctx *pulumi.Context) (pulumi.Map, error) {
-	env, err := stacks.LoadAndDeploy(ctx)
-	if err != nil {
-		return nil, err
+// realProgram loads the stack's configuration (every key the stack sets is checked) and
+// deploys, as main.go does.
+func realProgram(config map[string]string) func(ctx *pulumi.Context) (pulumi.Map, error) {
+	set := make([]string, 0, len(config))
+	for k := range config {
+		set = append(set, k)
 	}
-	return env.Outputs, nil
+	return func(ctx *pulumi.Context) (pulumi.Map, error) {
+		env, err := stacks.LoadAndDeploy(ctx, set...)
+		if err != nil {
+			return nil, err
+		}
+		return env.Outputs, nil
+	}
 }
 
 // Run runs the program under mocks, as a preview, and returns the desired state. A program
@@ -42,7 +49,7 @@ func Run(opts Options) (*Document, error) {
 		opts.Project = stacks.Project
 	}
 	if opts.Program == nil {
-		opts.Program = realProgram
+		opts.Program = realProgram(opts.Config)
 	}
 	mocks := NewMocks(opts.Project, opts.Stack, opts.Config["aws:region"])
 	ctx, err := pulumi.NewContext(context.Background(), pulumi.RunInfo{

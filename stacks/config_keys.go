@@ -260,12 +260,49 @@ func (k KeyInfo) set(cfg *Config, raw string) error {
 		if hasControl(reflect.ValueOf(items), false) {
 			return errControl(k)
 		}
+		if err := k.checkShape(reflect.ValueOf(items)); err != nil {
+			return err
+		}
 		fv.Set(reflect.ValueOf(items))
 	default:
 		if hasControl(reflect.ValueOf(raw), k.Lines) {
 			return errControl(k)
 		}
+		if err := k.checkShape(reflect.ValueOf(raw)); err != nil {
+			return err
+		}
 		fv.SetString(raw)
+	}
+	return nil
+}
+
+// checkShape refuses what a careless edit leaves in a value: spaces around a string (a
+// pasted " m6i.large" is no instance type AWS knows), and in a list an empty item, spaces
+// around an item, or an item given twice. Secrets and multi-line values are left as they are.
+func (k KeyInfo) checkShape(v reflect.Value) error {
+	if k.Secret || k.Lines {
+		return nil
+	}
+	padded := func(s string) bool { return s != strings.TrimSpace(s) }
+	switch v.Kind() {
+	case reflect.String:
+		if padded(v.String()) {
+			return fmt.Errorf("expected no spaces around the value, got %q", truncate(v.String(), 60))
+		}
+	case reflect.Slice:
+		seen := map[string]bool{}
+		for i := 0; i < v.Len(); i++ {
+			item := v.Index(i).String()
+			switch {
+			case strings.TrimSpace(item) == "":
+				return fmt.Errorf("item %d is empty", i)
+			case padded(item):
+				return fmt.Errorf("item %d has spaces around it: %q", i, truncate(item, 60))
+			case seen[item]:
+				return fmt.Errorf("%q is listed twice", truncate(item, 60))
+			}
+			seen[item] = true
+		}
 	}
 	return nil
 }
@@ -291,6 +328,11 @@ func (k KeyInfo) setJSON(cfg *Config, raw json.RawMessage) error {
 	}
 	if hasControl(target.Elem(), k.Lines) {
 		return errControl(k)
+	}
+	if target.Elem().Kind() == reflect.String || target.Elem().Kind() == reflect.Slice {
+		if err := k.checkShape(target.Elem()); err != nil {
+			return err
+		}
 	}
 	fv.Set(target.Elem().Convert(fv.Type()))
 	return nil

@@ -221,13 +221,17 @@ func assertNoPlaintext(t *testing.T, dir string, secrets ...string) {
 	}
 }
 
-func TestManagerLifecycle(t *testing.T) {
-	ctx := testContext(t)
-	state := t.TempDir()
-	h := newHooks()
-	m := newManager(t, state, h, nil)
+// devStack is a manager on a fresh state directory, and the spec of a dev environment.
+func devStack(t *testing.T) (ctx context.Context, state string, m *automation.Manager, spec stacks.Spec, sec testSecrets) {
+	t.Helper()
+	ctx, state = testContext(t), t.TempDir()
+	m = newManager(t, state, newHooks(), nil)
 	cfg, sec := testConfig(t, "dev.example.com")
-	spec := stacks.Spec{Name: "dev", Config: cfg}
+	return ctx, state, m, stacks.Spec{Name: "dev", Config: cfg}, sec
+}
+
+func TestManagerLifecycle(t *testing.T) {
+	ctx, state, m, spec, sec := devStack(t)
 
 	// Preview of a new stack: everything is a create, and the diff names the component.
 	var pev eventLog
@@ -596,12 +600,7 @@ func TestManagerEngineFailure(t *testing.T) {
 }
 
 func TestManagerCancelAndStaleLock(t *testing.T) {
-	ctx := testContext(t)
-	state := t.TempDir()
-	h := newHooks()
-	m := newManager(t, state, h, nil)
-	cfg, _ := testConfig(t, "dev.example.com")
-	spec := stacks.Spec{Name: "dev", Config: cfg}
+	ctx, state, m, spec, _ := devStack(t)
 	if _, err := m.Up(ctx, spec); err != nil {
 		t.Fatal(err)
 	}

@@ -53,7 +53,7 @@ func TestWorkflowsPinTheirTools(t *testing.T) {
 	t.Parallel()
 	majors := map[string]string{"actions/checkout": "v6", "actions/setup-go": "v6", "actions/cache": "v5", "actions/cache/restore": "v5",
 		"actions/upload-artifact": "v7", "actions/download-artifact": "v8", "actions/github-script": "v8",
-		"aws-actions/configure-aws-credentials": "v6", "pulumi/actions": "v6"}
+		"aws-actions/configure-aws-credentials": "v6", "pulumi/actions": "v7"}
 	uses := regexp.MustCompile(`uses: ([^@\s]+)@(\S+)`)
 	files, _ := filepath.Glob(filepath.Join(projectDir, ".github", "*", "*.yml"))
 	more, _ := filepath.Glob(filepath.Join(projectDir, ".github", "actions", "*", "action.yml"))

@@ -107,14 +107,23 @@ func postSynthDiffs(ctx context.Context, gh *GitHub, dir, runSHA, runRepo string
 	if err != nil {
 		return err
 	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
-	failed := 0
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
+	// download-artifact unpacks a single matching artifact into dir itself, and only two or
+	// more into a directory each.
+	dirs := []string{}
+	if _, err := os.Lstat(filepath.Join(dir, "pr-number")); err == nil {
+		dirs = append(dirs, dir)
+	} else {
+		for _, e := range entries {
+			if e.IsDir() {
+				dirs = append(dirs, filepath.Join(dir, e.Name()))
+			}
 		}
+	}
+	sort.Strings(dirs)
+	failed := 0
+	for _, d := range dirs {
 		err := func() error {
-			a, err := ReadArtifact(filepath.Join(dir, e.Name()))
+			a, err := ReadArtifact(d)
 			if err != nil {
 				return err
 			}
@@ -132,7 +141,7 @@ func postSynthDiffs(ctx context.Context, gh *GitHub, dir, runSHA, runRepo string
 			return err
 		}()
 		if err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", e.Name(), err)
+			fmt.Fprintf(stderr, "%s: %v\n", filepath.Base(d), err)
 			failed++
 		}
 	}

@@ -164,3 +164,17 @@ func TestPagesStayOnTheAPIHost(t *testing.T) {
 		t.Errorf("next page %q, %v", next, err)
 	}
 }
+
+// download-artifact unpacks one matching artifact straight into the directory: that one is
+// posted too.
+func TestASingleArtifactIsPosted(t *testing.T) {
+	gh := newFakeGitHub(t)
+	root := t.TempDir()
+	writeArtifact(t, root, "dev", sha)
+	single := filepath.Join(root, "synth-diff-dev") // as if downloaded alone into this directory
+	var stdout, stderr bytes.Buffer
+	args := []string{"synth-diff-comment", "--artifacts", single, "--run-head-sha", sha, "--run-head-repo", "fork-owner/kong-alb-eks"}
+	if code := Command(args, &stdout, &stderr, gh.env); code != 0 || gh.created != 1 {
+		t.Errorf("exit %d, %d comments created: %s", code, gh.created, stderr.String())
+	}
+}

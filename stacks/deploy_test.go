@@ -17,6 +17,8 @@ func TestDeployExportsALBInboundCIDRs(t *testing.T) {
 		"aws:region":              "us-east-1",
 		"kong-alb-eks:domain":     "eks.example.com",
 		"kong-alb-eks:hostedZone": "example.com",
+		// A dual-stack ALB: an IPv6 range admits no one behind an IPv4-only one.
+		"kong-alb-eks:ipAddressType": "dualstack",
 	}
 	for _, tc := range []struct {
 		config string // albInboundCidrs as synth passes a list; "" leaves it unset

@@ -489,6 +489,21 @@ func (c Config) validateALB(p *Problems) {
 	if a.IPAddressType != IPv4 && a.IPAddressType != DualStack {
 		p.add(key("ipAddressType"), "expected %q or %q, got %q", IPv4, DualStack, a.IPAddressType)
 	}
+	if a.IPAddressType == IPv4 {
+		// An IPv4-only ALB has no IPv6 address: every client reaches it, and Kong sees it, over
+		// IPv4, so an IPv6 range in an allowlist admits no one.
+		checkIPv4Only(p, key("albInboundCidrs"), a.InboundCIDRs)
+		checkIPv4Only(p, key("adminAllowedCidrs"), c.Kong.AdminAllowedCIDRs)
+	}
+}
+
+// checkIPv4Only refuses the IPv6 ranges of an allowlist behind an IPv4-only ALB.
+func checkIPv4Only(p *Problems, k string, cidrs []string) {
+	for _, s := range cidrs {
+		if pr, err := netip.ParsePrefix(s); err == nil && pr.Addr().Is6() && !pr.Addr().Is4In6() {
+			p.add(k, "%s is an IPv6 range, but the ALB is IPv4-only (ipAddressType ipv4), so it admits no one: set ipAddressType to dualstack, or remove it", s)
+		}
+	}
 }
 
 func (c Config) validateCharts(p *Problems) {

@@ -42,6 +42,7 @@ func TestBadConfigurationsRegisterNothing(t *testing.T) {
 		{"a CIDR listed twice", map[string]string{p + "adminAllowedCidrs": `["203.0.113.0/24","203.0.113.0/24"]`}, p + "adminAllowedCidrs", "is listed twice"},
 		{"an empty list item", map[string]string{p + "publicSubnetCidrs": `["10.0.0.0/22",""]`}, p + "publicSubnetCidrs", "item 1 is empty"},
 		{"a list item with spaces", map[string]string{p + "privateSubnetCidrs": `["10.0.64.0/19"," 10.0.96.0/19"]`}, p + "privateSubnetCidrs", "item 1 has spaces around it"},
+		{"IPv6 inbound range on an IPv4 ALB", map[string]string{p + "albInboundCidrs": `["2001:db8::/32"]`}, p + "albInboundCidrs", "the ALB is IPv4-only"},
 		{"misspelt key", map[string]string{p + "nodeInstanceTyp": "m6i.large"}, p + "nodeInstanceTyp", "did you mean kong-alb-eks:nodeInstanceType?"},
 		{"key in the wrong case", map[string]string{p + "NodeInstanceType": "m6i.large"}, p + "NodeInstanceType", "(keys are case-sensitive): did you mean kong-alb-eks:nodeInstanceType?"},
 		{"key that is nothing like one", map[string]string{p + "flux": "on"}, p + "flux", "unknown configuration key (Pulumi.yaml lists the keys)"},

@@ -329,10 +329,8 @@ func (k KeyInfo) setJSON(cfg *Config, raw json.RawMessage) error {
 	if hasControl(target.Elem(), k.Lines) {
 		return errControl(k)
 	}
-	if target.Elem().Kind() == reflect.String || target.Elem().Kind() == reflect.Slice {
-		if err := k.checkShape(target.Elem()); err != nil {
-			return err
-		}
+	if err := k.checkShape(target.Elem()); err != nil {
+		return err
 	}
 	fv.Set(target.Elem().Convert(fv.Type()))
 	return nil

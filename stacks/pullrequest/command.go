@@ -72,11 +72,7 @@ func Command(args []string, stdout, stderr io.Writer, getenv func(string) string
 			if err != nil {
 				return err
 			}
-			created, err := gh.Upsert(ctx, c)
-			if err == nil {
-				fmt.Fprintf(stdout, "#%d: %s comment for %s %s\n", c.PR, KindPreview, c.Stack, map[bool]string{true: "created", false: "updated"}[created])
-			}
-			return err
+			return post(ctx, gh, c, KindPreview, stdout)
 		}
 	default:
 		fmt.Fprintf(stderr, "pull-request: unknown command %q\n", args[0])
@@ -134,11 +130,7 @@ func postSynthDiffs(ctx context.Context, gh *GitHub, dir, runSHA, runRepo string
 			if err := gh.CheckHead(ctx, c.PR, runSHA, runRepo); err != nil {
 				return err
 			}
-			created, err := gh.Upsert(ctx, c)
-			if err == nil {
-				fmt.Fprintf(stdout, "#%d: %s comment for %s %s\n", c.PR, KindSynthDiff, c.Stack, map[bool]string{true: "created", false: "updated"}[created])
-			}
-			return err
+			return post(ctx, gh, c, KindSynthDiff, stdout)
 		}()
 		if err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", filepath.Base(d), err)
@@ -148,6 +140,20 @@ func postSynthDiffs(ctx context.Context, gh *GitHub, dir, runSHA, runRepo string
 	if failed > 0 {
 		return fmt.Errorf("pullrequest: %d of the artifacts were not posted", failed)
 	}
+	return nil
+}
+
+// post creates or updates a comment and says which.
+func post(ctx context.Context, gh *GitHub, c Comment, kind string, stdout io.Writer) error {
+	created, err := gh.Upsert(ctx, c)
+	if err != nil {
+		return err
+	}
+	did := "updated"
+	if created {
+		did = "created"
+	}
+	fmt.Fprintf(stdout, "#%d: %s comment for %s %s\n", c.PR, kind, c.Stack, did)
 	return nil
 }
 

@@ -260,7 +260,7 @@ func (s *Server) loadJournal() error {
 			s.journal.write(v)
 		case StateQueued:
 			v.State = StateCanceled
-			v.Error = &APIError{Code: "not_started", Message: "the service stopped while the operation waited for a slot: nothing of it ran; start it again"}
+			v.Error = notStartedBecause("the service stopped")
 			notRun++
 			s.log.Warn("operation never started: the service stopped while it was queued", "operation", v.ID, "kind", string(v.Kind), "environment", v.Environment)
 			s.journal.write(v)

@@ -246,11 +246,15 @@ func (s *Server) run(ctx context.Context, op *operation, fn runFunc) {
 
 // notStarted is the error of an operation that ended before it ran: nothing of it happened.
 func notStarted(err error) *APIError {
-	why := "it was canceled"
 	if errors.Is(err, errDraining) {
-		why = "the service began shutting down"
+		return notStartedBecause("the service began shutting down")
 	}
-	return &APIError{Code: "not_started", Message: fmt.Sprintf("%s while the operation waited for a slot: nothing of it ran; start it again", why)}
+	return notStartedBecause("it was canceled")
+}
+
+// notStartedBecause says why an operation ended while it waited for a slot.
+func notStartedBecause(why string) *APIError {
+	return &APIError{Code: "not_started", Message: why + " while the operation waited for a slot: nothing of it ran; start it again"}
 }
 
 // forgetLocked drops the oldest finished operations beyond maxOps and returns their IDs, whose

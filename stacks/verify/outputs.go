@@ -206,8 +206,13 @@ func (o Outputs) adminOpen() (bool, string) {
 
 // adminAllows returns the allowlist entry that contains ip, if any.
 func (o Outputs) adminAllows(ip netip.Addr) (netip.Prefix, bool) {
+	return containing(o.AdminAllowedCIDRs, ip)
+}
+
+// containing returns the range of ps that contains ip, if any.
+func containing(ps []netip.Prefix, ip netip.Addr) (netip.Prefix, bool) {
 	ip = ip.Unmap()
-	for _, p := range o.AdminAllowedCIDRs {
+	for _, p := range ps {
 		if p.Contains(ip) {
 			return p, true
 		}
@@ -226,11 +231,5 @@ func (o Outputs) albAdmits(ip netip.Addr) (netip.Prefix, bool) {
 	if o.albOpen() {
 		return netip.Prefix{}, true
 	}
-	ip = ip.Unmap()
-	for _, p := range o.ALBInboundCIDRs {
-		if p.Contains(ip) {
-			return p, true
-		}
-	}
-	return netip.Prefix{}, false
+	return containing(o.ALBInboundCIDRs, ip)
 }

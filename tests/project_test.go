@@ -171,11 +171,7 @@ func TestClusterServerNameIsTheCertificatesCommonName(t *testing.T) {
 // on that runner rather than on GitHub's hosted runners, whose addresses are not in the list.
 func TestDeployRunnerCanReachEveryStacksEndpoint(t *testing.T) {
 	t.Parallel()
-	workflow, err := os.ReadFile(filepath.Join(projectDir, ".github", "workflows", "deploy-stack.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(workflow), `runs-on: ${{ vars[format('DEPLOY_RUNNER_{0}', inputs.stack)] || 'ubuntu-latest' }}`) {
+	if !strings.Contains(workflow(t, "deploy-stack.yml"), `runs-on: ${{ vars[format('DEPLOY_RUNNER_{0}', inputs.stack)] || 'ubuntu-latest' }}`) {
 		t.Error("deploy-stack.yml's up job does not take its runner from DEPLOY_RUNNER_<stack>")
 	}
 	for stack, path := range stackFiles(t) {

@@ -31,7 +31,8 @@ type CertManager struct {
 	Issuer pulumi.Resource
 }
 
-const certManagerNamespace = "cert-manager"
+// CertManagerNamespace is the namespace cert-manager is installed into; the program creates it.
+const CertManagerNamespace = "cert-manager"
 
 // NewCertManager installs cert-manager and creates the CA issuer. Pass the cluster's
 // Kubernetes provider with pulumi.Providers.
@@ -51,14 +52,14 @@ func NewCertManager(ctx *pulumi.Context, name string, args *CertManagerArgs, opt
 		// resources: with Helm's wait, the release is done only then.
 		StartupAPICheck: enabled{Enabled: true},
 	}
-	relArgs, err := releaseArgs("cert-manager", certManagerNamespace, args.Chart, values, 600)
+	relArgs, err := releaseArgs("cert-manager", CertManagerNamespace, args.Chart, values, 600)
 	if err != nil {
 		return nil, err
 	}
 	// The namespace is the program's, not Helm's: Helm never deletes a namespace it created,
 	// so destroy would leave it behind.
 	ns, err := corev1.NewNamespace(ctx, name, &corev1.NamespaceArgs{
-		Metadata: metav1.ObjectMetaArgs{Name: pulumi.String(certManagerNamespace)},
+		Metadata: metav1.ObjectMetaArgs{Name: pulumi.String(CertManagerNamespace)},
 	}, parent)
 	if err != nil {
 		return nil, fmt.Errorf("cert-manager %s: %w", name, err)

@@ -3,6 +3,7 @@ package components
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
@@ -91,16 +92,30 @@ func (n *Network) useExisting(ctx *pulumi.Context, args *NetworkArgs) error {
 	n.PublicSubnetIDs = pulumi.ToStringArray(args.ExistingPublicSubnetIDs).ToStringArrayOutput()
 	n.PrivateSubnetIDs = pulumi.ToStringArray(args.ExistingPrivateSubnetIDs).ToStringArrayOutput()
 	// The ALB's subnets may lie in any of the VPC's CIDRs (a secondary one too): read each.
-	var cidrs []string
+	var cidrs, noIPv6 []string
+	zones := map[string]bool{}
 	for _, id := range args.ExistingPublicSubnetIDs {
 		sub, err := ec2.LookupSubnet(ctx, &ec2.LookupSubnetArgs{Id: pulumi.StringRef(id)}, pulumi.Parent(n))
 		if err != nil {
 			return fmt.Errorf("looking up subnet %s: %w", id, err)
 		}
 		cidrs = append(cidrs, sub.CidrBlock)
-		if args.IPv6 && sub.Ipv6CidrBlock != "" {
+		zones[sub.AvailabilityZone] = true
+		switch {
+		case args.IPv6 && sub.Ipv6CidrBlock != "":
 			cidrs = append(cidrs, sub.Ipv6CidrBlock)
+		case args.IPv6:
+			noIPv6 = append(noIPv6, id)
 		}
+	}
+	// The load balancer controller builds a dual-stack ALB only in subnets with an IPv6 range
+	// (pkg/networking/subnet_resolver.go, validateSubnetsIPv6CIDR), and an ALB needs subnets in
+	// two zones at least: found now, rather than as an Ingress that never gets its ALB.
+	if len(noIPv6) > 0 {
+		return fmt.Errorf("existing public subnets %s have no IPv6 range, which a dual-stack ALB needs: give them IPv6 ranges, or set ipAddressType to ipv4", strings.Join(noIPv6, ", "))
+	}
+	if len(zones) < 2 {
+		return fmt.Errorf("existing public subnets %s are all in one availability zone; an ALB needs subnets in two zones at least", strings.Join(args.ExistingPublicSubnetIDs, ", "))
 	}
 	n.PublicSubnetCIDRs = pulumi.ToStringArray(cidrs).ToStringArrayOutput()
 	return nil

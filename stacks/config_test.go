@@ -156,7 +156,8 @@ func TestImportedCertificateMustCoverTheNames(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatalf("a wildcard for the domain is valid: %v", err)
 	}
-	c.Certificate.Body, _ = testkit.SelfSigned(t, "*.other.example.com")
+	other, otherKey := testkit.SelfSigned(t, "*.other.example.com")
+	c.Certificate.Body, c.Certificate.PrivateKey = other, stacks.Secret(otherKey)
 	problems := problemsOf(t, c.Validate())
 	if len(problems) != 2 || problems[0].Key != "kong-alb-eks:certificateBody" || !strings.Contains(problems[0].Message, "does not cover proxy.eks.example.com") {
 		t.Errorf("problems = %v", problems)

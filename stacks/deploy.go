@@ -40,7 +40,7 @@ func LoadAndDeploy(ctx *pulumi.Context, set ...string) (*Environment, error) {
 	}
 	cfg, err := LoadConfig(ctx.GetConfig, set...)
 	if err != nil {
-		return nil, err
+		return nil, withStack(err, cfg, ctx.Stack())
 	}
 	return Deploy(ctx, cfg)
 }
@@ -48,7 +48,7 @@ func LoadAndDeploy(ctx *pulumi.Context, set ...string) (*Environment, error) {
 // Deploy registers the whole environment. It validates cfg first, so a configuration built in
 // Go gets the same checks as one loaded from a stack.
 func Deploy(ctx *pulumi.Context, cfg Config) (*Environment, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := withStack(cfg.Validate(), cfg, ctx.Stack()); err != nil {
 		return nil, err
 	}
 	env := &Environment{Outputs: pulumi.Map{}}

@@ -46,7 +46,7 @@ func (s Spec) Validate() error {
 		errors.As(err, &ise)
 		problems = append(problems, ise.Problems...)
 	}
-	if err := s.Config.Validate(); err != nil {
+	if err := withStack(s.Config.Validate(), s.Config, s.Name); err != nil {
 		var ve *ValidationError
 		if !errors.As(err, &ve) {
 			return err
@@ -156,6 +156,7 @@ func SpecFromMap(name string, values map[string]json.RawMessage) (Spec, error) {
 		problems = append(problems, err.(*InvalidSpecError).Problems...)
 	}
 	cfg, err := ConfigFromMap(values)
+	err = withStack(err, cfg, name)
 	var ve *ValidationError
 	switch {
 	case err == nil:

@@ -1,8 +1,6 @@
 package stacks
 
 import (
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -50,7 +48,7 @@ var (
 	regionPattern   = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$`)
 	vpcIDPattern    = regexp.MustCompile(`^vpc-[0-9a-f]{8,17}$`)
 	subnetIDPattern = regexp.MustCompile(`^subnet-[0-9a-f]{8,17}$`)
-	clusterName     = regexp.MustCompile(`^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$`)
+	clusterName     = regexp.MustCompile(`^[0-9A-Za-z][A-Za-z0-9_-]*$`)
 	k8sVersion      = regexp.MustCompile(`^1\.[0-9]{2}$`)
 	instanceType    = regexp.MustCompile(`^([a-z][a-z0-9-]*)\.[a-z0-9]+$`)
 	gravitonFamily  = regexp.MustCompile(`^(a1|[a-z]+[0-9]+[a-z]*g[a-z]*)$`)
@@ -95,6 +93,7 @@ func (c Config) Validate() error {
 	c.validateALB(&p)
 	c.validateCharts(&p)
 	c.validateDemo(&p)
+	c.validateRelations(&p)
 	if len(p) > 0 {
 		return &ValidationError{Problems: p}
 	}
@@ -125,163 +124,6 @@ func checkDNSName(p *Problems, k, name string) bool {
 	return ok
 }
 
-func (c Config) validateNetwork(p *Problems) {
-	n := c.Network
-	if n.UsesExistingVPC() {
-		if !vpcIDPattern.MatchString(n.ExistingVPCID) {
-			p.add(key("existingVpcId"), "expected a VPC ID such as vpc-0a1b2c3d4e5f67890, got %q", n.ExistingVPCID)
-		}
-		checkSubnetIDs(p, key("existingPublicSubnetIds"), n.ExistingPublicSubnetIDs)
-		checkSubnetIDs(p, key("existingPrivateSubnetIds"), n.ExistingPrivateSubnetIDs)
-		return
-	}
-	if len(n.ExistingPublicSubnetIDs) > 0 || len(n.ExistingPrivateSubnetIDs) > 0 {
-		p.add(key("existingVpcId"), "required when existing subnet IDs are given")
-	}
-	vpc, err := netip.ParsePrefix(n.VPCCIDR)
-	switch {
-	case err != nil || !vpc.Addr().Is4():
-		p.add(key("vpcCidr"), "expected an IPv4 CIDR such as 10.0.0.0/16, got %q", n.VPCCIDR)
-	case vpc.Bits() < 16 || vpc.Bits() > 24:
-		p.add(key("vpcCidr"), "expected a prefix length from /16 to /24 for a VPC, got /%d", vpc.Bits())
-	case vpc.Masked() != vpc:
-		p.add(key("vpcCidr"), "%q has host bits set; did you mean %s?", n.VPCCIDR, vpc.Masked())
-	}
-	public := checkSubnets(p, key("publicSubnetCidrs"), n.PublicSubnetCIDRs, vpc, err == nil)
-	private := checkSubnets(p, key("privateSubnetCidrs"), n.PrivateSubnetCIDRs, vpc, err == nil)
-	all := append(append([]namedPrefix{}, public...), private...)
-	for i := range all {
-		for j := i + 1; j < len(all); j++ {
-			if all[i].prefix.Overlaps(all[j].prefix) {
-				p.add(all[j].key, "%s overlaps %s", all[j].prefix, all[i].prefix)
-			}
-		}
-	}
-	if len(n.PublicSubnetCIDRs) < 2 {
-		p.add(key("publicSubnetCidrs"), "expected at least two subnets (one per availability zone), got %d", len(n.PublicSubnetCIDRs))
-	}
-	if len(n.PublicSubnetCIDRs) != len(n.PrivateSubnetCIDRs) {
-		p.add(key("privateSubnetCidrs"), "expected one private subnet per public subnet (%d), got %d", len(n.PublicSubnetCIDRs), len(n.PrivateSubnetCIDRs))
-	}
-	if len(n.AvailabilityZones) > 0 {
-		if len(n.AvailabilityZones) != len(n.PublicSubnetCIDRs) {
-			p.add(key("availabilityZones"), "expected one zone per subnet pair (%d), got %d", len(n.PublicSubnetCIDRs), len(n.AvailabilityZones))
-		}
-		seen := map[string]bool{}
-		for _, az := range n.AvailabilityZones {
-			if !strings.HasPrefix(az, c.Region) || len(az) <= len(c.Region) {
-				p.add(key("availabilityZones"), "%q is not a zone of region %q", az, c.Region)
-			}
-			if seen[az] {
-				p.add(key("availabilityZones"), "%q is listed twice", az)
-			}
-			seen[az] = true
-		}
-	}
-	if n.NATGateways != NATOnePerAZ && n.NATGateways != NATSingle {
-		p.add(key("natGateways"), "expected %q or %q, got %q", NATOnePerAZ, NATSingle, n.NATGateways)
-	}
-}
-
-type namedPrefix struct {
-	key    string
-	prefix netip.Prefix
-}
-
-func checkSubnets(p *Problems, k string, cidrs []string, vpc netip.Prefix, vpcOK bool) []namedPrefix {
-	var out []namedPrefix
-	for _, s := range cidrs {
-		sub, err := netip.ParsePrefix(s)
-		switch {
-		case err != nil || !sub.Addr().Is4():
-			p.add(k, "expected an IPv4 CIDR, got %q", s)
-			continue
-		case sub.Masked() != sub:
-			p.add(k, "%q has host bits set; did you mean %s?", s, sub.Masked())
-		case sub.Bits() > 28:
-			p.add(k, "%q is smaller than the /28 AWS allows for a subnet", s)
-		case vpcOK && (!vpc.Contains(sub.Addr()) || sub.Bits() < vpc.Bits()):
-			p.add(k, "%s is not inside the VPC CIDR %s", s, vpc)
-		}
-		out = append(out, namedPrefix{k, sub})
-	}
-	return out
-}
-
-func checkSubnetIDs(p *Problems, k string, ids []string) {
-	if len(ids) < 2 {
-		p.add(k, "expected at least two subnet IDs in different availability zones, got %d", len(ids))
-	}
-	for _, id := range ids {
-		if !subnetIDPattern.MatchString(id) {
-			p.add(k, "expected a subnet ID such as subnet-0a1b2c3d4e5f67890, got %q", id)
-		}
-	}
-}
-
-func checkCIDRs(p *Problems, k string, cidrs []string) {
-	for _, s := range cidrs {
-		if pr, err := netip.ParsePrefix(s); err != nil || pr.Masked() != pr {
-			p.add(k, "expected a CIDR such as 203.0.113.0/24, got %q", s)
-		}
-	}
-}
-
-func (c Config) validateCluster(p *Problems) {
-	cl := c.Cluster
-	if cl.Name != "" && !clusterName.MatchString(cl.Name) {
-		p.add(key("clusterName"), "expected 1-100 letters, digits, '-' or '_' starting with a letter or digit, got %q", cl.Name)
-	}
-	checkPinned(p, key("kubernetesVersion"), cl.KubernetesVersion, k8sVersion, "an EKS Kubernetes version such as 1.34")
-	m := instanceType.FindStringSubmatch(cl.NodeInstanceType)
-	if m == nil {
-		p.add(key("nodeInstanceType"), "expected an EC2 instance type such as m6i.large, got %q", cl.NodeInstanceType)
-	}
-	if !amiTypes[cl.NodeAMIType] {
-		p.add(key("nodeAmiType"), "expected an AL2023 AMI type (AL2023_x86_64_STANDARD, AL2023_ARM_64_STANDARD, AL2023_x86_64_NVIDIA, AL2023_x86_64_NEURON), got %q", cl.NodeAMIType)
-	} else if m != nil && gravitonFamily.MatchString(m[1]) != strings.Contains(cl.NodeAMIType, "ARM") {
-		p.add(key("nodeAmiType"), "%s does not run on instance type %s (arm64 types need AL2023_ARM_64_STANDARD, x86_64 types an x86_64 AMI)", cl.NodeAMIType, cl.NodeInstanceType)
-	}
-	for _, a := range []struct{ key, value, example string }{
-		{"ebsCsiDriverVersion", cl.EBSCSIDriverVersion, "v1.48.0-eksbuild.1"},
-		{"vpcCniVersion", cl.VPCCNIVersion, "v1.20.4-eksbuild.1"},
-		{"corednsVersion", cl.CoreDNSVersion, "v1.12.3-eksbuild.1"},
-		{"kubeProxyVersion", cl.KubeProxyVersion, "v1.34.0-eksbuild.2"},
-	} {
-		if a.value != "" && !addonVersion.MatchString(a.value) {
-			p.add(key(a.key), "expected an EKS add-on version such as %s, or empty for EKS's default, got %q", a.example, a.value)
-		}
-	}
-	// The network policy agent, which enforces the Admin API's NetworkPolicy, came with
-	// v1.14.0-eksbuild.3 (EKS User Guide, "Restrict pod network traffic with Kubernetes
-	// network policies").
-	if m := addonVersion.FindStringSubmatch(cl.VPCCNIVersion); m != nil {
-		v := versionParts(m[1] + "." + m[2])
-		if compareVersions(v, []int{1, 14, 0, 3}) < 0 {
-			p.add(key("vpcCniVersion"), "%s cannot enforce network policies: expected v1.14.0-eksbuild.3 or later", cl.VPCCNIVersion)
-		}
-	}
-	if _, problems := parseAccessEntries(cl.AccessEntries); len(problems) > 0 {
-		*p = append(*p, problems...)
-	}
-	if cl.NodeMinSize < 1 {
-		p.add(key("nodeMinSize"), "expected at least 1, got %d", cl.NodeMinSize)
-	}
-	if cl.NodeDesiredSize < cl.NodeMinSize || cl.NodeDesiredSize > cl.NodeMaxSize {
-		p.add(key("nodeDesiredSize"), "expected nodeMinSize <= nodeDesiredSize <= nodeMaxSize, got %d <= %d <= %d", cl.NodeMinSize, cl.NodeDesiredSize, cl.NodeMaxSize)
-	}
-	if cl.NodeMaxSize < cl.NodeMinSize {
-		p.add(key("nodeMaxSize"), "expected at least nodeMinSize (%d), got %d", cl.NodeMinSize, cl.NodeMaxSize)
-	}
-	if !cl.EndpointPublicAccess && !cl.EndpointPrivateAccess {
-		p.add(key("endpointPublicAccess"), "the API endpoint needs public or private access (or both)")
-	}
-	if cl.EndpointPublicAccess && len(cl.PublicAccessCIDRs) == 0 {
-		p.add(key("publicAccessCidrs"), "expected at least one CIDR while endpointPublicAccess is true")
-	}
-	checkCIDRs(p, key("publicAccessCidrs"), cl.PublicAccessCIDRs)
-}
-
 // checkPinned requires a concrete version: not empty, not "latest", of the expected form.
 func checkPinned(p *Problems, k, v string, form *regexp.Regexp, what string) {
 	switch {
@@ -291,79 +133,6 @@ func checkPinned(p *Problems, k, v string, form *regexp.Regexp, what string) {
 		p.add(k, "expected %s, got %q: versions are pinned", what, v)
 	case form != nil && !form.MatchString(v):
 		p.add(k, "expected %s, got %q", what, v)
-	}
-}
-
-func (c Config) validateCertificate(p *Problems) {
-	cert := c.Certificate
-	given := map[string]bool{
-		"certificateArn": cert.ARN != "", "certificateBody": cert.Body != "",
-		"certificateChain": cert.Chain != "", "certificatePrivateKey": cert.PrivateKey != "",
-	}
-	needs := map[string][]string{
-		CertificateACM:    nil,
-		CertificateImport: {"certificateBody", "certificatePrivateKey"},
-		CertificateARN:    {"certificateArn"},
-	}
-	allowed := map[string][]string{
-		CertificateACM:    nil,
-		CertificateImport: {"certificateBody", "certificateChain", "certificatePrivateKey"},
-		CertificateARN:    {"certificateArn"},
-	}
-	need, ok := needs[cert.Mode]
-	if !ok {
-		p.add(key("certificateMode"), "expected %q (a new ACM certificate validated in Route53), %q (PEM body and key) or %q (an existing ACM certificate), got %q",
-			CertificateACM, CertificateImport, CertificateARN, cert.Mode)
-		return
-	}
-	for _, n := range need {
-		if !given[n] {
-			p.add(key(n), "required when certificateMode is %q", cert.Mode)
-		}
-	}
-	for _, n := range []string{"certificateArn", "certificateBody", "certificateChain", "certificatePrivateKey"} {
-		if given[n] && !contains(allowed[cert.Mode], n) {
-			p.add(key(n), "must not be set when certificateMode is %q: exactly one certificate mode applies", cert.Mode)
-		}
-	}
-	switch cert.Mode {
-	case CertificateARN:
-		if m := acmARN.FindStringSubmatch(cert.ARN); cert.ARN != "" && m == nil {
-			p.add(key("certificateArn"), "expected an ACM certificate ARN such as arn:aws:acm:us-east-1:123456789012:certificate/<uuid>, got %q", cert.ARN)
-		} else if m != nil && m[1] != c.Region {
-			p.add(key("certificateArn"), "the certificate is in %s but the ALB is in %s: an ALB can only serve certificates of its own region", m[1], c.Region)
-		}
-	case CertificateImport:
-		c.validateImportedCertificate(p)
-	}
-}
-
-func (c Config) validateImportedCertificate(p *Problems) {
-	cert := c.Certificate
-	if cert.Body != "" {
-		block, _ := pem.Decode([]byte(cert.Body))
-		if block == nil || block.Type != "CERTIFICATE" {
-			p.add(key("certificateBody"), "expected a PEM certificate (-----BEGIN CERTIFICATE-----)")
-		} else if parsed, err := x509.ParseCertificate(block.Bytes); err != nil {
-			p.add(key("certificateBody"), "the PEM certificate does not parse: %v", err)
-		} else if c.Domain != "" {
-			for _, host := range []string{"proxy." + c.Domain, c.Domain} {
-				if parsed.VerifyHostname(host) != nil {
-					p.add(key("certificateBody"), "the certificate does not cover %s (it needs *.%s and %s)", host, c.Domain, c.Domain)
-				}
-			}
-		}
-	}
-	if cert.Chain != "" {
-		if block, _ := pem.Decode([]byte(cert.Chain)); block == nil || block.Type != "CERTIFICATE" {
-			p.add(key("certificateChain"), "expected PEM certificates (-----BEGIN CERTIFICATE-----)")
-		}
-	}
-	if cert.PrivateKey != "" {
-		// The message never includes the value.
-		if block, _ := pem.Decode([]byte(cert.PrivateKey.Reveal())); block == nil || !strings.HasSuffix(block.Type, "PRIVATE KEY") {
-			p.add(key("certificatePrivateKey"), "expected a PEM private key (-----BEGIN PRIVATE KEY-----)")
-		}
 	}
 }
 
@@ -385,9 +154,19 @@ func (c Config) validateKong(p *Problems) {
 	if !dnsLabel.MatchString(k.Namespace) {
 		p.add(key("kongNamespace"), "expected a Kubernetes namespace name (lower-case DNS label), got %q", k.Namespace)
 	}
-	for _, r := range []struct{ name, value string }{{"controlPlaneRelease", k.ControlPlaneRelease}, {"dataPlaneRelease", k.DataPlaneRelease}} {
-		if !dnsLabel.MatchString(r.value) || len(r.value) > 53 {
-			p.add(key(r.name), "expected a Helm release name (lower-case DNS label, at most 53 characters), got %q", r.value)
+	// The Kong chart names objects RELEASE-kong-<suffix> without truncating them, and a Service
+	// or a Job name has at most 63 characters (charts/kong templates/_helpers.tpl, kong.fullname
+	// and the service names): the control plane's longest is RELEASE-kong-post-upgrade-migrations
+	// (a Job of every upgrade), the data plane's RELEASE-kong-cluster (a Service).
+	for _, r := range []struct {
+		name, value string
+		max         int
+	}{
+		{"controlPlaneRelease", k.ControlPlaneRelease, 63 - len("-kong-post-upgrade-migrations")},
+		{"dataPlaneRelease", k.DataPlaneRelease, 63 - len("-kong-cluster")},
+	} {
+		if !dnsLabel.MatchString(r.value) || len(r.value) > r.max {
+			p.add(key(r.name), "expected a Helm release name (lower-case DNS label) of at most %d characters, so that the chart's object names fit, got %q", r.max, r.value)
 		}
 	}
 	if k.ControlPlaneRelease == k.DataPlaneRelease {
@@ -475,9 +254,7 @@ func compareVersions(a, b []int) int {
 
 func (c Config) validateALB(p *Problems) {
 	a := c.ALB
-	if !strings.HasPrefix(a.SSLPolicy, "ELBSecurityPolicy-") {
-		p.add(key("sslPolicy"), "expected an ELB security policy such as ELBSecurityPolicy-TLS13-1-2-2021-06, got %q", a.SSLPolicy)
-	}
+	checkSSLPolicy(p, a.SSLPolicy)
 	checkCIDRs(p, key("albInboundCidrs"), a.InboundCIDRs)
 	if a.WAFv2ACLARN != "" {
 		if m := wafACLARN.FindStringSubmatch(a.WAFv2ACLARN); m == nil {
@@ -495,6 +272,46 @@ func (c Config) validateALB(p *Problems) {
 		checkIPv4Only(p, key("albInboundCidrs"), a.InboundCIDRs)
 		checkIPv4Only(p, key("adminAllowedCidrs"), c.Kong.AdminAllowedCIDRs)
 	}
+}
+
+// albSSLPolicies are the predefined security policies an ALB listener takes (an ALB takes no
+// custom policy: ALB User Guide, "Security policies for your Application Load Balancer"; the
+// list as the AWS CDK's SslPolicy enum has it, up to the post-quantum policies of 2025-09).
+// The load balancer controller passes the name to the ELB API unchecked
+// (pkg/ingress/model_build_listener.go), so a wrong one surfaces only as an Ingress that never
+// gets its ALB.
+var albSSLPolicies = []string{
+	"ELBSecurityPolicy-TLS13-1-2-2021-06", "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+	"ELBSecurityPolicy-TLS13-1-2-Ext1-2021-06", "ELBSecurityPolicy-TLS13-1-2-Ext2-2021-06",
+	"ELBSecurityPolicy-TLS13-1-0-2021-06", "ELBSecurityPolicy-TLS13-1-1-2021-06", "ELBSecurityPolicy-TLS13-1-3-2021-06",
+	"ELBSecurityPolicy-TLS13-1-2-PQ-2025-09", "ELBSecurityPolicy-TLS13-1-3-PQ-2025-09",
+	"ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09", "ELBSecurityPolicy-TLS13-1-2-Ext1-PQ-2025-09",
+	"ELBSecurityPolicy-TLS13-1-2-Ext2-PQ-2025-09", "ELBSecurityPolicy-TLS13-1-0-PQ-2025-09",
+	"ELBSecurityPolicy-TLS13-1-3-FIPS-2023-04", "ELBSecurityPolicy-TLS13-1-2-Res-FIPS-2023-04",
+	"ELBSecurityPolicy-TLS13-1-2-FIPS-2023-04", "ELBSecurityPolicy-TLS13-1-2-Ext0-FIPS-2023-04",
+	"ELBSecurityPolicy-TLS13-1-2-Ext1-FIPS-2023-04", "ELBSecurityPolicy-TLS13-1-2-Ext2-FIPS-2023-04",
+	"ELBSecurityPolicy-TLS13-1-1-FIPS-2023-04", "ELBSecurityPolicy-TLS13-1-0-FIPS-2023-04",
+	"ELBSecurityPolicy-TLS13-1-3-FIPS-PQ-2025-09", "ELBSecurityPolicy-TLS13-1-2-FIPS-PQ-2025-09",
+	"ELBSecurityPolicy-TLS13-1-2-Res-FIPS-PQ-2025-09", "ELBSecurityPolicy-TLS13-1-2-Ext0-FIPS-PQ-2025-09",
+	"ELBSecurityPolicy-TLS13-1-2-Ext1-FIPS-PQ-2025-09", "ELBSecurityPolicy-TLS13-1-2-Ext2-FIPS-PQ-2025-09",
+	"ELBSecurityPolicy-TLS13-1-1-FIPS-PQ-2025-09", "ELBSecurityPolicy-TLS13-1-0-FIPS-PQ-2025-09",
+	"ELBSecurityPolicy-FS-1-2-Res-2020-10", "ELBSecurityPolicy-FS-1-2-Res-2019-08", "ELBSecurityPolicy-FS-1-2-2019-08",
+	"ELBSecurityPolicy-FS-1-1-2019-08", "ELBSecurityPolicy-FS-2018-06",
+	"ELBSecurityPolicy-TLS-1-2-2017-01", "ELBSecurityPolicy-TLS-1-2-Ext-2018-06", "ELBSecurityPolicy-TLS-1-1-2017-01",
+	"ELBSecurityPolicy-TLS-1-0-2015-04", "ELBSecurityPolicy-2016-08",
+}
+
+func checkSSLPolicy(p *Problems, policy string) {
+	for _, known := range albSSLPolicies {
+		switch {
+		case policy == known:
+			return
+		case strings.EqualFold(policy, known):
+			p.add(key("sslPolicy"), "policy names are case-sensitive: did you mean %s?", known)
+			return
+		}
+	}
+	p.add(key("sslPolicy"), "expected a predefined ALB security policy such as ELBSecurityPolicy-TLS13-1-2-2021-06 (ALB User Guide, \"Security policies\"), got %q; a policy AWS published after 2025-09 needs adding to albSSLPolicies in stacks/validate.go", policy)
 }
 
 // checkIPv4Only refuses the IPv6 ranges of an allowlist behind an IPv4-only ALB.

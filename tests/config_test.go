@@ -17,59 +17,11 @@ import (
 
 func TestBadConfigurationsRegisterNothing(t *testing.T) {
 	t.Parallel()
-	const p = "kong-alb-eks:"
-	cases := []struct {
-		name    string
-		set     map[string]string
-		key     string
-		message string
-	}{
-		{"one-label domain", map[string]string{p + "domain": "localhost"}, p + "domain", "at least two labels"},
-		{"domain outside the zone", map[string]string{p + "domain": "eks.example.org"}, p + "domain", "not inside the hosted zone"},
-		{"no region", map[string]string{"aws:region": "us-east"}, "aws:region", "expected an AWS region"},
-		{"VPC CIDR does not parse", map[string]string{p + "vpcCidr": "10.0.0.0/33"}, p + "vpcCidr", "expected an IPv4 CIDR"},
-		{"subnet outside the VPC", map[string]string{p + "publicSubnetCidrs": `["10.1.0.0/22","10.0.4.0/22"]`}, p + "publicSubnetCidrs", "not inside the VPC CIDR"},
-		{"overlapping subnets", map[string]string{p + "privateSubnetCidrs": `["10.0.4.0/24","10.0.96.0/19"]`}, p + "privateSubnetCidrs", "overlaps"},
-		{"min above desired", map[string]string{p + "nodeMinSize": "3"}, p + "nodeDesiredSize", "nodeMinSize <= nodeDesiredSize <= nodeMaxSize"},
-		{"node size not a number", map[string]string{p + "nodeMaxSize": "three"}, p + "nodeMaxSize", "expected an integer"},
-		{"unpinned Kubernetes", map[string]string{p + "kubernetesVersion": "latest"}, p + "kubernetesVersion", "versions are pinned"},
-		{"unpinned chart", map[string]string{p + "kongChartVersion": ""}, p + "kongChartVersion", "versions are pinned"},
-		{"chart version range", map[string]string{p + "kongChartVersion": "^3.0"}, p + "kongChartVersion", "an exact chart version"},
-		{"chart version wildcard", map[string]string{p + "certManagerChartVersion": "1.x"}, p + "certManagerChartVersion", "an exact chart version"},
-		{"moving Kong tag", map[string]string{p + "kongVersion": "3.10"}, p + "kongVersion", "not a moving tag"},
-		{"moving PostgreSQL tag", map[string]string{p + "postgresImageTag": "13"}, p + "postgresImageTag", "not a moving tag"},
-		{"spaces around a value", map[string]string{p + "nodeInstanceType": " m6i.large"}, p + "nodeInstanceType", "no spaces around the value"},
-		{"a CIDR listed twice", map[string]string{p + "adminAllowedCidrs": `["203.0.113.0/24","203.0.113.0/24"]`}, p + "adminAllowedCidrs", "is listed twice"},
-		{"an empty list item", map[string]string{p + "publicSubnetCidrs": `["10.0.0.0/22",""]`}, p + "publicSubnetCidrs", "item 1 is empty"},
-		{"a list item with spaces", map[string]string{p + "privateSubnetCidrs": `["10.0.64.0/19"," 10.0.96.0/19"]`}, p + "privateSubnetCidrs", "item 1 has spaces around it"},
-		{"IPv6 inbound range on an IPv4 ALB", map[string]string{p + "albInboundCidrs": `["2001:db8::/32"]`}, p + "albInboundCidrs", "the ALB is IPv4-only"},
-		{"misspelt key", map[string]string{p + "nodeInstanceTyp": "m6i.large"}, p + "nodeInstanceTyp", "did you mean kong-alb-eks:nodeInstanceType?"},
-		{"key in the wrong case", map[string]string{p + "NodeInstanceType": "m6i.large"}, p + "NodeInstanceType", "(keys are case-sensitive): did you mean kong-alb-eks:nodeInstanceType?"},
-		{"key that is nothing like one", map[string]string{p + "flux": "on"}, p + "flux", "unknown configuration key (Pulumi.yaml lists the keys)"},
-		{"import without a body", map[string]string{p + "certificateMode": "import", p + "certificatePrivateKey": "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"}, p + "certificateBody", `required when certificateMode is "import"`},
-		{"two certificate modes", map[string]string{p + "certificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"}, p + "certificateArn", "exactly one certificate mode"},
-		{"certificate in another region", map[string]string{p + "certificateMode": "arn", p + "certificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"}, p + "certificateArn", "its own region"},
-		{"data plane newer than control plane", map[string]string{p + "kongDataPlaneVersion": "3.11.0.0"}, p + "kongDataPlaneVersion", "upgrade the control plane first"},
-		{"admin open to the world", map[string]string{p + "adminAllowedCidrs": `["0.0.0.0/0"]`}, p + "adminAllowedCidrs", "whole internet"},
-		{"unknown NAT layout", map[string]string{p + "natGateways": "two"}, p + "natGateways", `expected "one-per-az" or "single"`},
-		{"unknown IP address type", map[string]string{p + "ipAddressType": "ipv6"}, p + "ipAddressType", `expected "ipv4" or "dualstack"`},
-		{"external Postgres without password", map[string]string{p + "postgresHost": "kong.abc123.us-east-1.rds.amazonaws.com"}, p + "postgresPassword", "required with postgresHost"},
-		{"arm instance, x86 AMI", map[string]string{p + "nodeInstanceType": "m7g.large"}, p + "nodeAmiType", "does not run on instance type m7g.large"},
-		{"amd64 demo on Graviton nodes", map[string]string{p + "nodeInstanceType": "m7g.large", p + "nodeAmiType": "AL2023_ARM_64_STANDARD"}, p + "demoImage", "built for amd64 but the nodes are arm64"},
-		{"arm64 demo on x86 nodes", map[string]string{p + "demoImage": "gcr.io/kuar-demo/kuard-arm64:1"}, p + "demoImage", "built for ARM but the nodes are x86_64"},
-		{"VPC CNI without network policies", map[string]string{p + "vpcCniVersion": "v1.14.0-eksbuild.2"}, p + "vpcCniVersion", "cannot enforce network policies"},
-		{"add-on version range", map[string]string{p + "corednsVersion": "1.12"}, p + "corednsVersion", "expected an EKS add-on version"},
-		{"access entry for a role session", map[string]string{p + "accessEntries": `["arn:aws:sts::123456789012:assumed-role/admins/alice AmazonEKSViewPolicy"]`}, p + "accessEntries", "is a role session"},
-		{"access entry with an unknown policy", map[string]string{p + "accessEntries": `["arn:aws:iam::123456789012:role/ops AdministratorAccess"]`}, p + "accessEntries", "expected an EKS access policy"},
-		{"access entry granted twice", map[string]string{p + "accessEntries": `["arn:aws:iam::123456789012:role/ops AmazonEKSViewPolicy","arn:aws:iam::123456789012:role/ops AmazonEKSViewPolicy kong"]`}, p + "accessEntries", "twice"},
-		{"access entry with a bad namespace", map[string]string{p + "accessEntries": `["arn:aws:iam::123456789012:role/ops AmazonEKSEditPolicy Kong"]`}, p + "accessEntries", "expected namespace names"},
-		{"access entry without a policy", map[string]string{p + "accessEntries": `["arn:aws:iam::123456789012:role/ops"]`}, p + "accessEntries", "expected \"PRINCIPAL_ARN POLICY\""},
-	}
 	seen := map[string]string{}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
+	for _, c := range testkit.BadConfigurations(t) {
+		t.Run(c.Name, func(t *testing.T) {
 			cfg := testkit.StackConfig(t, projectDir, "dev")
-			for k, v := range c.set {
+			for k, v := range c.Set {
 				cfg[k] = v
 			}
 			doc, err := synth.Run(synth.Options{Stack: "dev", Config: cfg})
@@ -80,13 +32,13 @@ func TestBadConfigurationsRegisterNothing(t *testing.T) {
 			if len(verr.Problems) != 1 {
 				t.Errorf("want exactly one problem, got %v", verr.Problems)
 			}
-			if got := verr.Problems[0]; got.Key != c.key || !strings.Contains(got.Message, c.message) {
-				t.Errorf("problem = %s: %s; want %s: ...%s...", got.Key, got.Message, c.key, c.message)
+			if got := verr.Problems[0]; got.Key != c.Key || !strings.Contains(got.Message, c.Message) {
+				t.Errorf("problem = %s: %s; want %s: ...%s...", got.Key, got.Message, c.Key, c.Message)
 			}
 			if other, dup := seen[verr.Problems[0].Message]; dup {
 				t.Errorf("same message as case %q", other)
 			}
-			seen[verr.Problems[0].Message] = c.name
+			seen[verr.Problems[0].Message] = c.Name
 			if _, known := stacks.LookupKey(verr.Problems[0].Key); !known && !strings.HasPrefix(verr.Problems[0].Message, "unknown configuration key") {
 				t.Errorf("the problem names %s, which is no config key", verr.Problems[0].Key)
 			}
@@ -176,5 +128,32 @@ func TestUnknownKeysUnderTheEngine(t *testing.T) {
 	}
 	if len(doc.Resources) != 0 {
 		t.Errorf("a refused configuration registered %d resources", len(doc.Resources))
+	}
+}
+
+// The cluster name defaults to kong-alb-eks-<stack>, and the names made from it (IAM roles of
+// at most 64 characters, a node group of at most 63) limit it to 48: a longer stack name is
+// refused, by synth and by the portal's spec, unless clusterName is set.
+func TestDefaultClusterNameFitsTheStack(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("s", 36)
+	cfg := testkit.StackConfig(t, projectDir, "dev")
+	_, err := synth.Run(synth.Options{Stack: long, Config: cfg})
+	var verr *stacks.ValidationError
+	if !errors.As(err, &verr) || len(verr.Problems) != 1 || verr.Problems[0].Key != "kong-alb-eks:clusterName" ||
+		!strings.Contains(verr.Problems[0].Message, "use a stack name of at most 35 characters") {
+		t.Errorf("synth of stack %s: %v", long, err)
+	}
+	cfg["kong-alb-eks:clusterName"] = "kong"
+	if _, err := synth.Run(synth.Options{Stack: long, Config: cfg}); err != nil {
+		t.Errorf("with clusterName set, the stack's name does not matter: %v", err)
+	}
+	values := map[string]json.RawMessage{"aws:region": json.RawMessage(`"us-east-1"`), "domain": json.RawMessage(`"eks.example.com"`), "hostedZone": json.RawMessage(`"example.com"`)}
+	_, err = stacks.SpecFromMap(long, values)
+	if err == nil || !strings.Contains(err.Error(), "kong-alb-eks:clusterName: the default cluster name") {
+		t.Errorf("the portal's spec for environment %s: %v", long, err)
+	}
+	if _, err := stacks.SpecFromMap(long[:35], values); err != nil {
+		t.Errorf("a 35-character environment name: %v", err)
 	}
 }

@@ -247,12 +247,19 @@ func (c Cloud) Invoke(token string, args resource.PropertyMap) (resource.Propert
 			"id": id, "cidrBlock": "10.100.0.0/16", "arn": c.arn("ec2", "vpc/"+id), "state": "available",
 		}), nil
 	case "aws:ec2/getSubnet:getSubnet":
-		// Existing subnets lie in a secondary CIDR of the VPC getVpc describes, as they may.
+		// Existing subnets lie in a secondary CIDR of the VPC getVpc describes, as they may, and
+		// in the zone the last character of their ID picks (IDs ending in consecutive digits
+		// are in different zones).
 		id := str("id")
+		zone := c.Region + "a"
+		if id != "" {
+			zone = c.Region + string(rune('a'+int(id[len(id)-1])%6))
+		}
 		return resource.NewPropertyMapFromMap(map[string]any{
 			"id": id, "vpcId": "vpc-" + HexOf(17, "vpc", id), "arn": c.arn("ec2", "subnet/"+id),
-			"cidrBlock":     fmt.Sprintf("100.64.%d.0/24", int(HexOf(2, "subnet", id)[0])%16*16),
-			"ipv6CidrBlock": "2600:1f18:" + HexOf(4, id) + ":" + HexOf(2, "subnet6", id) + "00::/64",
+			"availabilityZone": zone,
+			"cidrBlock":        fmt.Sprintf("100.64.%d.0/24", int(HexOf(2, "subnet", id)[0])%16*16),
+			"ipv6CidrBlock":    "2600:1f18:" + HexOf(4, id) + ":" + HexOf(2, "subnet6", id) + "00::/64",
 		}), nil
 	}
 	return nil, &UnknownError{Kind: "function", Token: token}

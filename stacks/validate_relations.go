@@ -1,0 +1,93 @@
+package stacks
+
+import (
+	"strings"
+
+	"github.com/kong-alb-eks/kong-alb-eks/components"
+)
+
+// The rules between keys: a value that is valid alone but that another key makes meaningless
+// or unworkable.
+
+// conditionalKeys are keys that take effect only under a condition on other keys. Set to
+// anything but its default while its condition does not hold, such a key is a problem: the
+// stack would deploy something other than what its file says.
+var conditionalKeys = []struct {
+	keys    []string
+	applies func(Config) bool
+	when    string
+}{
+	{
+		keys:    []string{"vpcCidr", "publicSubnetCidrs", "privateSubnetCidrs", "availabilityZones", "natGateways"},
+		applies: func(c Config) bool { return !c.Network.UsesExistingVPC() },
+		when:    "for a new VPC, without existingVpcId: an existing VPC keeps its own subnets, zones and NAT gateways",
+	},
+	{
+		keys:    []string{"postgresPort", "postgresDatabase", "postgresUser", "postgresSsl"},
+		applies: func(c Config) bool { return c.Kong.UsesExternalPostgres() },
+		when:    "with postgresHost: the bundled PostgreSQL always serves database kong to user kong",
+	},
+	{
+		keys:    []string{"postgresImageRepository", "postgresImageTag"},
+		applies: func(c Config) bool { return !c.Kong.UsesExternalPostgres() },
+		when:    "for the bundled PostgreSQL, without postgresHost",
+	},
+	{
+		keys:    []string{"publicAccessCidrs"},
+		applies: func(c Config) bool { return c.Cluster.EndpointPublicAccess },
+		when:    "while endpointPublicAccess is true",
+	},
+}
+
+func (c Config) validateRelations(p *Problems) {
+	changed := map[string]bool{}
+	for _, k := range ChangedKeys(DefaultConfig(), c) {
+		changed[k] = true
+	}
+	for _, rule := range conditionalKeys {
+		if rule.applies(c) {
+			continue
+		}
+		for _, name := range rule.keys {
+			if changed[key(name)] {
+				p.add(key(name), "only used %s; remove it (its default is %v)", rule.when, DefaultConfig().Value(mustKey(name)))
+			}
+		}
+	}
+	c.validateNamespaces(p)
+}
+
+// systemNamespaces exist in every cluster before anything is deployed (the API server creates
+// default, kube-system, kube-public and kube-node-lease: kubernetes pkg/controlplane/controller/
+// systemnamespaces), and "kube-" names are reserved for Kubernetes (Kubernetes documentation,
+// "Namespaces": "Avoid creating namespaces with the prefix kube-").
+var systemNamespaces = []string{"default", "kube-system", "kube-public", "kube-node-lease"}
+
+// validateNamespaces refuses a namespace the program creates (Kong's, the demo's) that
+// Kubernetes owns or that another part of the program creates: creating it would fail as
+// already existing, and a destroy would delete what the other part still runs.
+func (c Config) validateNamespaces(p *Problems) {
+	owned := map[string]string{components.CertManagerNamespace: "cert-manager's namespace"}
+	for _, ns := range systemNamespaces {
+		owned[ns] = "a namespace Kubernetes creates and owns"
+	}
+	check := func(k, ns string) {
+		switch owner, taken := owned[ns]; {
+		case taken:
+			p.add(key(k), "%q is %s: the program creates this namespace itself, so pick another name", ns, owner)
+		case strings.HasPrefix(ns, "kube-"):
+			p.add(key(k), "%q: names starting kube- are reserved for Kubernetes's own namespaces", ns)
+		}
+	}
+	check("kongNamespace", c.Kong.Namespace)
+	owned[c.Kong.Namespace] = "Kong's namespace (kongNamespace)"
+	if c.Demo.Enabled {
+		check("demoName", c.Demo.Name)
+	}
+}
+
+// mustKey is the KeyInfo of a name the program declares.
+func mustKey(name string) KeyInfo {
+	k, _ := LookupKey(name)
+	return k
+}

@@ -7,33 +7,19 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+	"github.com/kong-alb-eks/kong-alb-eks/tests/testkit"
 )
 
-// issue makes a PEM certificate for the domain's names, signed by its own key, valid from
-// notBefore to notAfter, and the key in PKCS #8.
+// issue makes a certificate for the domain's names with the key, valid from notBefore to
+// notAfter.
 func issue(t *testing.T, key crypto.Signer, notBefore, notAfter time.Time) (cert, pemKey string) {
 	t.Helper()
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "*.eks.example.com"},
-		DNSNames: []string{"*.eks.example.com", "eks.example.com"}, NotBefore: notBefore, NotAfter: notAfter}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+	return testkit.Issue(t, key, notBefore, notAfter, "*.eks.example.com", "eks.example.com")
 }
 
 // The rules of ACM's ImportCertificate (ACM API reference: "the private key that matches the

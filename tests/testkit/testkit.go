@@ -3,6 +3,7 @@
 package testkit
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -24,20 +25,28 @@ func RequirePulumi(t testing.TB) {
 	}
 }
 
-// SelfSigned makes a PEM certificate and its key for the names (the first is the subject).
+// SelfSigned makes a PEM certificate and its key for the names (the first is the subject),
+// valid from an hour ago for 90 days.
 func SelfSigned(t testing.TB, names ...string) (cert, key string) {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return Issue(t, k, time.Now().Add(-time.Hour), time.Now().Add(90*24*time.Hour), names...)
+}
+
+// Issue makes a PEM certificate for the names (the first is the subject), signed by its own key,
+// valid from notBefore to notAfter, and the key in PKCS #8 PEM.
+func Issue(t testing.TB, key crypto.Signer, notBefore, notAfter time.Time, names ...string) (cert, pemKey string) {
+	t.Helper()
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(90 * 24 * time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+		NotBefore: notBefore, NotAfter: notAfter}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(k)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -85,6 +85,31 @@ func (e *EngineError) Error() string {
 func (e *EngineError) Unwrap() error        { return e.Err }
 func (e *EngineError) Is(target error) bool { return target == ErrEngine }
 
+// RunnerError is an operation that failed where an executor ran it outside this process (the
+// Pulumi Kubernetes Operator's workspace pods). Code says how ("update_failed": the update ran
+// and failed; "stalled": the runner will not run it until something changes), Reason is the
+// runner's own word for it and Message the runner's message. It matches ErrEngine.
+type RunnerError struct {
+	Stack     string
+	Operation Operation
+	Code      string
+	Reason    string
+	Message   string
+}
+
+func (e *RunnerError) Error() string {
+	msg := fmt.Sprintf("%s of environment %q failed", e.Operation, e.Stack)
+	if e.Reason != "" {
+		msg += " (" + e.Reason + ")"
+	}
+	if e.Message != "" {
+		msg += ": " + truncate(e.Message, 2000)
+	}
+	return msg
+}
+
+func (e *RunnerError) Is(target error) bool { return target == ErrEngine }
+
 // CanceledError is an operation interrupted because its context ended. It matches ErrCanceled
 // and the context's error.
 type CanceledError struct {

@@ -80,8 +80,9 @@ func (m *Manager) List(ctx context.Context) ([]StackInfo, error) {
 	return out, nil
 }
 
-// ErrLocksUnsupported: only a file backend's locks can be inspected.
-var ErrLocksUnsupported = errors.New("stacks: locks can only be inspected in a file backend")
+// ErrLocksUnsupported: the locks cannot be inspected: only a file backend's can, and only by the
+// Manager.
+var ErrLocksUnsupported = errors.New("stacks: locks can only be inspected in a file backend, by the in-process executor")
 
 // Locks returns the engine locks on a stack of a file backend (ErrLocksUnsupported for other
 // backends). A lock whose process ran on this host and is gone is Stale.

@@ -19,6 +19,7 @@ type opSettings struct {
 	onEvent EventHandler
 	message string
 	onStart func() error
+	id      string
 }
 
 // WithEvents streams the operation's events to h.

@@ -175,7 +175,7 @@ func run(args []string, e runEnv) int {
 	if c.auditLog == "" {
 		c.auditLog = filepath.Join(c.stateDir, "audit.jsonl")
 	}
-	srv, err := New(Options{Manager: m, Token: token, Access: access, AuditLog: c.auditLog, Logger: log, MaxBodyBytes: c.maxBodyBytes,
+	srv, err := New(Options{Executor: m, Token: token, Access: access, AuditLog: c.auditLog, Logger: log, MaxBodyBytes: c.maxBodyBytes,
 		MaxQueued: c.maxQueued, OperationsDir: filepath.Join(c.stateDir, "operations")})
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())

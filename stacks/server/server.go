@@ -1,4 +1,5 @@
-// Package server is the portal's HTTP API over the stacks Manager: environments are created,
+// Package server is the portal's HTTP API over an executor (the in-process Manager, or the Pulumi
+// Kubernetes Operator's): environments are created,
 // updated, previewed and destroyed as asynchronous operations whose engine events stream as
 // Server-Sent Events.
 //
@@ -54,8 +55,9 @@ const DefaultMaxQueued = 64
 
 // Options configures a Server.
 type Options struct {
-	// Manager runs the operations. Required.
-	Manager *automation.Manager
+	// Executor runs the operations: the in-process *automation.Manager, or the Pulumi
+	// Kubernetes Operator's (stacks/operator). Required.
+	Executor automation.Executor
 	// Token is the operator's bearer token (every environment, the admin role). With neither
 	// Token nor Access, authentication is off: Command only allows that on a loopback address
 	// with an explicit flag.
@@ -87,7 +89,7 @@ type Options struct {
 
 // Server is the HTTP API. It is an http.Handler; Shutdown drains its operations.
 type Server struct {
-	m         *automation.Manager
+	m         automation.Executor
 	tokenSum  [32]byte
 	authn     bool
 	policy    *AccessPolicy
@@ -123,11 +125,11 @@ type Server struct {
 
 // New returns a Server.
 func New(opts Options) (*Server, error) {
-	if opts.Manager == nil {
-		return nil, errors.New("server: Options.Manager is required")
+	if opts.Executor == nil {
+		return nil, errors.New("server: Options.Executor is required")
 	}
 	s := &Server{
-		m:          opts.Manager,
+		m:          opts.Executor,
 		authn:      opts.Token != "",
 		tokenSum:   sha256.Sum256([]byte(opts.Token)),
 		policy:     opts.Access,
@@ -321,6 +323,7 @@ func classify(err error) (int, *APIError) {
 		de  *stacks.DecodeError
 		ise *stacks.InvalidSpecError
 		ee  *automation.EngineError
+		re  *automation.RunnerError
 		ce  *automation.CanceledError
 		be  *automation.BusyError
 	)
@@ -344,6 +347,8 @@ func classify(err error) (int, *APIError) {
 		return http.StatusNotFound, &APIError{Code: "not_found", Message: err.Error()}
 	case errors.As(err, &ce):
 		return http.StatusConflict, &APIError{Code: "canceled", Message: err.Error(), OutputTail: ce.Tail}
+	case errors.As(err, &re):
+		return http.StatusBadGateway, &APIError{Code: re.Code, Message: err.Error()}
 	case errors.As(err, &ee):
 		return http.StatusBadGateway, &APIError{Code: "engine_failure", Message: err.Error(), OutputTail: ee.Tail}
 	case errors.Is(err, automation.ErrClosed), errors.Is(err, errDraining):
@@ -660,7 +665,7 @@ func (s *Server) unlockEnvironment(w http.ResponseWriter, r *http.Request) {
 			Message: fmt.Sprintf("environment %q is locked by a process that is still running (or runs on another host): wait for it, or cancel its operation", name)})
 		return
 	case errors.Is(err, automation.ErrLocksUnsupported):
-		writeError(w, http.StatusConflict, &APIError{Code: "unsupported", Message: "this backend keeps no lock files the service can clear"})
+		writeError(w, http.StatusConflict, &APIError{Code: "unsupported", Message: "this service keeps no lock files it can clear (the backend is not a file backend, or the operator's workspaces hold the locks)"})
 		return
 	case err != nil:
 		s.fail(w, err)

@@ -140,7 +140,7 @@ func newFixtureAt(t *testing.T, token, state string, maxOps int, configure ...fu
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.Manager = m
+	opts.Executor = m
 	srv, err := New(opts)
 	if err != nil {
 		t.Fatal(err)

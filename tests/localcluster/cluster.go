@@ -151,7 +151,10 @@ func (c *Cluster) start(bin string, opts Options) error {
 		"--name=local", "--data-dir="+filepath.Join(c.dir, "etcd"),
 		"--listen-client-urls="+etcdURL, "--advertise-client-urls="+etcdURL,
 		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
-		"--initial-cluster=local="+peerURL, "--log-level=warn"); err != nil {
+		"--initial-cluster=local="+peerURL, "--log-level=warn",
+		// The data is thrown away with the test: skipping fsync keeps a loaded machine's disk
+		// from stalling etcd past its request timeout ("etcdserver: request timed out").
+		"--unsafe-no-fsync"); err != nil {
 		return err
 	}
 	if err := c.waitFor("etcd", 30*time.Second, func() error { return get(http.DefaultClient, etcdURL+"/health") }); err != nil {

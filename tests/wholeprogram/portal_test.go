@@ -21,7 +21,7 @@ const portalToken = "portal-test-token"
 // end, GET it (outputs included), DELETE it and follow that, and the environment is gone.
 func TestPortalEndToEnd(t *testing.T) {
 	e := newEnv(t, "defaults", nil)
-	srv, err := server.New(server.Options{Manager: e.manager, Token: portalToken,
+	srv, err := server.New(server.Options{Executor: e.manager, Token: portalToken,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

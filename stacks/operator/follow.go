@@ -1,0 +1,239 @@
+package operator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/automation"
+)
+
+// answer reads a Stack (nil: it is gone) for the end of an operation: done, and how it ended.
+type answer func(st *Stack) (done bool, err error)
+
+// errSuperseded: another operation wrote the Stack before this one's run was answered.
+var errSuperseded = errors.New("another operation changed the Stack before this one's run ended")
+
+// runAnswers answers an update or preview: the write produced generation gen with the
+// operation's ID as its reconcile request.
+func runAnswers(id string, gen int64) answer {
+	return func(st *Stack) (bool, error) {
+		if st == nil {
+			return true, errors.New("the Stack was deleted before its run ended")
+		}
+		s := st.Status
+		if lu := s.LastUpdate; lu != nil && lu.ReconcileRequest == id && lu.Generation >= gen {
+			if lu.State == UpdateSucceeded {
+				return true, nil
+			}
+			return true, &automation.RunnerError{Code: "update_failed", Reason: lu.Type + " failed", Message: lu.Message}
+		}
+		if stalled, err := stalledAt(s, id, gen); stalled {
+			return true, err
+		}
+		if st.Annotations[AnnotationOperation] != id {
+			return true, errSuperseded
+		}
+		return false, nil
+	}
+}
+
+// destroyAnswers answers a destroy: the deletion produced generation gen, or (byRequest: a
+// Stack already being deleted, whose generation no longer moves) the operation's ID is its
+// reconcile request. The Stack is gone once the operator destroyed the stack and removed its
+// finalizer.
+func destroyAnswers(id string, gen int64, byRequest bool) answer {
+	return func(st *Stack) (bool, error) {
+		if st == nil {
+			return true, nil
+		}
+		s := st.Status
+		lu := s.LastUpdate
+		ours := lu != nil && (byRequest && lu.ReconcileRequest == id || !byRequest && lu.Generation >= gen)
+		if ours && lu.Type == "destroy" && lu.State == UpdateFailed {
+			return true, &automation.RunnerError{Code: "update_failed", Reason: "destroy failed", Message: lu.Message}
+		}
+		if stalled, err := stalledAt(s, id, gen); stalled {
+			return true, err
+		}
+		return false, nil
+	}
+}
+
+// stalledAt reports a Stack the operator stalled on at or after the operation's write, with
+// no run in flight.
+func stalledAt(s StackStatus, id string, gen int64) (bool, error) {
+	if s.CurrentUpdate != nil || s.ObservedGeneration < gen || s.ObservedReconcileRequest != id {
+		return false, nil
+	}
+	c, ok := s.condition(ConditionStalled)
+	if !ok || c.Status != metav1.ConditionTrue {
+		return false, nil
+	}
+	return true, &automation.RunnerError{Code: "stalled", Reason: c.Reason, Message: c.Message}
+}
+
+// follow reads the Stack every Poll until ans says the operation ended, reporting each change
+// of what the operator says as a diagnostic event. If ctx ends first, the operation is
+// canceled here only: the operator's run goes on.
+func (e *Executor) follow(ctx context.Context, env, name string, op automation.Operation, set automation.OpSettings, ans answer) (*Stack, error) {
+	ev := &eventSink{set: set, env: env, op: op}
+	ticker := time.NewTicker(e.opts.Poll)
+	defer ticker.Stop()
+	for {
+		st, err := e.get(ctx, name)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			ev.diagnostic("warning", fmt.Sprintf("reading the Stack failed (retrying): %v", err))
+		case err == nil:
+			if st != nil {
+				ev.observe(st)
+			}
+			if done, err := ans(st); done {
+				var re *automation.RunnerError
+				if errors.As(err, &re) {
+					re.Stack, re.Operation = env, op
+				} else if err != nil {
+					err = &automation.RunnerError{Stack: env, Operation: op, Code: "superseded", Message: err.Error()}
+				}
+				ev.summary()
+				return st, err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, &automation.CanceledError{Stack: env, Operation: op,
+				Err: fmt.Errorf("%w (the portal stopped following it: the operator's run goes on)", context.Cause(ctx))}
+		case <-ticker.C:
+		}
+	}
+}
+
+// eventSink turns what the operator says of a Stack into the operation's events.
+type eventSink struct {
+	set  automation.OpSettings
+	env  string
+	op   automation.Operation
+	seq  int
+	last string
+}
+
+func (s *eventSink) emit(e automation.Event) {
+	if s.set.OnEvent == nil {
+		return
+	}
+	s.seq++
+	e.Sequence, e.Time, e.Stack, e.Operation = s.seq, time.Now().UTC(), s.env, s.op
+	e.Planning = s.op == automation.OpPreview
+	s.set.OnEvent(e)
+}
+
+func (s *eventSink) diagnostic(severity, msg string) {
+	s.emit(automation.Event{Kind: automation.EventDiagnostic, Severity: severity, Message: msg})
+}
+
+// observe reports the Stack's conditions and its run in flight when they changed.
+func (s *eventSink) observe(st *Stack) {
+	say := ""
+	for _, typ := range []string{ConditionReconciling, ConditionStalled, ConditionReady} {
+		if c, ok := st.Status.condition(typ); ok && c.Status == metav1.ConditionTrue {
+			say = fmt.Sprintf("operator: %s (%s): %s", typ, c.Reason, c.Message)
+			break
+		}
+	}
+	if cu := st.Status.CurrentUpdate; cu != nil {
+		say += fmt.Sprintf("; update %s running", cu.Name)
+	}
+	if say != "" && say != s.last {
+		s.last = say
+		s.diagnostic("info", say)
+	}
+}
+
+func (s *eventSink) summary() {
+	s.emit(automation.Event{Kind: automation.EventSummary, Changes: map[string]int{}})
+}
+
+// outputsOf are a Stack's outputs as the portal shows them: the operator writes each as JSON,
+// and a secret one as "[secret]".
+func outputsOf(raw map[string]json.RawMessage) automation.Outputs {
+	out := automation.Outputs{}
+	for k, v := range raw {
+		var value any
+		if json.Unmarshal(v, &value) != nil {
+			continue
+		}
+		if value == "[secret]" {
+			out[k] = automation.OutputValue{Value: automation.Redacted, Secret: true}
+			continue
+		}
+		out[k] = automation.OutputValue{Value: value}
+	}
+	return out
+}
+
+// Resume follows an operation this executor started before the service restarted: its ID is
+// on the environment's Stack (or preview Stack) when its write reached the cluster, and then
+// the Stack's status answers it as it would have the operation's own call. An ID not there
+// never reached the cluster: ErrNotStarted.
+func (e *Executor) Resume(ctx context.Context, ref automation.OperationRef, opts ...automation.OpOption) (any, error) {
+	set := settings(append(opts, automation.WithID(ref.ID)))
+	release, err := e.acquire(ctx, automation.OpSettings{})
+	if err != nil {
+		return nil, e.opErr(ref.Environment, ref.Kind, err)
+	}
+	defer release()
+	suffix, role := "", RoleEnvironment
+	if ref.Kind == automation.OpPreview {
+		suffix, role = "-preview", RolePreview
+	}
+	// The operation's ID is unique, so its reconcile request alone tells its run (the
+	// generation its write produced was not kept).
+	name := stackName(ref.Environment, suffix)
+	st, err := e.get(ctx, name)
+	if err != nil {
+		return nil, e.opErr(ref.Environment, ref.Kind, err)
+	}
+	switch {
+	case st == nil && ref.Kind == automation.OpDestroy:
+		// Gone while the service was down: the destroy ended as it was meant to.
+		return &automation.DestroyResult{Changes: automation.Changes{}}, nil
+	case st == nil || st.Annotations[AnnotationOperation] != ref.ID:
+		return nil, automation.ErrNotStarted
+	}
+	if err := e.owns(st, ref.Environment, role); err != nil {
+		return nil, err
+	}
+	switch ref.Kind {
+	case automation.OpDestroy:
+		gen, byRequest := st.Generation, st.Annotations[ReconcileRequestAnnotation] == ref.ID
+		if st.DeletionTimestamp == nil {
+			// Stopped between the annotation and the deletion.
+			if gen, err = e.delete(ctx, name); err != nil {
+				return nil, e.opErr(ref.Environment, ref.Kind, err)
+			}
+		}
+		if _, err := e.follow(ctx, ref.Environment, name, ref.Kind, set, destroyAnswers(ref.ID, gen, byRequest)); err != nil {
+			return nil, err
+		}
+		return &automation.DestroyResult{Changes: automation.Changes{}}, nil
+	case automation.OpPreview:
+		defer e.deletePreview(name)
+		st, err := e.follow(ctx, ref.Environment, name, ref.Kind, set, runAnswers(ref.ID, 0))
+		if err != nil {
+			return nil, err
+		}
+		return &automation.PreviewResult{Changes: automation.Changes{}, Diff: st.Status.LastUpdate.Message}, nil
+	default:
+		st, err := e.follow(ctx, ref.Environment, name, ref.Kind, set, runAnswers(ref.ID, 0))
+		if err != nil {
+			return nil, err
+		}
+		e.pruneConfig(ctx, ref.Environment, role, name, ref.ID)
+		return &automation.UpResult{Changes: automation.Changes{}, Outputs: outputsOf(st.Status.Outputs)}, nil
+	}
+}

@@ -1,0 +1,281 @@
+package operator_test
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+	"k8s.io/client-go/rest"
+
+	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/automation"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/operator"
+	"github.com/kong-alb-eks/kong-alb-eks/tests/localcluster"
+	"github.com/kong-alb-eks/kong-alb-eks/tests/operatorstandin"
+)
+
+// crdDir holds the operator chart's CRDs, as the chart installs them.
+const crdDir = "../../../shared/charts/pulumi-kubernetes-operator-2.9.0/crds"
+
+const namespace = "environments"
+
+// world is a real API server with the operator's real CRDs, the operator's stand-in over one
+// namespace, and the script that decides how its runs end.
+type world struct {
+	cluster *localcluster.Cluster
+	rest    *rest.Config
+	mu      sync.Mutex
+	script  operatorstandin.Script
+	op      *operatorstandin.Operator
+}
+
+// TestOnTheOperatorsAPI runs every case against one real API server with the operator's CRDs
+// and its stand-in: each case uses environments of its own names.
+func TestOnTheOperatorsAPI(t *testing.T) {
+	w, err := startWorld(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		run  func(*testing.T, *world)
+	}{
+		{"up writes a Stack the CRD accepts and reports its outputs", upWritesAStackTheCRDAccepts},
+		{"a failed run carries the operator's message", upFailureCarriesTheOperatorsMessage},
+		{"a stalled Stack is reported", stalledStackIsReported},
+		{"destroy", destroy},
+	} {
+		t.Run(c.name, func(t *testing.T) { c.run(t, w) })
+	}
+}
+
+func startWorld(t *testing.T) (*world, error) {
+	c := localcluster.Start(t, localcluster.Options{Nodes: 1})
+	for _, f := range []string{"pulumi.com_stacks.yaml", "pulumi.com_programs.yaml", "auto.pulumi.com_workspaces.yaml", "auto.pulumi.com_updates.yaml"} {
+		raw, err := os.ReadFile(filepath.Join(crdDir, f))
+		if err != nil {
+			return nil, err
+		}
+		var crd map[string]any
+		if err := yaml.Unmarshal(raw, &crd); err != nil {
+			return nil, err
+		}
+		if _, err := c.Do("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd); err != nil {
+			return nil, fmt.Errorf("installing %s: %w", f, err)
+		}
+		name := crd["metadata"].(map[string]any)["name"].(string)
+		if err := c.Eventually(30*time.Second, "CRD "+name+" established", func() (bool, error) {
+			obj, err := c.Do("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"+name, nil)
+			return err == nil && localcluster.Condition(obj, "Established") == "True", nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := c.Do("POST", "/api/v1/namespaces", map[string]any{"metadata": map[string]any{"name": namespace}}); err != nil {
+		return nil, err
+	}
+	ca, err := base64.StdEncoding.DecodeString(c.CAData)
+	if err != nil {
+		return nil, err
+	}
+	w := &world{cluster: c, rest: &rest.Config{Host: c.Server, BearerToken: c.Token, TLSClientConfig: rest.TLSClientConfig{CAData: ca}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	w.op, err = operatorstandin.Start(ctx, w.rest, namespace, 200*time.Millisecond, func(st *operator.Stack, typ string) operatorstandin.Outcome {
+		w.mu.Lock()
+		script := w.script
+		w.mu.Unlock()
+		if script == nil {
+			return operatorstandin.Outcome{}
+		}
+		return script(st, typ)
+	})
+	return w, err
+}
+
+// scripts decide the outcome of the runs of the environments whose names start with a prefix.
+var scripts sync.Map // prefix → operatorstandin.Script
+
+func (w *world) scriptFor(prefix string, s operatorstandin.Script) {
+	scripts.Store(prefix, s)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.script = func(st *operator.Stack, typ string) operatorstandin.Outcome {
+		var out operatorstandin.Outcome
+		scripts.Range(func(k, v any) bool {
+			if strings.HasPrefix(st.Labels[operator.LabelEnvironment], k.(string)) {
+				out = v.(operatorstandin.Script)(st, typ)
+				return false
+			}
+			return true
+		})
+		return out
+	}
+}
+
+func (w *world) executor(t *testing.T) *operator.Executor {
+	t.Helper()
+	e, err := operator.New(operator.Options{
+		REST: w.rest, Namespace: namespace,
+		Repository: "https://github.com/kong-alb-eks/kong-alb-eks.git", Commit: strings.Repeat("ab", 20),
+		Backend: "s3://kong-alb-eks-state?region=us-east-1", ServiceAccount: "pulumi-workspace",
+		Env:   map[string]operator.SecretRef{"PULUMI_CONFIG_PASSPHRASE": {Name: "portal-env", Key: "passphrase"}},
+		Image: "pulumi/pulumi:3.263.0-nonroot", Poll: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	return e
+}
+
+func spec(t *testing.T, name string) stacks.Spec {
+	t.Helper()
+	cfg := stacks.DefaultConfig()
+	cfg.Region, cfg.Domain, cfg.HostedZone = "us-east-1", name+".example.com", "example.com"
+	cfg.Kong.PostgresHost, cfg.Kong.PostgresPassword = "db.example.com", "s3cret-password"
+	s := stacks.Spec{Name: name, Config: cfg}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// The Stack the executor writes is accepted by the real CRD (its schema and its 42-character
+// name rule), carries the environment in its labels, its configuration by reference (the
+// secret in a Secret, never inline), and a successful run's outputs reach the portal.
+func upWritesAStackTheCRDAccepts(t *testing.T, w *world) {
+	env := "up-ok-" + strings.Repeat("x", 50) // 56 characters: its Stack's name is shortened
+	w.scriptFor("up-ok-", func(st *operator.Stack, typ string) operatorstandin.Outcome {
+		return operatorstandin.Outcome{Outputs: map[string]any{"albHostname": "k8s-kong-123.us-east-1.elb.amazonaws.com", "kubeconfig": "[secret]"}}
+	})
+	e := w.executor(t)
+	var events []automation.Event
+	sp := spec(t, "up-ok")
+	sp.Name, sp.Config.Cluster.Name = env, "up-ok"
+	res, err := e.Up(ctx(t), sp, automation.WithID("op-0001"), automation.WithEvents(func(ev automation.Event) { events = append(events, ev) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outputs["albHostname"].Value != "k8s-kong-123.us-east-1.elb.amazonaws.com" || !res.Outputs["kubeconfig"].Secret {
+		t.Errorf("outputs = %v", res.Outputs)
+	}
+	list, err := w.cluster.Do("GET", "/apis/pulumi.com/v1/namespaces/"+namespace+"/stacks?labelSelector="+operator.LabelEnvironment+"%3D"+env, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, _ := list["items"].([]any)
+	if len(items) != 1 {
+		t.Fatalf("%d Stacks for the environment", len(items))
+	}
+	st := items[0].(map[string]any)
+	meta, spec := st["metadata"].(map[string]any), st["spec"].(map[string]any)
+	if name := meta["name"].(string); len(name) > operator.MaxStackName {
+		t.Errorf("Stack name %q is longer than the CRD allows", name)
+	}
+	if spec["stack"] != env || spec["destroyOnFinalize"] != true || spec["commit"] != strings.Repeat("ab", 20) {
+		t.Errorf("spec = %v", spec)
+	}
+	if _, inline := spec["config"]; inline {
+		t.Error("the configuration is inline in the Stack")
+	}
+	ref := spec["secretsRef"].(map[string]any)["kong-alb-eks:postgresPassword"].(map[string]any)
+	secretName := ref["secret"].(map[string]any)["name"].(string)
+	secret, err := w.cluster.Do("GET", "/api/v1/namespaces/"+namespace+"/secrets/"+secretName, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := base64.StdEncoding.DecodeString(secret["data"].(map[string]any)["kong-alb-eks.postgresPassword"].(string)); string(got) != "s3cret-password" {
+		t.Errorf("the password's Secret holds %q", got)
+	}
+	for _, ev := range events {
+		if strings.Contains(ev.Message, "s3cret-password") {
+			t.Errorf("an event carries the password: %v", ev)
+		}
+	}
+	if len(events) == 0 || events[len(events)-1].Kind != automation.EventSummary {
+		t.Errorf("events = %v", events)
+	}
+	if errs := w.op.Errors(); len(errs) > 0 {
+		t.Errorf("the stand-in's status writes were refused: %v", errs)
+	}
+}
+
+// A run that fails is reported with the engine's message, as the operator records it.
+func upFailureCarriesTheOperatorsMessage(t *testing.T, w *world) {
+	w.scriptFor("up-fail", func(*operator.Stack, string) operatorstandin.Outcome {
+		return operatorstandin.Outcome{Fail: true, Message: "error: creating EKS Cluster: AccessDeniedException"}
+	})
+	_, err := w.executor(t).Up(ctx(t), spec(t, "up-fail"), automation.WithID("op-0002"))
+	var re *automation.RunnerError
+	if !errors.As(err, &re) || re.Code != "update_failed" || !strings.Contains(re.Message, "AccessDeniedException") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// A Stack the operator stalls on (its workspace never became ready) ends the operation with
+// the operator's reason and message.
+func stalledStackIsReported(t *testing.T, w *world) {
+	w.scriptFor("stalled", func(*operator.Stack, string) operatorstandin.Outcome {
+		return operatorstandin.Outcome{Stall: "WorkspaceFailed", Message: "InstallationFailed: go: go.mod requires go >= 1.26.6"}
+	})
+	_, err := w.executor(t).Up(ctx(t), spec(t, "stalled"), automation.WithID("op-0003"))
+	var re *automation.RunnerError
+	if !errors.As(err, &re) || re.Code != "stalled" || re.Reason != "WorkspaceFailed" || !strings.Contains(re.Message, "go.mod requires") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// Destroy deletes the Stack; the operator destroys the stack before it lets the Stack go. A
+// failed destroy keeps the Stack (its finalizer) and says why.
+func destroy(t *testing.T, w *world) {
+	var failing atomic.Bool
+	failing.Store(true)
+	w.scriptFor("destroy", func(_ *operator.Stack, typ string) operatorstandin.Outcome {
+		if typ == "destroy" && failing.Load() {
+			return operatorstandin.Outcome{Fail: true, Message: "error: deleting VPC: DependencyViolation"}
+		}
+		return operatorstandin.Outcome{}
+	})
+	e := w.executor(t)
+	if _, err := e.Up(ctx(t), spec(t, "destroy"), automation.WithID("op-0004")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.Destroy(ctx(t), "destroy", automation.WithID("op-0005"))
+	var re *automation.RunnerError
+	if !errors.As(err, &re) || !strings.Contains(re.Message, "DependencyViolation") {
+		t.Fatalf("the failed destroy: %v", err)
+	}
+	// The operator retries a failed destroy, keeping the Stack, until three failures stall it.
+	if err := w.cluster.Eventually(30*time.Second, "the destroy stalled after its retries", func() (bool, error) {
+		st, err := w.cluster.Do("GET", "/apis/pulumi.com/v1/namespaces/"+namespace+"/stacks/destroy", nil)
+		return err == nil && localcluster.Condition(st, operator.ConditionStalled) == "True", err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Status(ctx(t), "destroy"); err != nil {
+		t.Fatalf("after a failed destroy the environment is still there: %v", err)
+	}
+	failing.Store(false)
+	if _, err := e.Destroy(ctx(t), "destroy", automation.WithID("op-0006")); err != nil {
+		t.Fatalf("the second destroy: %v", err)
+	}
+	if _, err := e.Status(ctx(t), "destroy"); !errors.Is(err, automation.ErrNotFound) {
+		t.Errorf("after the destroy: %v", err)
+	}
+}

@@ -45,9 +45,9 @@ type Executor interface {
 	Close()
 }
 
-// Resumer is an Executor whose operations outlive the process that started them. After a
-// restart, Resume follows the operation ref describes until it ends, and returns what the
-// operation's own call would have. It returns ErrNotStarted when the operation never reached
+// Resumer is an Executor whose operations outlive the process that started them, and which
+// this process cannot stop once they run. After a restart, Resume follows the operation ref
+// describes until it ends, and returns what the operation's own call would have. It returns ErrNotStarted when the operation never reached
 // the place it runs (the process stopped before it was handed over): it never ran.
 type Resumer interface {
 	Resume(ctx context.Context, ref OperationRef, opts ...OpOption) (any, error)

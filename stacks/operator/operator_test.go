@@ -53,6 +53,9 @@ func TestOnTheOperatorsAPI(t *testing.T) {
 		{"a failed run carries the operator's message", upFailureCarriesTheOperatorsMessage},
 		{"a stalled Stack is reported", stalledStackIsReported},
 		{"destroy", destroy},
+		{"preview", preview},
+		{"the portal reports each path", portalReportsEachPath},
+		{"a restart resumes from the Stack", restartResumesFromTheStack},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, w) })
 	}
@@ -277,5 +280,36 @@ func destroy(t *testing.T, w *world) {
 	}
 	if _, err := e.Status(ctx(t), "destroy"); !errors.Is(err, automation.ErrNotFound) {
 		t.Errorf("after the destroy: %v", err)
+	}
+}
+
+// A preview runs on a Stack of its own (spec.preview), so that the environment's Stack never
+// sees a proposed spec (it would run an update), and the preview Stack is deleted after: the
+// operator lets a preview Stack go without a destroy.
+func preview(t *testing.T, w *world) {
+	seen := make(chan string, 4)
+	w.scriptFor("preview", func(st *operator.Stack, typ string) operatorstandin.Outcome {
+		seen <- st.Name + " " + typ
+		return operatorstandin.Outcome{Message: "+ 42 to create"}
+	})
+	e := w.executor(t)
+	res, err := e.Preview(ctx(t), spec(t, "preview"), automation.WithID("op-0007"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Diff != "+ 42 to create" {
+		t.Errorf("preview result %+v", res)
+	}
+	if got := <-seen; got != "preview-preview preview" {
+		t.Errorf("the run was %q, want the preview Stack's preview", got)
+	}
+	if _, err := e.Status(ctx(t), "preview"); !errors.Is(err, automation.ErrNotFound) {
+		t.Errorf("a preview made the environment: %v", err)
+	}
+	if err := w.cluster.Eventually(30*time.Second, "the preview Stack is deleted", func() (bool, error) {
+		_, err := w.cluster.Do("GET", "/apis/pulumi.com/v1/namespaces/"+namespace+"/stacks/preview-preview", nil)
+		return localcluster.IsNotFound(err), nil
+	}); err != nil {
+		t.Error(err)
 	}
 }

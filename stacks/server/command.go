@@ -72,6 +72,8 @@ type config struct {
 	logLevel        string
 	accessPolicy    string
 	auditLog        string
+	executor        string
+	operator        operatorConfig
 }
 
 // run is Command with its process's environment injected.
@@ -98,6 +100,8 @@ func run(args []string, e runEnv) int {
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.accessPolicy, "access-policy", "", "JSON access policy: tenants, their token file and the OIDC identity provider (default: "+EnvToken+" only)")
 	fs.StringVar(&c.auditLog, "audit-log", "", "audit trail file (default <state-dir>/audit.jsonl)")
+	fs.StringVar(&c.executor, "executor", ExecutorInProcess, "where operations run: "+ExecutorInProcess+" (this process, through the Automation API) or "+ExecutorOperator+" (Stacks of the Pulumi Kubernetes Operator)")
+	c.operator.flags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: serve [flags]\n\nThe portal's HTTP API. Requests need \"Authorization: Bearer <token>\": $%s, or with --access-policy a tenant's token or JWT.\n\n", EnvToken)
 		fs.PrintDefaults()
@@ -155,22 +159,15 @@ func run(args []string, e runEnv) int {
 	}
 	defer lock.release()
 
-	m, err := automation.NewManager(automation.ManagerOptions{
-		StateDir:        c.stateDir,
-		BackendURL:      c.backend,
-		SecretsProvider: c.secretsProvider,
-		PulumiBinary:    c.pulumi,
-		MaxConcurrent:   c.maxConcurrent,
-		Program:         e.program,
-		Logger:          log,
-	})
+	m, err := c.newExecutor(e, log)
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
 		return ExitError
 	}
 	defer m.Close()
-	log.Info("manager ready", "project", m.Project(), "pulumi", m.PulumiVersion(), "stateDir", c.stateDir, "maxConcurrent", c.maxConcurrent)
-	reportBackend(context.Background(), m, log)
+	if mgr, ok := m.(*automation.Manager); ok {
+		reportBackend(context.Background(), mgr, log)
+	}
 
 	if c.auditLog == "" {
 		c.auditLog = filepath.Join(c.stateDir, "audit.jsonl")
@@ -226,7 +223,7 @@ func run(args []string, e runEnv) int {
 	}()
 	var cut *CutShortError
 	if err := srv.Shutdown(cctx); errors.As(err, &cut) {
-		log.Warn("the shutdown cut operations short", "notStarted", cut.NotStarted, "canceled", cut.Canceled)
+		log.Warn("the shutdown cut operations short", "notStarted", cut.NotStarted, "canceled", cut.Canceled, "handedOff", cut.HandedOff)
 		if code == ExitOK {
 			code = ExitCutShort
 		}
@@ -246,6 +243,17 @@ func run(args []string, e runEnv) int {
 // problems lists every flag value that cannot work.
 func (c *config) problems() []string {
 	var out []string
+	if c.executor != ExecutorInProcess && c.executor != ExecutorOperator {
+		out = append(out, fmt.Sprintf("--executor must be %s or %s", ExecutorInProcess, ExecutorOperator))
+	}
+	if c.executor == ExecutorOperator {
+		for _, f := range []struct{ flag, v string }{{"--operator-namespace", c.operator.namespace}, {"--program-repository", c.operator.repository},
+			{"--program-commit", c.operator.commit}, {"--workspace-image", c.operator.image}, {"--backend", c.backend}} {
+			if f.v == "" {
+				out = append(out, f.flag+" is required with --executor "+ExecutorOperator)
+			}
+		}
+	}
 	if c.maxConcurrent < 1 {
 		out = append(out, "--max-concurrent must be at least 1")
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -248,17 +249,23 @@ func (s *Server) loadJournal() error {
 	if err != nil {
 		return err
 	}
-	interrupted, notRun := 0, 0
+	interrupted, notRun, resumed := 0, 0, 0
+	resumer, resumes := s.m.(automation.Resumer)
 	for _, v := range l.ops {
-		switch v.State {
-		case StateRunning:
+		switch {
+		case v.State == StateRunning && resumes:
+			// The executor ran it on while the service was down: follow it again.
+			s.resume(resumer, v)
+			resumed++
+			continue
+		case v.State == StateRunning:
 			v.State = StateInterrupted
 			v.Error = s.interruptedError(v.Environment)
 			interrupted++
 			s.log.Warn("operation interrupted: the service stopped while it ran", "operation", v.ID, "kind", string(v.Kind),
 				"environment", v.Environment, "since", v.CreatedAt.Format(time.RFC3339), "advice", v.Error.Message)
 			s.journal.write(v)
-		case StateQueued:
+		case v.State == StateQueued:
 			v.State = StateCanceled
 			v.Error = notStartedBecause("the service stopped")
 			notRun++
@@ -280,9 +287,31 @@ func (s *Server) loadJournal() error {
 	for _, id := range s.forgetLocked() {
 		s.journal.remove(id)
 	}
-	s.log.Info("operations journal loaded", "dir", s.journal.dir, "operations", len(s.ops), "interrupted", interrupted, "notStarted", notRun,
+	s.log.Info("operations journal loaded", "dir", s.journal.dir, "operations", len(s.ops), "interrupted", interrupted, "notStarted", notRun, "resumed", resumed,
 		"unreadable", len(l.unreadable)+l.unknown)
 	return nil
+}
+
+// resume follows again an operation that was running when the service stopped, on an
+// executor that ran it on: it is active on its environment, as it was, until the executor
+// says how it ended.
+func (s *Server) resume(r automation.Resumer, v Operation) {
+	op := &operation{view: v, changed: make(chan struct{}), done: make(chan struct{})}
+	ctx, cancel := context.WithCancelCause(s.baseCtx)
+	op.cancelFn = cancel
+	s.ops[v.ID] = op
+	s.order = append(s.order, v.ID)
+	s.active[v.Environment] = op
+	s.lastOp[v.Environment] = op
+	s.running++
+	s.wg.Add(1)
+	// Its events before the restart were in the old process's memory only: the count starts again.
+	op.view.Events = 0
+	s.log.Info("operation resumed: the executor ran it on while the service was down", "operation", v.ID, "kind", string(v.Kind), "environment", v.Environment)
+	ref := automation.OperationRef{ID: v.ID, Kind: v.Kind, Environment: v.Environment}
+	go s.run(ctx, op, func(ctx context.Context, opts ...automation.OpOption) (any, error) {
+		return r.Resume(ctx, ref, opts...)
+	})
 }
 
 // lastWrite is when an operation's record was last written, as far as its view tells.

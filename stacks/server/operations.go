@@ -74,6 +74,10 @@ func (o *operation) notifyLocked() {
 // ones while the service drains.
 var errDraining = errors.New("the service is shutting down")
 
+// errHandedOff is the cause of the operations a stopping service stops following because its
+// executor runs them on (an automation.Resumer): the next start resumes them.
+var errHandedOff = errors.New("the service stopped following the operation; the executor runs it on")
+
 // runFunc runs an operation on the manager, passing opts (its events and start hook) on.
 type runFunc func(ctx context.Context, opts ...automation.OpOption) (any, error)
 
@@ -179,7 +183,7 @@ func (s *Server) start(op *operation) error {
 
 func (s *Server) run(ctx context.Context, op *operation, fn runFunc) {
 	defer s.wg.Done()
-	res, err := fn(ctx, automation.WithStart(func() error { return s.start(op) }), automation.WithEvents(func(e automation.Event) {
+	res, err := fn(ctx, automation.WithID(op.view.ID), automation.WithStart(func() error { return s.start(op) }), automation.WithEvents(func(e automation.Event) {
 		op.mu.Lock()
 		if len(op.events) < s.maxEvents {
 			op.events = append(op.events, e)
@@ -196,9 +200,16 @@ func (s *Server) run(ctx context.Context, op *operation, fn runFunc) {
 	now := time.Now().UTC()
 	view.FinishedAt = &now
 	started := view.StartedAt != nil
+	handedOff := errors.Is(err, errHandedOff)
 	switch {
+	case handedOff:
+		// The executor runs it on; its record stays "running" for the next start to resume.
+		view.FinishedAt = nil
 	case err == nil:
 		view.State, view.Result = StateSucceeded, res
+	case errors.Is(err, automation.ErrNotStarted):
+		view.State, view.Error = StateCanceled, &APIError{Code: "not_started",
+			Message: "the service stopped before the operation reached the executor: nothing of it ran; start it again"}
 	case !started && errors.Is(err, automation.ErrCanceled):
 		view.State, view.Error = StateCanceled, notStarted(err)
 	case errors.Is(err, automation.ErrCanceled):
@@ -210,7 +221,9 @@ func (s *Server) run(ctx context.Context, op *operation, fn runFunc) {
 	}
 	// The final record is written before the final state is published: only then can the
 	// operation be forgotten (and its record removed), so a late write cannot resurrect it.
-	s.journal.write(view)
+	if !handedOff {
+		s.journal.write(view)
+	}
 	// The environment is free by the time anyone sees the final state (an event stream's end
 	// event included), so that a client may start its next operation at once.
 	s.mu.Lock()
@@ -221,6 +234,9 @@ func (s *Server) run(ctx context.Context, op *operation, fn runFunc) {
 		s.running--
 	} else {
 		s.queued--
+	}
+	if handedOff {
+		s.cut.HandedOff++
 	}
 	if errors.Is(err, errDraining) {
 		if started {
@@ -370,6 +386,9 @@ type CutShortError struct {
 	NotStarted int
 	// Canceled operations were running at the deadline, and were interrupted.
 	Canceled int
+	// HandedOff operations go on in the executor (an automation.Resumer) after the service
+	// stops: the next start resumes them. They are not cut short.
+	HandedOff int
 }
 
 func (e *CutShortError) Error() string {
@@ -410,6 +429,20 @@ func (s *Server) shutdown(ctx context.Context, cancelWait time.Duration) error {
 	s.mu.Unlock()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
+	if _, resumes := s.m.(automation.Resumer); resumes {
+		// The executor runs the operations where they outlive this process: stop following
+		// them now; the next start resumes each from its journal record.
+		if n > 0 {
+			s.log.Info("stopping: the running operations go on in the executor, and the next start resumes them", "running", n, "notStarted", abandoned)
+		}
+		s.cancelBase(errHandedOff)
+		select {
+		case <-done:
+		case <-time.After(cancelWait):
+			s.log.Error("operations did not stop following", "waited", cancelWait.String())
+		}
+		return s.cutShort()
+	}
 	if n > 0 || abandoned > 0 {
 		s.log.Info("draining: waiting for the running operations; the queued ones will not start", "running", n, "notStarted", abandoned)
 	}
@@ -424,6 +457,12 @@ func (s *Server) shutdown(ctx context.Context, cancelWait time.Duration) error {
 			s.log.Error("operations did not stop after cancellation", "waited", cancelWait.String())
 		}
 	}
+	return s.cutShort()
+}
+
+// cutShort is the shutdown's outcome: a *CutShortError if an accepted operation did not run to
+// its end (one handed off to an executor that runs it on is not cut short).
+func (s *Server) cutShort() error {
 	s.mu.Lock()
 	cut := s.cut
 	cut.Canceled += s.running + s.queued // those that did not even stop

@@ -646,6 +646,11 @@ func (s *Server) cancelOperation(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, &APIError{Code: "not_running", Message: msg})
 		return
 	}
+	if _, outlives := s.m.(automation.Resumer); outlives && op.snapshot().State == StateRunning {
+		writeError(w, http.StatusConflict, &APIError{Code: "cancel_unsupported", Message: fmt.Sprintf(
+			"operation %s runs in the executor, which offers no way to stop a run once it started (the Pulumi Kubernetes Operator has none): it ends on its own; a queued operation can be canceled", op.view.ID)})
+		return
+	}
 	op.cancel(errors.New("canceled through the API"))
 	writeJSON(w, http.StatusAccepted, op.snapshot())
 }

@@ -54,6 +54,7 @@ func TestOnTheOperatorsAPI(t *testing.T) {
 		{"a stalled Stack is reported", stalledStackIsReported},
 		{"destroy", destroy},
 		{"preview", preview},
+		{"least privilege", leastPrivilege},
 		{"the portal reports each path", portalReportsEachPath},
 		{"a restart resumes from the Stack", restartResumesFromTheStack},
 	} {
@@ -127,8 +128,14 @@ func (w *world) scriptFor(prefix string, s operatorstandin.Script) {
 
 func (w *world) executor(t *testing.T) *operator.Executor {
 	t.Helper()
+	return w.executorAs(t, w.rest)
+}
+
+// executorAs is an executor that reaches the API server with cfg's credentials.
+func (w *world) executorAs(t *testing.T, cfg *rest.Config) *operator.Executor {
+	t.Helper()
 	e, err := operator.New(operator.Options{
-		REST: w.rest, Namespace: namespace,
+		REST: cfg, Namespace: namespace,
 		Repository: "https://github.com/kong-alb-eks/kong-alb-eks.git", Commit: strings.Repeat("ab", 20),
 		Backend: "s3://kong-alb-eks-state?region=us-east-1", ServiceAccount: "pulumi-workspace",
 		Env:   map[string]operator.SecretRef{"PULUMI_CONFIG_PASSPHRASE": {Name: "portal-env", Key: "passphrase"}},

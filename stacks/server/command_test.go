@@ -61,6 +61,10 @@ func TestCommandRefusesUnsafeStarts(t *testing.T) {
 		{"unknown flag", []string{"--nope"}, nil, "flag provided but not defined"},
 		{"stray argument", []string{"--listen", "127.0.0.1:0", "extra"}, map[string]string{EnvToken: testToken}, "unexpected arguments"},
 		{"bad access policy", []string{"--listen", "127.0.0.1:0", "--access-policy", badPolicy(t)}, nil, "--access-policy: access policy"},
+		{"unknown executor", []string{"--listen", "127.0.0.1:0", "--executor", "lambda"}, map[string]string{EnvToken: testToken}, "--executor must be in-process or kubernetes-operator"},
+		{"operator executor without its flags", []string{"--listen", "127.0.0.1:0", "--executor", "kubernetes-operator"}, map[string]string{EnvToken: testToken},
+			"--operator-namespace is required with --executor kubernetes-operator; --program-repository is required"},
+		{"bad workspace env", []string{"--listen", "127.0.0.1:0", "--operator-env", "PULUMI_CONFIG_PASSPHRASE"}, map[string]string{EnvToken: testToken}, "expected NAME=SECRET/KEY"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -299,5 +303,28 @@ func TestCommandServesAndReportsTheBackend(t *testing.T) {
 	}
 	if code := stop(); code != 0 {
 		t.Errorf("exit code %d", code)
+	}
+}
+
+// The operator executor refuses what cannot work before it serves: a file backend (the
+// workspace pods would lose the state), a branch instead of a commit, an unpinned image.
+func TestCommandChecksTheOperatorExecutor(t *testing.T) {
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte("apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"+
+		"contexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\nusers: [{name: u, user: {token: t}}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuffer
+	code := run([]string{"--listen", "127.0.0.1:0", "--state-dir", t.TempDir(), "--executor", "kubernetes-operator", "--operator-kubeconfig", kubeconfig,
+		"--operator-namespace", "environments", "--program-repository", "https://github.com/o/kong-alb-eks.git", "--program-commit", "main",
+		"--workspace-image", "pulumi/pulumi:latest", "--backend", "file:///var/lib/state"},
+		runEnv{getenv: env(map[string]string{EnvToken: testToken}), stderr: &stderr, ready: func(net.Addr) { t.Error("it started") }})
+	for _, want := range []string{"full 40-character SHA", "a file:// backend would lose the state", "must be pinned by tag or digest"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q: %s", want, stderr.String())
+		}
+	}
+	if code != ExitError {
+		t.Errorf("exit %d, want %d", code, ExitError)
 	}
 }

@@ -15,6 +15,10 @@ import (
 // StackResource is the operator's Stack: one per environment (and one per preview).
 var StackResource = schema.GroupVersionResource{Group: "pulumi.com", Version: "v1", Resource: "stacks"}
 
+// WorkspaceResource is the operator's Workspace: one per Stack, of the same name, which runs
+// its workspace pod.
+var WorkspaceResource = schema.GroupVersionResource{Group: "auto.pulumi.com", Version: "v1alpha1", Resource: "workspaces"}
+
 // UpdateResource is the operator's Update: one per run of a Stack.
 var UpdateResource = schema.GroupVersionResource{Group: "auto.pulumi.com", Version: "v1alpha1", Resource: "updates"}
 

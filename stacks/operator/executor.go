@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -55,17 +56,22 @@ type Options struct {
 	MaxConcurrent int
 	// Poll is how often a running operation's Stack is read (default 2s).
 	Poll time.Duration
+	// WorkspaceTimeout is how long an operation waits for the operator to start its run (the
+	// workspace pod to become ready; default 30m); RunTimeout how long it waits for the run to
+	// end (default 4h). Past either the operation fails, and the operator goes on.
+	WorkspaceTimeout, RunTimeout time.Duration
 	// Project is the Pulumi project (default stacks.Project).
 	Project string
 }
 
 // Executor runs operations as Stacks; it implements automation.Executor and Resumer.
 type Executor struct {
-	opts   Options
-	stacks dynamic.ResourceInterface
-	core   kubernetes.Interface
-	sem    chan struct{}
-	closed chan struct{}
+	opts       Options
+	stacks     dynamic.ResourceInterface
+	workspaces dynamic.ResourceInterface
+	core       kubernetes.Interface
+	sem        chan struct{}
+	closed     chan struct{}
 }
 
 var (
@@ -105,6 +111,12 @@ func New(opts Options) (*Executor, error) {
 	if opts.Poll <= 0 {
 		opts.Poll = 2 * time.Second
 	}
+	if opts.WorkspaceTimeout <= 0 {
+		opts.WorkspaceTimeout = 30 * time.Minute
+	}
+	if opts.RunTimeout <= 0 {
+		opts.RunTimeout = 4 * time.Hour
+	}
 	if opts.Project == "" {
 		opts.Project = stacks.Project
 	}
@@ -116,7 +128,8 @@ func New(opts Options) (*Executor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("operator executor: %w", err)
 	}
-	return &Executor{opts: opts, stacks: dyn.Resource(StackResource).Namespace(opts.Namespace), core: core,
+	return &Executor{opts: opts, stacks: dyn.Resource(StackResource).Namespace(opts.Namespace),
+		workspaces: dyn.Resource(WorkspaceResource).Namespace(opts.Namespace), core: core,
 		sem: make(chan struct{}, opts.MaxConcurrent), closed: make(chan struct{})}, nil
 }
 
@@ -339,4 +352,27 @@ func (e *Executor) acquire(ctx context.Context, set automation.OpSettings) (func
 		}
 	}
 	return release, nil
+}
+
+// checkEnv checks that every Secret key the workspace pods take an environment variable from
+// exists: a missing one leaves the pod waiting for ever (CreateContainerConfigError), and the
+// operator reports no stall for it, only "waiting for workspace readiness".
+func (e *Executor) checkEnv(ctx context.Context) error {
+	var missing []string
+	for name, ref := range e.opts.Env {
+		s, err := e.core.CoreV1().Secrets(e.opts.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			missing = append(missing, fmt.Sprintf("%s (Secret %s does not exist)", name, ref.Name))
+		case err != nil:
+			return fmt.Errorf("reading Secret %s for %s: %w", ref.Name, name, err)
+		case s.Data[ref.Key] == nil:
+			missing = append(missing, fmt.Sprintf("%s (Secret %s has no key %s)", name, ref.Name, ref.Key))
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return fmt.Errorf("the workspace pods could never start: %s in namespace %s", strings.Join(missing, ", "), e.opts.Namespace)
+	}
+	return nil
 }

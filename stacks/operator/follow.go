@@ -8,6 +8,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/automation"
 )
@@ -32,7 +33,7 @@ func runAnswers(id string, gen int64) answer {
 			}
 			return true, &automation.RunnerError{Code: "update_failed", Reason: lu.Type + " failed", Message: lu.Message}
 		}
-		if stalled, err := stalledAt(s, id, gen); stalled {
+		if stalled, err := stalledAt(s, gen, id); stalled {
 			return true, err
 		}
 		if st.Annotations[AnnotationOperation] != id {
@@ -57,17 +58,23 @@ func destroyAnswers(id string, gen int64, byRequest bool) answer {
 		if ours && lu.Type == "destroy" && lu.State == UpdateFailed {
 			return true, &automation.RunnerError{Code: "update_failed", Reason: "destroy failed", Message: lu.Message}
 		}
-		if stalled, err := stalledAt(s, id, gen); stalled {
+		// A first destroy asks for no new reconcile request (that would run an update first):
+		// the deletion's generation alone is this operation's.
+		request := ""
+		if byRequest {
+			request = id
+		}
+		if stalled, err := stalledAt(s, gen, request); stalled {
 			return true, err
 		}
 		return false, nil
 	}
 }
 
-// stalledAt reports a Stack the operator stalled on at or after the operation's write, with
-// no run in flight.
-func stalledAt(s StackStatus, id string, gen int64) (bool, error) {
-	if s.CurrentUpdate != nil || s.ObservedGeneration < gen || s.ObservedReconcileRequest != id {
+// stalledAt reports a Stack the operator stalled on at or after the operation's write (its
+// generation, and its reconcile request unless request is ""), with no run in flight.
+func stalledAt(s StackStatus, gen int64, request string) (bool, error) {
+	if s.CurrentUpdate != nil || s.ObservedGeneration < gen || request != "" && s.ObservedReconcileRequest != request {
 		return false, nil
 	}
 	c, ok := s.condition(ConditionStalled)
@@ -79,11 +86,15 @@ func stalledAt(s StackStatus, id string, gen int64) (bool, error) {
 
 // follow reads the Stack every Poll until ans says the operation ended, reporting each change
 // of what the operator says as a diagnostic event. If ctx ends first, the operation is
-// canceled here only: the operator's run goes on.
+// canceled here only: the operator's run goes on. A run that never starts within
+// WorkspaceTimeout (the operator waits for ever on a workspace pod that cannot start: an image
+// it cannot pull, a commit it cannot fetch) or never ends within RunTimeout fails here, and
+// the operator keeps trying.
 func (e *Executor) follow(ctx context.Context, env, name string, op automation.Operation, set automation.OpSettings, ans answer) (*Stack, error) {
 	ev := &eventSink{set: set, env: env, op: op}
 	ticker := time.NewTicker(e.opts.Poll)
 	defer ticker.Stop()
+	begin, started := time.Now(), false
 	for {
 		st, err := e.get(ctx, name)
 		switch {
@@ -92,16 +103,19 @@ func (e *Executor) follow(ctx context.Context, env, name string, op automation.O
 		case err == nil:
 			if st != nil {
 				ev.observe(st)
+				started = started || st.Status.CurrentUpdate != nil
 			}
-			if done, err := ans(st); done {
-				var re *automation.RunnerError
-				if errors.As(err, &re) {
-					re.Stack, re.Operation = env, op
-				} else if err != nil {
-					err = &automation.RunnerError{Stack: env, Operation: op, Code: "superseded", Message: err.Error()}
-				}
+			done, err := ans(st)
+			if done && e.staleWorkspaceStall(ctx, name, err) {
+				done = false
+			}
+			if done {
 				ev.summary()
-				return st, err
+				return st, e.runnerErr(env, op, err)
+			}
+			if why := e.overdue(begin, started); why != "" {
+				ev.summary()
+				return st, &automation.RunnerError{Stack: env, Operation: op, Code: "timeout", Message: why + describe(st)}
 			}
 		}
 		select {
@@ -111,6 +125,81 @@ func (e *Executor) follow(ctx context.Context, env, name string, op automation.O
 		case <-ticker.C:
 		}
 	}
+}
+
+// runnerErr gives an answer's error the operation it belongs to.
+func (e *Executor) runnerErr(env string, op automation.Operation, err error) error {
+	var re *automation.RunnerError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &re):
+		re.Stack, re.Operation = env, op
+		if re.Code == "update_failed" {
+			re.Message += " (the operator retries it after 10s, 30s and 90s, then stalls: the environment's status shows how it goes)"
+		}
+		return re
+	}
+	return &automation.RunnerError{Stack: env, Operation: op, Code: "superseded", Message: err.Error()}
+}
+
+// overdue says why a run is overdue, or "".
+func (e *Executor) overdue(begin time.Time, started bool) string {
+	switch waited := time.Since(begin); {
+	case !started && waited > e.opts.WorkspaceTimeout:
+		return fmt.Sprintf("the operator has not started the run in %s: its workspace pod does not become ready (check the pod's image, its Secrets and the repository; the operator keeps trying)", e.opts.WorkspaceTimeout)
+	case waited > e.opts.RunTimeout:
+		return fmt.Sprintf("the run has not ended in %s (the operator's run goes on)", e.opts.RunTimeout)
+	}
+	return ""
+}
+
+// describe is what the Stack's conditions say, for a message.
+func describe(st *Stack) string {
+	if st == nil {
+		return ""
+	}
+	for _, typ := range []string{ConditionStalled, ConditionReconciling} {
+		if c, ok := st.Status.condition(typ); ok && c.Status == metav1.ConditionTrue {
+			return fmt.Sprintf("; the Stack says %s (%s): %s", typ, c.Reason, c.Message)
+		}
+	}
+	return ""
+}
+
+// staleWorkspaceStall reports a stall the operator copied from its Workspace's condition of an
+// earlier generation: the stack controller copies the Workspace's Stalled condition whenever
+// the Workspace is not ready, without looking at whose generation it is, and the Workspace
+// keeps it until it starts a new pod (stack_controller.go, the workspace readiness check;
+// workspace_controller.go). Such a stall is no answer yet.
+func (e *Executor) staleWorkspaceStall(ctx context.Context, name string, err error) bool {
+	var re *automation.RunnerError
+	if !errors.As(err, &re) || re.Code != "stalled" || re.Reason != "WorkspaceFailed" && re.Reason != "PulumiVersionTooLow" {
+		return false
+	}
+	ws, werr := e.workspaces.Get(ctx, name, metav1.GetOptions{})
+	if werr != nil {
+		return false // no Workspace to tell otherwise: take the operator's word
+	}
+	var w struct {
+		Metadata metav1.ObjectMeta `json:"metadata"`
+		Status   struct {
+			ObservedGeneration int64              `json:"observedGeneration"`
+			Conditions         []metav1.Condition `json:"conditions"`
+		} `json:"status"`
+	}
+	if runtime.DefaultUnstructuredConverter.FromUnstructured(ws.Object, &w) != nil {
+		return false
+	}
+	if w.Status.ObservedGeneration != w.Metadata.Generation {
+		return true
+	}
+	for _, c := range w.Status.Conditions {
+		if c.Type == ConditionStalled {
+			return c.ObservedGeneration != w.Metadata.Generation
+		}
+	}
+	return true
 }
 
 // eventSink turns what the operator says of a Stack into the operation's events.
@@ -158,6 +247,16 @@ func (s *eventSink) summary() {
 	s.emit(automation.Event{Kind: automation.EventSummary, Changes: map[string]int{}})
 }
 
+// previewResult is what the operator tells of a preview that succeeded: no diff and no change
+// counts (its Update carries none), only where to see it.
+func previewResult(st *Stack) *automation.PreviewResult {
+	diff := "the Pulumi Kubernetes Operator reports no diff of a preview"
+	if lu := st.Status.LastUpdate; lu != nil && lu.Permalink != "" {
+		diff += ": see " + lu.Permalink
+	}
+	return &automation.PreviewResult{Changes: automation.Changes{}, Diff: diff}
+}
+
 // outputsOf are a Stack's outputs as the portal shows them: the operator writes each as JSON,
 // and a secret one as "[secret]".
 func outputsOf(raw map[string]json.RawMessage) automation.Outputs {
@@ -184,7 +283,7 @@ func (e *Executor) Resume(ctx context.Context, ref automation.OperationRef, opts
 	set := settings(append(opts, automation.WithID(ref.ID)))
 	release, err := e.acquire(ctx, automation.OpSettings{})
 	if err != nil {
-		return nil, e.opErr(ref.Environment, ref.Kind, err)
+		return nil, e.opErr(ctx, ref.Environment, ref.Kind, err)
 	}
 	defer release()
 	suffix, role := "", RoleEnvironment
@@ -196,7 +295,7 @@ func (e *Executor) Resume(ctx context.Context, ref automation.OperationRef, opts
 	name := stackName(ref.Environment, suffix)
 	st, err := e.get(ctx, name)
 	if err != nil {
-		return nil, e.opErr(ref.Environment, ref.Kind, err)
+		return nil, e.opErr(ctx, ref.Environment, ref.Kind, err)
 	}
 	switch {
 	case st == nil && ref.Kind == automation.OpDestroy:
@@ -214,7 +313,7 @@ func (e *Executor) Resume(ctx context.Context, ref automation.OperationRef, opts
 		if st.DeletionTimestamp == nil {
 			// Stopped between the annotation and the deletion.
 			if gen, err = e.delete(ctx, name); err != nil {
-				return nil, e.opErr(ref.Environment, ref.Kind, err)
+				return nil, e.opErr(ctx, ref.Environment, ref.Kind, err)
 			}
 		}
 		if _, err := e.follow(ctx, ref.Environment, name, ref.Kind, set, destroyAnswers(ref.ID, gen, byRequest)); err != nil {
@@ -227,7 +326,7 @@ func (e *Executor) Resume(ctx context.Context, ref automation.OperationRef, opts
 		if err != nil {
 			return nil, err
 		}
-		return &automation.PreviewResult{Changes: automation.Changes{}, Diff: st.Status.LastUpdate.Message}, nil
+		return previewResult(st), nil
 	default:
 		st, err := e.follow(ctx, ref.Environment, name, ref.Kind, set, runAnswers(ref.ID, 0))
 		if err != nil {

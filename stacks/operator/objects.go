@@ -43,6 +43,16 @@ func stackName(env, suffix string) string {
 	return head + "-" + hash + suffix
 }
 
+// configName names an operation's config objects.
+func configName(env, role, opID string) string {
+	sum := sha256.Sum256([]byte(opID))
+	tag := "c"
+	if role == RolePreview {
+		tag = "p"
+	}
+	return stackName(env, "-"+tag+hex.EncodeToString(sum[:])[:9])
+}
+
 // labels are the labels of every object the executor writes for an environment.
 func labels(env, role string) map[string]string {
 	return map[string]string{LabelManagedBy: ManagedBy, LabelEnvironment: env, LabelRole: role}
@@ -55,11 +65,14 @@ func configKey(key string) string { return strings.ReplaceAll(key, ":", ".") }
 // configObjects are the ConfigMap and Secret that hold a configuration for one operation, and
 // the Stack's references into them. The operator reads a Stack's configuration only when its
 // workspace pod starts, and never notices a change to an object it already read, so each
-// operation writes objects of its own (named by the operation) and never changes them. Every
-// value is the string the in-process Manager writes to stack config (lists as JSON), so the
-// program reads the same configuration from either executor.
-func configObjects(stack, opID, env, role string, cfg stacks.Config) (*corev1.ConfigMap, *corev1.Secret, map[string]ConfigMapRef, map[string]ResourceRef) {
-	name := stack + "-" + strings.ToLower(opID)
+// operation writes objects of its own and never changes them. Their name is the environment's
+// and a hash of the operation's ID, at most 42 characters: the operator mounts each as a pod
+// volume named configmap-NAME or secret-NAME, which must fit a DNS label's 63
+// (stack_controller.go, the config volumes). Every value is the string the in-process Manager
+// writes to stack config (lists as JSON), so the program reads the same configuration from
+// either executor.
+func configObjects(opID, env, role string, cfg stacks.Config) (*corev1.ConfigMap, *corev1.Secret, map[string]ConfigMapRef, map[string]ResourceRef) {
+	name := configName(env, role, opID)
 	meta := metav1.ObjectMeta{Name: name, Labels: labels(env, role)}
 	immutable := true
 	cm := &corev1.ConfigMap{ObjectMeta: meta, Immutable: &immutable, Data: map[string]string{}}

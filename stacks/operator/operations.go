@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -47,21 +46,11 @@ func newID() string {
 // for the run it asks for.
 func (e *Executor) Up(ctx context.Context, spec stacks.Spec, opts ...automation.OpOption) (*automation.UpResult, error) {
 	set := settings(opts)
-	release, err := e.acquire(ctx, set)
-	if err != nil {
-		return nil, e.opErr(spec.Name, automation.OpUp, err)
-	}
-	defer release()
-	name := stackName(spec.Name, "")
-	gen, err := e.apply(ctx, name, spec, RoleEnvironment, automation.OpUp, set.ID, false)
-	if err != nil {
-		return nil, e.opErr(spec.Name, automation.OpUp, err)
-	}
-	st, err := e.follow(ctx, spec.Name, name, automation.OpUp, set, runAnswers(set.ID, gen))
+	st, err := e.runSpec(ctx, spec, automation.OpUp, set)
 	if err != nil {
 		return nil, err
 	}
-	e.pruneConfig(ctx, spec.Name, RoleEnvironment, name, set.ID)
+	e.pruneConfig(ctx, spec.Name, RoleEnvironment, st.Name, set.ID)
 	return &automation.UpResult{Changes: automation.Changes{}, Outputs: outputsOf(st.Status.Outputs)}, nil
 }
 
@@ -70,23 +59,37 @@ func (e *Executor) Up(ctx context.Context, spec stacks.Spec, opts ...automation.
 // (the operator skips the destroy of a Stack with spec.preview). The operator reports no diff,
 // only the engine's message.
 func (e *Executor) Preview(ctx context.Context, spec stacks.Spec, opts ...automation.OpOption) (*automation.PreviewResult, error) {
-	set := settings(opts)
-	release, err := e.acquire(ctx, set)
-	if err != nil {
-		return nil, e.opErr(spec.Name, automation.OpPreview, err)
-	}
-	defer release()
-	name := stackName(spec.Name, "-preview")
-	gen, err := e.apply(ctx, name, spec, RolePreview, automation.OpPreview, set.ID, true)
-	if err != nil {
-		return nil, e.opErr(spec.Name, automation.OpPreview, err)
-	}
-	defer e.deletePreview(name)
-	st, err := e.follow(ctx, spec.Name, name, automation.OpPreview, set, runAnswers(set.ID, gen))
+	st, err := e.runSpec(ctx, spec, automation.OpPreview, settings(opts))
 	if err != nil {
 		return nil, err
 	}
-	return &automation.PreviewResult{Changes: automation.Changes{}, Diff: st.Status.LastUpdate.Message}, nil
+	return previewResult(st), nil
+}
+
+// runSpec is the frame of Up and Preview: a slot, the Stack write for the spec, and its run
+// followed to the end (a preview's Stack is deleted after).
+func (e *Executor) runSpec(ctx context.Context, spec stacks.Spec, op automation.Operation, set automation.OpSettings) (*Stack, error) {
+	release, err := e.acquire(ctx, set)
+	if err != nil {
+		return nil, e.opErr(ctx, spec.Name, op, err)
+	}
+	defer release()
+	suffix, role, preview := "", RoleEnvironment, op == automation.OpPreview
+	if preview {
+		suffix, role = "-preview", RolePreview
+	}
+	name := stackName(spec.Name, suffix)
+	gen, err := e.apply(ctx, name, spec, role, op, set.ID, preview)
+	if err != nil {
+		return nil, e.opErr(ctx, spec.Name, op, err)
+	}
+	st, err := e.follow(ctx, spec.Name, name, op, set, runAnswers(set.ID, gen))
+	// A preview followed to its end goes; one the service stopped following stays for the
+	// next start to resume.
+	if preview && !errors.Is(err, automation.ErrCanceled) {
+		e.deletePreview(name)
+	}
+	return st, err
 }
 
 // deletePreview deletes a preview Stack once its preview ended; the operator removes its
@@ -104,12 +107,12 @@ func (e *Executor) Destroy(ctx context.Context, name string, opts ...automation.
 	set := settings(opts)
 	release, err := e.acquire(ctx, set)
 	if err != nil {
-		return nil, e.opErr(name, automation.OpDestroy, err)
+		return nil, e.opErr(ctx, name, automation.OpDestroy, err)
 	}
 	defer release()
 	st, err := e.environmentStack(ctx, name)
 	if err != nil {
-		return nil, e.opErr(name, automation.OpDestroy, err)
+		return nil, e.opErr(ctx, name, automation.OpDestroy, err)
 	}
 	// The operation's ID goes on the Stack first: a service restarted before the delete
 	// finds it there, and after it, too. A Stack already being deleted gets a new reconcile
@@ -119,12 +122,12 @@ func (e *Executor) Destroy(ctx context.Context, name string, opts ...automation.
 		patch[ReconcileRequestAnnotation] = set.ID
 	}
 	if err := e.annotate(ctx, st.Name, patch); err != nil {
-		return nil, e.opErr(name, automation.OpDestroy, err)
+		return nil, e.opErr(ctx, name, automation.OpDestroy, err)
 	}
 	gen, byRequest := st.Generation, st.DeletionTimestamp != nil
 	if !byRequest {
 		if gen, err = e.delete(ctx, st.Name); err != nil {
-			return nil, e.opErr(name, automation.OpDestroy, err)
+			return nil, e.opErr(ctx, name, automation.OpDestroy, err)
 		}
 	}
 	if _, err := e.follow(ctx, name, st.Name, automation.OpDestroy, set, destroyAnswers(set.ID, gen, byRequest)); err != nil {
@@ -150,8 +153,13 @@ func settings(opts []automation.OpOption) automation.OpSettings {
 	return set
 }
 
-// opErr gives an error before the run the environment and operation it belongs to.
-func (e *Executor) opErr(env string, op automation.Operation, err error) error {
+// opErr gives an error before the run the environment and operation it belongs to. A request
+// cut short because ctx ended is the operation canceled, with ctx's cause (a stopping service
+// then resumes it: the write may have landed).
+func (e *Executor) opErr(ctx context.Context, env string, op automation.Operation, err error) error {
+	if ctx.Err() != nil && !errors.Is(err, automation.ErrCanceled) {
+		return &automation.CanceledError{Stack: env, Operation: op, Err: fmt.Errorf("%w: %v", context.Cause(ctx), err)}
+	}
 	var ce *automation.CanceledError
 	if errors.As(err, &ce) {
 		ce.Stack, ce.Operation = env, op
@@ -166,7 +174,10 @@ func (e *Executor) opErr(env string, op automation.Operation, err error) error {
 // apply writes the config objects and the Stack for one operation, in that order (the Stack
 // refers to them), and returns the generation the Stack write produced.
 func (e *Executor) apply(ctx context.Context, name string, spec stacks.Spec, role string, op automation.Operation, id string, preview bool) (int64, error) {
-	cm, secret, configRef, secretsRef := configObjects(name, id, spec.Name, role, spec.Config)
+	if err := e.checkEnv(ctx); err != nil {
+		return 0, err
+	}
+	cm, secret, configRef, secretsRef := configObjects(id, spec.Name, role, spec.Config)
 	if _, err := e.core.CoreV1().ConfigMaps(e.opts.Namespace).Create(ctx, cm, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return 0, fmt.Errorf("writing ConfigMap %s: %w", cm.Name, err)
 	}
@@ -174,34 +185,41 @@ func (e *Executor) apply(ctx context.Context, name string, spec stacks.Spec, rol
 		return 0, fmt.Errorf("writing Secret %s: %w", secret.Name, err)
 	}
 	desired := e.stackSpec(spec.Name, configRef, secretsRef, preview)
-	current, err := e.get(ctx, name)
-	if err != nil {
-		return 0, err
-	}
 	annotations := map[string]string{ReconcileRequestAnnotation: id, AnnotationOperation: id, AnnotationOperationKind: string(op)}
 	var written *Stack
-	if current == nil {
-		st := &Stack{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.opts.Namespace, Labels: labels(spec.Name, role), Annotations: annotations}, Spec: desired}
-		written, err = e.create(ctx, st)
-	} else {
-		if err := e.owns(current, spec.Name, role); err != nil {
+	// The operator writes the Stack's status often, and each write changes its resource
+	// version: a write of ours that raced one is read again and retried.
+	for attempt := 0; ; attempt++ {
+		current, err := e.get(ctx, name)
+		if err != nil {
 			return 0, err
 		}
-		if current.DeletionTimestamp != nil {
-			return 0, &automation.BusyError{Stack: spec.Name, Source: automation.BusyManager,
-				Err: fmt.Errorf("environment %q is being destroyed", spec.Name)}
+		if current == nil {
+			st := &Stack{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.opts.Namespace, Labels: labels(spec.Name, role), Annotations: annotations}, Spec: desired}
+			written, err = e.create(ctx, st)
+		} else {
+			if err := e.owns(current, spec.Name, role); err != nil {
+				return 0, err
+			}
+			if current.DeletionTimestamp != nil {
+				return 0, &automation.BusyError{Stack: spec.Name, Source: automation.BusyManager,
+					Err: fmt.Errorf("environment %q is being destroyed", spec.Name)}
+			}
+			if current.Annotations == nil {
+				current.Annotations = map[string]string{}
+			}
+			for k, v := range annotations {
+				current.Annotations[k] = v
+			}
+			current.Spec = desired
+			written, err = e.update(ctx, current)
 		}
-		if current.Annotations == nil {
-			current.Annotations = map[string]string{}
+		if err == nil {
+			break
 		}
-		for k, v := range annotations {
-			current.Annotations[k] = v
+		if !apierrors.IsConflict(err) && !apierrors.IsAlreadyExists(err) || attempt == 4 {
+			return 0, err
 		}
-		current.Spec = desired
-		written, err = e.update(ctx, current)
-	}
-	if err != nil {
-		return 0, err
 	}
 	e.own(ctx, written, cm.Name)
 	return written.Generation, nil
@@ -243,10 +261,6 @@ func (e *Executor) update(ctx context.Context, st *Stack) (*Stack, error) {
 		return nil, err
 	}
 	out, err := e.stacks.Update(ctx, u, metav1.UpdateOptions{})
-	if apierrors.IsConflict(err) {
-		return nil, &automation.BusyError{Stack: st.Labels[LabelEnvironment], Source: automation.BusyManager,
-			Err: fmt.Errorf("Stack %s changed while the portal wrote it: try again", st.Name)}
-	}
 	if err != nil {
 		return nil, fmt.Errorf("updating Stack %s/%s: %w", e.opts.Namespace, st.Name, err)
 	}
@@ -264,7 +278,7 @@ func (e *Executor) own(ctx context.Context, st *Stack, objName string) {
 // pruneConfig deletes an environment's config objects of earlier operations, once a run read
 // the current ones.
 func (e *Executor) pruneConfig(ctx context.Context, env, role, stack, id string) {
-	keep := stack + "-" + strings.ToLower(id)
+	keep := configName(env, role, id)
 	sel := metav1.ListOptions{LabelSelector: LabelEnvironment + "=" + env + "," + LabelRole + "=" + role}
 	if cms, err := e.core.CoreV1().ConfigMaps(e.opts.Namespace).List(ctx, sel); err == nil {
 		for _, cm := range cms.Items {

@@ -54,6 +54,8 @@ func TestOnTheOperatorsAPI(t *testing.T) {
 		{"a stalled Stack is reported", stalledStackIsReported},
 		{"destroy", destroy},
 		{"preview", preview},
+		{"a destroy that stalls", destroyStalls},
+		{"a run that never starts, and a missing Secret", runThatNeverStarts},
 		{"least privilege", leastPrivilege},
 		{"the portal reports each path", portalReportsEachPath},
 		{"a restart resumes from the Stack", restartResumesFromTheStack},
@@ -85,6 +87,11 @@ func startWorld(t *testing.T) (*world, error) {
 		}
 	}
 	if _, err := c.Do("POST", "/api/v1/namespaces", map[string]any{"metadata": map[string]any{"name": namespace}}); err != nil {
+		return nil, err
+	}
+	// The Secret the workspaces take PULUMI_CONFIG_PASSPHRASE from (the executor checks it).
+	if _, err := c.Do("POST", "/api/v1/namespaces/"+namespace+"/secrets", map[string]any{"metadata": map[string]any{"name": "portal-env"},
+		"stringData": map[string]any{"passphrase": "correct horse battery staple"}}); err != nil {
 		return nil, err
 	}
 	ca, err := base64.StdEncoding.DecodeString(c.CAData)
@@ -132,15 +139,19 @@ func (w *world) executor(t *testing.T) *operator.Executor {
 }
 
 // executorAs is an executor that reaches the API server with cfg's credentials.
-func (w *world) executorAs(t *testing.T, cfg *rest.Config) *operator.Executor {
+func (w *world) executorAs(t *testing.T, cfg *rest.Config, adjust ...func(*operator.Options)) *operator.Executor {
 	t.Helper()
-	e, err := operator.New(operator.Options{
+	opts := operator.Options{
 		REST: cfg, Namespace: namespace,
 		Repository: "https://github.com/kong-alb-eks/kong-alb-eks.git", Commit: strings.Repeat("ab", 20),
 		Backend: "s3://kong-alb-eks-state?region=us-east-1", ServiceAccount: "pulumi-workspace",
 		Env:   map[string]operator.SecretRef{"PULUMI_CONFIG_PASSPHRASE": {Name: "portal-env", Key: "passphrase"}},
 		Image: "pulumi/pulumi:3.263.0-nonroot", Poll: 50 * time.Millisecond,
-	})
+	}
+	for _, a := range adjust {
+		a(&opts)
+	}
+	e, err := operator.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +189,7 @@ func upWritesAStackTheCRDAccepts(t *testing.T, w *world) {
 	var events []automation.Event
 	sp := spec(t, "up-ok")
 	sp.Name, sp.Config.Cluster.Name = env, "up-ok"
-	res, err := e.Up(ctx(t), sp, automation.WithID("op-0001"), automation.WithEvents(func(ev automation.Event) { events = append(events, ev) }))
+	res, err := e.Up(ctx(t), sp, automation.WithID("op-0123456789abcdef01234567"), automation.WithEvents(func(ev automation.Event) { events = append(events, ev) }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,6 +234,23 @@ func upWritesAStackTheCRDAccepts(t *testing.T, w *world) {
 	}
 	if errs := w.op.Errors(); len(errs) > 0 {
 		t.Errorf("the stand-in's status writes were refused: %v", errs)
+	}
+	// The operator mounts each config object as a pod volume configmap-NAME or secret-NAME,
+	// and a volume name has at most 63 characters (a DNS label).
+	for _, kind := range []string{"configmaps", "secrets"} {
+		objs, err := w.cluster.Do("GET", "/api/v1/namespaces/"+namespace+"/"+kind+"?labelSelector="+operator.LabelEnvironment+"%3D"+env, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		items, _ := objs["items"].([]any)
+		if len(items) != 1 {
+			t.Errorf("%d %s for the environment, want 1", len(items), kind)
+		}
+		for _, it := range items {
+			if name := it.(map[string]any)["metadata"].(map[string]any)["name"].(string); len("configmap-"+name) > 63 {
+				t.Errorf("%s %s makes a volume name longer than 63 characters", kind, name)
+			}
+		}
 	}
 }
 
@@ -297,14 +325,14 @@ func preview(t *testing.T, w *world) {
 	seen := make(chan string, 4)
 	w.scriptFor("preview", func(st *operator.Stack, typ string) operatorstandin.Outcome {
 		seen <- st.Name + " " + typ
-		return operatorstandin.Outcome{Message: "+ 42 to create"}
+		return operatorstandin.Outcome{}
 	})
 	e := w.executor(t)
 	res, err := e.Preview(ctx(t), spec(t, "preview"), automation.WithID("op-0007"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Diff != "+ 42 to create" {
+	if !strings.Contains(res.Diff, "reports no diff") {
 		t.Errorf("preview result %+v", res)
 	}
 	if got := <-seen; got != "preview-preview preview" {
@@ -318,5 +346,50 @@ func preview(t *testing.T, w *world) {
 		return localcluster.IsNotFound(err), nil
 	}); err != nil {
 		t.Error(err)
+	}
+}
+
+// A destroy the operator stalls on (here its workspace cannot start) ends with the operator's
+// reason, although a first destroy asks for no new reconcile request.
+func destroyStalls(t *testing.T, w *world) {
+	w.scriptFor("stuck", func(_ *operator.Stack, typ string) operatorstandin.Outcome {
+		if typ == "destroy" {
+			return operatorstandin.Outcome{Stall: "WorkspaceFailed", Message: "InstallationFailed: image pull failed"}
+		}
+		return operatorstandin.Outcome{}
+	})
+	e := w.executor(t)
+	if _, err := e.Up(ctx(t), spec(t, "stuck"), automation.WithID("op-0010")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.Destroy(ctx(t), "stuck", automation.WithID("op-0011"))
+	var re *automation.RunnerError
+	if !errors.As(err, &re) || re.Code != "stalled" || re.Reason != "WorkspaceFailed" {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// A run the operator never starts (its workspace pod cannot start, which the operator reports
+// as no stall) fails after WorkspaceTimeout with what the Stack says; a Secret the workspaces
+// need that does not exist is refused before anything is written.
+func runThatNeverStarts(t *testing.T, w *world) {
+	w.scriptFor("never", func(*operator.Stack, string) operatorstandin.Outcome {
+		return operatorstandin.Outcome{NeverReady: true}
+	})
+	e := w.executorAs(t, w.rest, func(o *operator.Options) { o.WorkspaceTimeout = time.Second })
+	_, err := e.Up(ctx(t), spec(t, "never"), automation.WithID("op-0012"))
+	var re *automation.RunnerError
+	if !errors.As(err, &re) || re.Code != "timeout" || !strings.Contains(re.Message, "waiting for workspace readiness") {
+		t.Fatalf("err = %v", err)
+	}
+	missing := w.executorAs(t, w.rest, func(o *operator.Options) {
+		o.Env = map[string]operator.SecretRef{"AWS_SECRET_ACCESS_KEY": {Name: "aws", Key: "secret"}}
+	})
+	_, err = missing.Up(ctx(t), spec(t, "never-secret"), automation.WithID("op-0013"))
+	if err == nil || !strings.Contains(err.Error(), "AWS_SECRET_ACCESS_KEY (Secret aws does not exist)") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := missing.Status(ctx(t), "never-secret"); !errors.Is(err, automation.ErrNotFound) {
+		t.Errorf("a refused operation wrote a Stack: %v", err)
 	}
 }

@@ -6,9 +6,10 @@ import (
 )
 
 // PortalRole is all the executor needs, in the operator namespace only: the environments'
-// Stacks (written, read, deleted; the operator writes their status), and the ConfigMaps and
+// Stacks (written, read, deleted; the operator writes their status), the ConfigMaps and
 // Secrets that hold each operation's configuration (created, owned by their Stack through a
-// patch, read back, pruned). Nothing cluster-wide, no pods, no RBAC. The README shows it as
+// patch, read back, pruned; and the Secrets the workspaces take their environment from, checked
+// to exist), and the Workspaces (read, to tell a stall of theirs from an old one). Nothing cluster-wide, no pods, no RBAC. The README shows it as
 // YAML; the tests run the executor under exactly this Role.
 func PortalRole(namespace string) *rbacv1.Role {
 	return &rbacv1.Role{
@@ -17,6 +18,7 @@ func PortalRole(namespace string) *rbacv1.Role {
 		Rules: []rbacv1.PolicyRule{
 			{APIGroups: []string{StackResource.Group}, Resources: []string{StackResource.Resource}, Verbs: []string{"get", "list", "create", "update", "patch", "delete"}},
 			{APIGroups: []string{""}, Resources: []string{"configmaps", "secrets"}, Verbs: []string{"get", "list", "create", "patch", "delete"}},
+			{APIGroups: []string{WorkspaceResource.Group}, Resources: []string{WorkspaceResource.Resource}, Verbs: []string{"get"}},
 		},
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -30,6 +31,8 @@ type operatorConfig struct {
 	serviceAccount string
 	image          string
 	env            envRefs
+	readyTimeout   time.Duration
+	runTimeout     time.Duration
 }
 
 // envRefs is the repeatable --operator-env NAME=SECRET/KEY.
@@ -62,6 +65,8 @@ func (o *operatorConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&o.repoDir, "program-dir", "", "directory of Pulumi.yaml in the repository (default its root)")
 	fs.StringVar(&o.serviceAccount, "workspace-service-account", "", "service account of the operator's workspace pods (bound to system:auth-delegator, with the cloud credentials)")
 	fs.StringVar(&o.image, "workspace-image", "", "workspace image, pinned (it carries the pulumi CLI and Go), such as pulumi/pulumi:3.263.0-nonroot")
+	fs.DurationVar(&o.readyTimeout, "operator-workspace-timeout", 30*time.Minute, "how long an operation waits for the operator to start its run (a workspace pod that cannot start is no stall to the operator)")
+	fs.DurationVar(&o.runTimeout, "operator-run-timeout", 4*time.Hour, "how long an operation waits for the operator's run to end")
 	fs.Var(o.env, "operator-env", "NAME=SECRET/KEY: an environment variable of the workspace pods from a Secret in the operator namespace (repeatable), such as PULUMI_CONFIG_PASSPHRASE=portal-env/passphrase")
 }
 
@@ -92,7 +97,7 @@ func (c *config) newExecutor(e runEnv, log *slog.Logger) (automation.Executor, e
 		}
 		x, err := pko.New(pko.Options{REST: cfg, Namespace: o.namespace, Repository: o.repository, Commit: o.commit, RepoDir: o.repoDir,
 			Backend: c.backend, SecretsProvider: c.secretsProvider, ServiceAccount: o.serviceAccount, Env: o.env, Image: o.image,
-			MaxConcurrent: c.maxConcurrent})
+			MaxConcurrent: c.maxConcurrent, WorkspaceTimeout: o.readyTimeout, RunTimeout: o.runTimeout})
 		if err != nil {
 			return nil, err
 		}

@@ -4,8 +4,10 @@
 // the way the operator's stack controller does, in the same order
 // (operator/internal/controller/pulumi/stack_controller.go at commit b713fae, "SC" below). A
 // test script decides how each run ends (succeeded, failed, stalled) and may hold it, in place
-// of the workspace pod that would run the engine. What it leaves out: Workspace and Update
-// objects (the status records the run's name as the operator would), git, and the engine.
+// of the workspace pod that would run the engine. Its Workspaces carry only what the Stack's
+// status depends on (a Stalled condition and the generation it was set at, which the stack
+// controller copies without checking); it makes no Update objects (the status records the
+// run's name as the operator would), no pods, no git, no engine.
 package operatorstandin
 
 import (
@@ -29,7 +31,8 @@ import (
 
 // Outcome is how a run ends, as the workspace pod would report it.
 type Outcome struct {
-	// Fail ends the run failed with Message (the engine's summary); else it succeeds.
+	// Fail ends the run failed with Message (the engine's summary); else it succeeds (and the
+	// operator records no message).
 	Fail    bool
 	Message string
 	// Outputs are the stack outputs of a successful up; a value "[secret]" is a secret one.
@@ -39,6 +42,10 @@ type Outcome struct {
 	Stall string
 	// Hold keeps the run in flight until it is closed.
 	Hold <-chan struct{}
+	// NeverReady keeps the Stack "waiting for workspace readiness" and starts no run, as the
+	// operator does while the workspace pod cannot start (an image it cannot pull, a Secret
+	// that is missing): it reports no stall for that (SC 1017-1019).
+	NeverReady bool
 }
 
 // Script decides each run's outcome: the Stack and the run's type (up, preview, destroy).
@@ -46,8 +53,9 @@ type Script func(st *operator.Stack, runType string) Outcome
 
 // Operator is a running stand-in.
 type Operator struct {
-	client dynamic.ResourceInterface
-	script Script
+	client     dynamic.ResourceInterface
+	workspaces dynamic.ResourceInterface
+	script     Script
 	// Cooldown is the first retry's wait after a failed run; the operator's is 10s, tripled
 	// after each further failure (SC, cooldown).
 	cooldown time.Duration
@@ -74,7 +82,8 @@ func Start(ctx context.Context, cfg *rest.Config, namespace string, cooldown tim
 	if err != nil {
 		return nil, err
 	}
-	o := &Operator{client: dyn.Resource(operator.StackResource).Namespace(namespace), script: script, cooldown: cooldown, runs: map[string]*run{}}
+	o := &Operator{client: dyn.Resource(operator.StackResource).Namespace(namespace), workspaces: dyn.Resource(operator.WorkspaceResource).Namespace(namespace),
+		script: script, cooldown: cooldown, runs: map[string]*run{}}
 	go func() {
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
@@ -161,9 +170,9 @@ func markResult(s *operator.StackStatus, preview bool) {
 	case lu.Failures >= maxUpdateFailures:
 		markStalled(s, "UpdateFailed", fmt.Sprintf("%s failed %d times; not retrying until the spec or source changes", lu.Type, lu.Failures))
 	case preview:
-		markReconciling(s, "PreviewFailed", fmt.Sprintf("preview failed (%d attempt(s))", lu.Failures+1))
+		markReconciling(s, "PreviewFailed", fmt.Sprintf("preview failed (%d attempt(s))", lu.Failures))
 	default:
-		markReconciling(s, "RetryingAfterFailure", fmt.Sprintf("%d update failure(s)", lu.Failures+1))
+		markReconciling(s, "RetryingAfterFailure", fmt.Sprintf("%d update failure(s)", lu.Failures))
 	}
 }
 
@@ -236,7 +245,14 @@ func (o *Operator) reconcile(ctx context.Context, name string) error {
 	}
 	if o.synced(st, status, request, deleting) {
 		markResult(&status, st.Spec.Preview)
-		return o.saveStatus(ctx, u, status)
+		if err := o.saveStatus(ctx, u, status); err != nil {
+			return err
+		}
+		// A deleted Stack whose destroy succeeded lets go (SC 810-825).
+		if deleting && status.LastUpdate.State == operator.UpdateSucceeded {
+			return o.setFinalizers(ctx, name, without(st.Finalizers, operator.Finalizer))
+		}
+		return nil
 	}
 	typ := "up"
 	switch {
@@ -247,7 +263,19 @@ func (o *Operator) reconcile(ctx context.Context, name string) error {
 	}
 	outcome := o.script(st, typ)
 	if outcome.Stall != "" {
+		// A Workspace that cannot be made ready stalls the Stack with its own condition
+		// (SC 992-1016); a deleted Stack that never ran lets go instead (SC 997-1004).
+		if deleting && status.LastUpdate == nil {
+			return o.setFinalizers(ctx, name, without(st.Finalizers, operator.Finalizer))
+		}
+		if err := o.stallWorkspace(ctx, st, outcome); err != nil {
+			return err
+		}
 		markStalled(&status, outcome.Stall, outcome.Message)
+		return o.saveStatus(ctx, u, status)
+	}
+	if outcome.NeverReady {
+		markReconciling(&status, "StackProcessing", "waiting for workspace readiness")
 		return o.saveStatus(ctx, u, status)
 	}
 	runName := fmt.Sprintf("%s-%x", name, time.Now().UnixMilli())
@@ -289,12 +317,14 @@ func (o *Operator) finish(s *operator.StackStatus, st *operator.Stack, cu *opera
 	if outcome.Fail {
 		lu.State, lu.Message = operator.UpdateFailed, outcome.Message
 		// The count goes on only for the same generation and request (SC, markStackFailed).
-		if prev := s.LastUpdate; prev != nil && prev.Generation == cu.Generation && prev.ReconcileRequest == cu.ReconcileRequest && prev.State == operator.UpdateFailed {
+		if prev := s.LastUpdate; prev != nil && prev.Generation == cu.Generation && prev.ReconcileRequest == cu.ReconcileRequest {
 			lu.Failures = prev.Failures + 1
 		}
 	} else {
-		lu.State, lu.Message = operator.UpdateSucceeded, outcome.Message
-		if typ == "up" {
+		// A run that succeeded leaves no message (SC 1165-1176); its outputs replace the
+		// Stack's only when it produced some (SC 1141-1163).
+		lu.State = operator.UpdateSucceeded
+		if typ == "up" && len(outcome.Outputs) > 0 {
 			s.Outputs = map[string]json.RawMessage{}
 			for k, v := range outcome.Outputs {
 				b, _ := json.Marshal(v)
@@ -303,6 +333,27 @@ func (o *Operator) finish(s *operator.StackStatus, st *operator.Stack, cu *opera
 		}
 	}
 	s.LastUpdate, s.CurrentUpdate = lu, nil
+}
+
+// stallWorkspace writes the Workspace of a Stack (same name) with the Stalled condition the
+// workspace controller sets when it cannot start the pod, at the Workspace's generation.
+func (o *Operator) stallWorkspace(ctx context.Context, st *operator.Stack, outcome Outcome) error {
+	ws, err := o.workspaces.Get(ctx, st.Name, metav1.GetOptions{})
+	if err != nil {
+		ws = &unstructured.Unstructured{Object: map[string]any{"apiVersion": operator.WorkspaceResource.GroupVersion().String(), "kind": "Workspace",
+			"metadata": map[string]any{"name": st.Name, "namespace": st.Namespace}, "spec": map[string]any{}}}
+		if ws, err = o.workspaces.Create(ctx, ws, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("workspace %s: %w", st.Name, err)
+		}
+	}
+	gen := ws.GetGeneration()
+	ws.Object["status"] = map[string]any{"observedGeneration": gen, "conditions": []any{map[string]any{
+		"type": operator.ConditionStalled, "status": "True", "reason": "InstallationFailed", "message": outcome.Message,
+		"observedGeneration": gen, "lastTransitionTime": metav1.Now().UTC().Format(time.RFC3339)}}}
+	if _, err := o.workspaces.UpdateStatus(ctx, ws, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("workspace %s status: %w", st.Name, err)
+	}
+	return nil
 }
 
 func without(list []string, s string) []string {

@@ -350,7 +350,7 @@ func (c Config) validateDemo(p *Problems) {
 	if !dnsLabel.MatchString(d.Name) || d.Name == "kong" {
 		p.add(key("demoName"), "expected a lower-case DNS label other than \"kong\" (it becomes <name>.%s), got %q", c.Domain, d.Name)
 	}
-	if d.Image == "" || strings.HasSuffix(d.Image, ":latest") || !strings.Contains(d.Image[strings.LastIndex(d.Image, "/")+1:], ":") && !strings.Contains(d.Image, "@") {
+	if !PinnedImage(d.Image) {
 		p.add(key("demoImage"), "expected an image with a pinned tag or digest, got %q", d.Image)
 	}
 	// An image built for one architecture never starts on nodes of the other (exec format
@@ -363,6 +363,14 @@ func (c Config) validateDemo(p *Problems) {
 	case (strings.HasSuffix(repo, "-arm64") || strings.HasSuffix(repo, "-arm")) && !nodesARM:
 		p.add(key("demoImage"), "%s is built for ARM but the nodes are x86_64 (%s): set demoImage to an amd64 or multi-architecture image", d.Image, c.Cluster.NodeAMIType)
 	}
+}
+
+// PinnedImage reports whether an image reference names a tag other than latest, or a digest.
+func PinnedImage(ref string) bool {
+	if ref == "" || strings.HasSuffix(ref, ":latest") {
+		return false
+	}
+	return strings.Contains(ref[strings.LastIndex(ref, "/")+1:], ":") || strings.Contains(ref, "@")
 }
 
 func contains(list []string, s string) bool {

@@ -20,11 +20,12 @@ func checkURL(what, u string, schemes []string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("stacks: unsupported %s %q: expected one of %s", what, redactURL(u), strings.Join(schemes, ", "))
+	return fmt.Errorf("stacks: unsupported %s %q: expected one of %s", what, RedactURL(u), strings.Join(schemes, ", "))
 }
 
-// redactURL drops a URL's user information and query (which may hold credentials).
-func redactURL(u string) string {
+// RedactURL drops a URL's user information and query (which may hold credentials), for logs
+// and messages.
+func RedactURL(u string) string {
 	if i := strings.Index(u, "://"); i >= 0 {
 		rest := u[i+3:]
 		if at := strings.Index(rest, "@"); at >= 0 && !strings.Contains(rest[:at], "/") {

@@ -86,3 +86,28 @@ func Settings(opts []OpOption) OpSettings {
 }
 
 var _ Executor = (*Manager)(nil)
+
+// Slots bound how many operations run at once: an executor takes one per operation.
+type Slots chan struct{}
+
+// NewSlots makes n slots.
+func NewSlots(n int) Slots { return make(Slots, n) }
+
+// Take waits for a slot, then calls the operation's start hook (nil: none): the end of the wait.
+// It returns the release of the slot; or, having kept nothing, ctx's cause if ctx ended first,
+// or the hook's error.
+func (s Slots) Take(ctx context.Context, onStart func() error) (func(), error) {
+	select {
+	case s <- struct{}{}:
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+	release := func() { <-s }
+	if onStart != nil {
+		if err := onStart(); err != nil {
+			release()
+			return nil, err
+		}
+	}
+	return release, nil
+}

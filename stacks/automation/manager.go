@@ -81,7 +81,7 @@ type Manager struct {
 	cmd             auto.PulumiCommand
 	env             map[string]string
 	log             *slog.Logger
-	sem             chan struct{}
+	sem             Slots
 
 	mu       sync.Mutex
 	running  map[string]*runningOp
@@ -212,7 +212,7 @@ func NewManager(opts ManagerOptions) (*Manager, error) {
 	if n <= 0 {
 		n = 4
 	}
-	m.sem = make(chan struct{}, n)
+	m.sem = NewSlots(n)
 	return m, nil
 }
 
@@ -300,18 +300,10 @@ func (m *Manager) acquire(ctx context.Context, name string, op Operation, set op
 		}
 		m.mu.Unlock()
 	}
-	select {
-	case m.sem <- struct{}{}:
-	case <-opCtx.Done():
+	free, err := m.sem.Take(opCtx, set.onStart)
+	if err != nil {
 		release()
-		return nil, nil, &CanceledError{Stack: name, Operation: op, Err: context.Cause(opCtx)}
+		return nil, nil, &CanceledError{Stack: name, Operation: op, Err: err}
 	}
-	done := func() { <-m.sem; release() }
-	if set.onStart != nil {
-		if err := set.onStart(); err != nil {
-			done()
-			return nil, nil, &CanceledError{Stack: name, Operation: op, Err: err}
-		}
-	}
-	return opCtx, done, nil
+	return opCtx, func() { free(); release() }, nil
 }

@@ -130,7 +130,7 @@ func (m *Manager) Locks(name string) ([]LockInfo, error) {
 			li.Stale = lc.Hostname == host && lc.Pid > 0 && !processAlive(lc.Pid)
 			li.Clear = fmt.Sprintf("if no update of %q is running, clear the lock with "+
 				"`PULUMI_BACKEND_URL=%s pulumi cancel --stack organization/%s/%s --yes`, or by deleting %s",
-				name, redactURL(m.backendURL), m.project, name, path)
+				name, RedactURL(m.backendURL), m.project, name, path)
 			out = append(out, li)
 		}
 	}

@@ -9,7 +9,7 @@ import (
 
 // The parts of the Pulumi Kubernetes Operator's API (v2.9.0) that the executor writes and
 // reads, written here from its CRDs (crds/pulumi.com_stacks.yaml and
-// auto.pulumi.com_updates.yaml of the chart; the operator's Go module is not on the proxy).
+// auto.pulumi.com_workspaces.yaml of the chart; the operator's Go module is not on the proxy).
 // The tests hold every object the executor writes against the real CRDs on a real API server.
 
 // StackResource is the operator's Stack: one per environment (and one per preview).
@@ -18,9 +18,6 @@ var StackResource = schema.GroupVersionResource{Group: "pulumi.com", Version: "v
 // WorkspaceResource is the operator's Workspace: one per Stack, of the same name, which runs
 // its workspace pod.
 var WorkspaceResource = schema.GroupVersionResource{Group: "auto.pulumi.com", Version: "v1alpha1", Resource: "workspaces"}
-
-// UpdateResource is the operator's Update: one per run of a Stack.
-var UpdateResource = schema.GroupVersionResource{Group: "auto.pulumi.com", Version: "v1alpha1", Resource: "updates"}
 
 // Annotations and labels the operator defines.
 const (
@@ -31,8 +28,6 @@ const (
 	// Finalizer is the operator's finalizer on a Stack: it destroys the stack first when
 	// destroyOnFinalize is set (operator/internal/controller/pulumi/stack_controller.go).
 	Finalizer = "finalizer.stack.pulumi.com"
-	// StackNameLabel is on every Update of a Stack, naming it.
-	StackNameLabel = "pulumi.com/stack-name"
 )
 
 // MaxStackName is the longest Stack name the CRD admits (its CEL rule).
@@ -65,8 +60,6 @@ type StackSpec struct {
 	Preview           bool               `json:"preview,omitempty"`
 	WorkspaceTemplate *WorkspaceTemplate `json:"workspaceTemplate,omitempty"`
 	UpdateTemplate    *UpdateTemplate    `json:"updateTemplate,omitempty"`
-	// WorkspaceReclaimPolicy is Retain (the default) or Delete.
-	WorkspaceReclaimPolicy string `json:"workspaceReclaimPolicy,omitempty"`
 }
 
 // ConfigMapRef is a config value from a key of a ConfigMap.

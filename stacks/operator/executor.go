@@ -70,7 +70,7 @@ type Executor struct {
 	stacks     dynamic.ResourceInterface
 	workspaces dynamic.ResourceInterface
 	core       kubernetes.Interface
-	sem        chan struct{}
+	sem        automation.Slots
 	closed     chan struct{}
 }
 
@@ -97,9 +97,9 @@ func New(opts Options) (*Executor, error) {
 		problems = append(problems, fmt.Sprintf("the program's commit must be a full 40-character SHA (a branch moves), got %q", opts.Commit))
 	}
 	if u, err := url.Parse(opts.Backend); opts.Backend == "" || err != nil || u.Scheme == "file" || u.Scheme == "" {
-		problems = append(problems, fmt.Sprintf("the backend must be a shared one (s3://, gs://, azblob:// or https://): the workspace pods come and go, so a file:// backend would lose the state; got %q", redactURL(opts.Backend)))
+		problems = append(problems, fmt.Sprintf("the backend must be a shared one (s3://, gs://, azblob:// or https://): the workspace pods come and go, so a file:// backend would lose the state; got %q", automation.RedactURL(opts.Backend)))
 	}
-	if opts.Image == "" || strings.HasSuffix(opts.Image, ":latest") || !strings.Contains(opts.Image[strings.LastIndex(opts.Image, "/")+1:], ":") && !strings.Contains(opts.Image, "@") {
+	if !stacks.PinnedImage(opts.Image) {
 		problems = append(problems, fmt.Sprintf("the workspace image must be pinned by tag or digest, got %q", opts.Image))
 	}
 	if len(problems) > 0 {
@@ -130,17 +130,7 @@ func New(opts Options) (*Executor, error) {
 	}
 	return &Executor{opts: opts, stacks: dyn.Resource(StackResource).Namespace(opts.Namespace),
 		workspaces: dyn.Resource(WorkspaceResource).Namespace(opts.Namespace), core: core,
-		sem: make(chan struct{}, opts.MaxConcurrent), closed: make(chan struct{})}, nil
-}
-
-// redactURL drops a URL's credentials, for messages.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	u.User = url.User("REDACTED")
-	return u.String()
+		sem: automation.NewSlots(opts.MaxConcurrent), closed: make(chan struct{})}, nil
 }
 
 // Project is the Pulumi project.
@@ -328,28 +318,16 @@ func (e *Executor) Config(ctx context.Context, name string) (stacks.Config, erro
 	return cfg, err
 }
 
-var errClosed = automation.ErrClosed
-
 // acquire waits for one of the executor's slots, then calls the start hook.
 func (e *Executor) acquire(ctx context.Context, set automation.OpSettings) (func(), error) {
 	select {
 	case <-e.closed:
-		return nil, errClosed
+		return nil, automation.ErrClosed
 	default:
 	}
-	select {
-	case e.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, &automation.CanceledError{Err: context.Cause(ctx)}
-	case <-e.closed:
-		return nil, errClosed
-	}
-	release := func() { <-e.sem }
-	if set.OnStart != nil {
-		if err := set.OnStart(); err != nil {
-			release()
-			return nil, &automation.CanceledError{Err: err}
-		}
+	release, err := e.sem.Take(ctx, set.OnStart)
+	if err != nil {
+		return nil, &automation.CanceledError{Err: err}
 	}
 	return release, nil
 }

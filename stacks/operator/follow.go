@@ -3,7 +3,6 @@ package operator
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -13,18 +12,16 @@ import (
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/automation"
 )
 
-// answer reads a Stack (nil: it is gone) for the end of an operation: done, and how it ended.
-type answer func(st *Stack) (done bool, err error)
-
-// errSuperseded: another operation wrote the Stack before this one's run was answered.
-var errSuperseded = errors.New("another operation changed the Stack before this one's run ended")
+// answer reads a Stack (nil: it is gone) for the end of an operation: done, and how it ended
+// (nil, or a *RunnerError).
+type answer func(st *Stack) (done bool, err *automation.RunnerError)
 
 // runAnswers answers an update or preview: the write produced generation gen with the
 // operation's ID as its reconcile request.
 func runAnswers(id string, gen int64) answer {
-	return func(st *Stack) (bool, error) {
+	return func(st *Stack) (bool, *automation.RunnerError) {
 		if st == nil {
-			return true, errors.New("the Stack was deleted before its run ended")
+			return true, &automation.RunnerError{Code: "deleted", Message: "the Stack was deleted before its run ended"}
 		}
 		s := st.Status
 		if lu := s.LastUpdate; lu != nil && lu.ReconcileRequest == id && lu.Generation >= gen {
@@ -37,7 +34,7 @@ func runAnswers(id string, gen int64) answer {
 			return true, err
 		}
 		if st.Annotations[AnnotationOperation] != id {
-			return true, errSuperseded
+			return true, &automation.RunnerError{Code: "superseded", Message: "another operation changed the Stack before this one's run ended"}
 		}
 		return false, nil
 	}
@@ -48,7 +45,7 @@ func runAnswers(id string, gen int64) answer {
 // reconcile request. The Stack is gone once the operator destroyed the stack and removed its
 // finalizer.
 func destroyAnswers(id string, gen int64, byRequest bool) answer {
-	return func(st *Stack) (bool, error) {
+	return func(st *Stack) (bool, *automation.RunnerError) {
 		if st == nil {
 			return true, nil
 		}
@@ -73,7 +70,7 @@ func destroyAnswers(id string, gen int64, byRequest bool) answer {
 
 // stalledAt reports a Stack the operator stalled on at or after the operation's write (its
 // generation, and its reconcile request unless request is ""), with no run in flight.
-func stalledAt(s StackStatus, gen int64, request string) (bool, error) {
+func stalledAt(s StackStatus, gen int64, request string) (bool, *automation.RunnerError) {
 	if s.CurrentUpdate != nil || s.ObservedGeneration < gen || request != "" && s.ObservedReconcileRequest != request {
 		return false, nil
 	}
@@ -111,7 +108,7 @@ func (e *Executor) follow(ctx context.Context, env, name string, op automation.O
 			}
 			if done {
 				ev.summary()
-				return st, e.runnerErr(env, op, err)
+				return st, runnerErr(env, op, err)
 			}
 			if why := e.overdue(begin, started); why != "" {
 				ev.summary()
@@ -128,19 +125,15 @@ func (e *Executor) follow(ctx context.Context, env, name string, op automation.O
 }
 
 // runnerErr gives an answer's error the operation it belongs to.
-func (e *Executor) runnerErr(env string, op automation.Operation, err error) error {
-	var re *automation.RunnerError
-	switch {
-	case err == nil:
+func runnerErr(env string, op automation.Operation, re *automation.RunnerError) error {
+	if re == nil {
 		return nil
-	case errors.As(err, &re):
-		re.Stack, re.Operation = env, op
-		if re.Code == "update_failed" {
-			re.Message += " (the operator retries it after 10s, 30s and 90s, then stalls: the environment's status shows how it goes)"
-		}
-		return re
 	}
-	return &automation.RunnerError{Stack: env, Operation: op, Code: "superseded", Message: err.Error()}
+	re.Stack, re.Operation = env, op
+	if re.Code == "update_failed" {
+		re.Message += " (the operator retries it after 10s, 30s and 90s, then stalls: the environment's status shows how it goes)"
+	}
+	return re
 }
 
 // overdue says why a run is overdue, or "".
@@ -172,9 +165,8 @@ func describe(st *Stack) string {
 // the Workspace is not ready, without looking at whose generation it is, and the Workspace
 // keeps it until it starts a new pod (stack_controller.go, the workspace readiness check;
 // workspace_controller.go). Such a stall is no answer yet.
-func (e *Executor) staleWorkspaceStall(ctx context.Context, name string, err error) bool {
-	var re *automation.RunnerError
-	if !errors.As(err, &re) || re.Code != "stalled" || re.Reason != "WorkspaceFailed" && re.Reason != "PulumiVersionTooLow" {
+func (e *Executor) staleWorkspaceStall(ctx context.Context, name string, re *automation.RunnerError) bool {
+	if re == nil || re.Code != "stalled" || re.Reason != "WorkspaceFailed" && re.Reason != "PulumiVersionTooLow" {
 		return false
 	}
 	ws, werr := e.workspaces.Get(ctx, name, metav1.GetOptions{})
@@ -286,13 +278,9 @@ func (e *Executor) Resume(ctx context.Context, ref automation.OperationRef, opts
 		return nil, e.opErr(ctx, ref.Environment, ref.Kind, err)
 	}
 	defer release()
-	suffix, role := "", RoleEnvironment
-	if ref.Kind == automation.OpPreview {
-		suffix, role = "-preview", RolePreview
-	}
 	// The operation's ID is unique, so its reconcile request alone tells its run (the
 	// generation its write produced was not kept).
-	name := stackName(ref.Environment, suffix)
+	name, role := stackOf(ref.Environment, ref.Kind)
 	st, err := e.get(ctx, name)
 	if err != nil {
 		return nil, e.opErr(ctx, ref.Environment, ref.Kind, err)
@@ -309,30 +297,21 @@ func (e *Executor) Resume(ctx context.Context, ref automation.OperationRef, opts
 	}
 	switch ref.Kind {
 	case automation.OpDestroy:
-		gen, byRequest := st.Generation, st.Annotations[ReconcileRequestAnnotation] == ref.ID
-		if st.DeletionTimestamp == nil {
-			// Stopped between the annotation and the deletion.
-			if gen, err = e.delete(ctx, name); err != nil {
-				return nil, e.opErr(ctx, ref.Environment, ref.Kind, err)
-			}
-		}
-		if _, err := e.follow(ctx, ref.Environment, name, ref.Kind, set, destroyAnswers(ref.ID, gen, byRequest)); err != nil {
+		if err := e.followDestroy(ctx, ref.Environment, st, set, st.Annotations[ReconcileRequestAnnotation] == ref.ID); err != nil {
 			return nil, err
 		}
 		return &automation.DestroyResult{Changes: automation.Changes{}}, nil
 	case automation.OpPreview:
-		defer e.deletePreview(name)
-		st, err := e.follow(ctx, ref.Environment, name, ref.Kind, set, runAnswers(ref.ID, 0))
+		st, err := e.followRun(ctx, ref.Environment, ref.Kind, set, 0)
 		if err != nil {
 			return nil, err
 		}
 		return previewResult(st), nil
 	default:
-		st, err := e.follow(ctx, ref.Environment, name, ref.Kind, set, runAnswers(ref.ID, 0))
+		st, err := e.followRun(ctx, ref.Environment, ref.Kind, set, 0)
 		if err != nil {
 			return nil, err
 		}
-		e.pruneConfig(ctx, ref.Environment, role, name, ref.ID)
-		return &automation.UpResult{Changes: automation.Changes{}, Outputs: outputsOf(st.Status.Outputs)}, nil
+		return upResult(st), nil
 	}
 }

@@ -31,7 +31,7 @@ func TestAStaleWorkspaceStallIsNoAnswer(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		ws    *unstructured.Unstructured
-		err   error
+		err   *automation.RunnerError
 		stale bool
 	}{
 		{"the condition of the current generation", workspace(3, 3, 3), stalled, false},

@@ -45,13 +45,11 @@ func newID() string {
 // Up writes the environment's Stack (creating it) with the spec's configuration and waits
 // for the run it asks for.
 func (e *Executor) Up(ctx context.Context, spec stacks.Spec, opts ...automation.OpOption) (*automation.UpResult, error) {
-	set := settings(opts)
-	st, err := e.runSpec(ctx, spec, automation.OpUp, set)
+	st, err := e.runSpec(ctx, spec, automation.OpUp, settings(opts))
 	if err != nil {
 		return nil, err
 	}
-	e.pruneConfig(ctx, spec.Name, RoleEnvironment, st.Name, set.ID)
-	return &automation.UpResult{Changes: automation.Changes{}, Outputs: outputsOf(st.Status.Outputs)}, nil
+	return upResult(st), nil
 }
 
 // Preview writes a preview Stack for the spec (the environment's own Stack would run an update
@@ -66,30 +64,50 @@ func (e *Executor) Preview(ctx context.Context, spec stacks.Spec, opts ...automa
 	return previewResult(st), nil
 }
 
+// stackOf names the Stack an operation on an environment runs on (a preview's own, else the
+// environment's), and its role.
+func stackOf(env string, op automation.Operation) (name, role string) {
+	if op == automation.OpPreview {
+		return stackName(env, "-preview"), RolePreview
+	}
+	return stackName(env, ""), RoleEnvironment
+}
+
 // runSpec is the frame of Up and Preview: a slot, the Stack write for the spec, and its run
-// followed to the end (a preview's Stack is deleted after).
+// followed to the end.
 func (e *Executor) runSpec(ctx context.Context, spec stacks.Spec, op automation.Operation, set automation.OpSettings) (*Stack, error) {
 	release, err := e.acquire(ctx, set)
 	if err != nil {
 		return nil, e.opErr(ctx, spec.Name, op, err)
 	}
 	defer release()
-	suffix, role, preview := "", RoleEnvironment, op == automation.OpPreview
-	if preview {
-		suffix, role = "-preview", RolePreview
-	}
-	name := stackName(spec.Name, suffix)
-	gen, err := e.apply(ctx, name, spec, role, op, set.ID, preview)
+	name, role := stackOf(spec.Name, op)
+	gen, err := e.apply(ctx, name, spec, role, op, set.ID, op == automation.OpPreview)
 	if err != nil {
 		return nil, e.opErr(ctx, spec.Name, op, err)
 	}
-	st, err := e.follow(ctx, spec.Name, name, op, set, runAnswers(set.ID, gen))
-	// A preview followed to its end goes; one the service stopped following stays for the
-	// next start to resume.
-	if preview && !errors.Is(err, automation.ErrCanceled) {
+	return e.followRun(ctx, spec.Name, op, set, gen)
+}
+
+// followRun follows an update's or preview's run (gen: the generation its write produced, 0
+// when not known) to its end. Then an update's earlier config objects go, and so does a
+// preview's Stack; a run the service stopped following keeps both, for the next start.
+func (e *Executor) followRun(ctx context.Context, env string, op automation.Operation, set automation.OpSettings, gen int64) (*Stack, error) {
+	name, role := stackOf(env, op)
+	st, err := e.follow(ctx, env, name, op, set, runAnswers(set.ID, gen))
+	switch {
+	case errors.Is(err, automation.ErrCanceled):
+	case op == automation.OpPreview:
 		e.deletePreview(name)
+	case err == nil:
+		e.pruneConfig(ctx, env, role, name, set.ID)
 	}
 	return st, err
+}
+
+// upResult is a successful update's result.
+func upResult(st *Stack) *automation.UpResult {
+	return &automation.UpResult{Changes: automation.Changes{}, Outputs: outputsOf(st.Status.Outputs)}
 }
 
 // deletePreview deletes a preview Stack once its preview ended; the operator removes its
@@ -117,23 +135,33 @@ func (e *Executor) Destroy(ctx context.Context, name string, opts ...automation.
 	// The operation's ID goes on the Stack first: a service restarted before the delete
 	// finds it there, and after it, too. A Stack already being deleted gets a new reconcile
 	// request instead: the operator then retries the destroy at once.
+	byRequest := st.DeletionTimestamp != nil
 	patch := map[string]any{AnnotationOperation: set.ID, AnnotationOperationKind: string(automation.OpDestroy)}
-	if st.DeletionTimestamp != nil {
+	if byRequest {
 		patch[ReconcileRequestAnnotation] = set.ID
 	}
 	if err := e.annotate(ctx, st.Name, patch); err != nil {
 		return nil, e.opErr(ctx, name, automation.OpDestroy, err)
 	}
-	gen, byRequest := st.Generation, st.DeletionTimestamp != nil
-	if !byRequest {
-		if gen, err = e.delete(ctx, st.Name); err != nil {
-			return nil, e.opErr(ctx, name, automation.OpDestroy, err)
-		}
-	}
-	if _, err := e.follow(ctx, name, st.Name, automation.OpDestroy, set, destroyAnswers(set.ID, gen, byRequest)); err != nil {
+	if err := e.followDestroy(ctx, name, st, set, byRequest); err != nil {
 		return nil, err
 	}
-	return &automation.DestroyResult{Changes: automation.Changes{}, Removed: false}, nil
+	return &automation.DestroyResult{Changes: automation.Changes{}}, nil
+}
+
+// followDestroy deletes the Stack unless it is being deleted already, and follows the destroy
+// to the Stack's end: by the deletion's generation, or (byRequest) by the operation's reconcile
+// request.
+func (e *Executor) followDestroy(ctx context.Context, env string, st *Stack, set automation.OpSettings, byRequest bool) error {
+	gen := st.Generation
+	if st.DeletionTimestamp == nil {
+		var err error
+		if gen, err = e.delete(ctx, st.Name); err != nil {
+			return e.opErr(ctx, env, automation.OpDestroy, err)
+		}
+	}
+	_, err := e.follow(ctx, env, st.Name, automation.OpDestroy, set, destroyAnswers(set.ID, gen, byRequest))
+	return err
 }
 
 // Refresh is not a run the operator's Stack has: its spec.refresh refreshes before every

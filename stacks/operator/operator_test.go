@@ -33,8 +33,9 @@ const namespace = "environments"
 type world struct {
 	cluster *localcluster.Cluster
 	rest    *rest.Config
-	mu      sync.Mutex
-	script  operatorstandin.Script
+	// scripts decide the outcome of the runs of the environments whose names start with a
+	// prefix (prefix → operatorstandin.Script); the others succeed.
+	scripts sync.Map
 	op      *operatorstandin.Operator
 }
 
@@ -102,36 +103,20 @@ func startWorld(t *testing.T) (*world, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	w.op, err = operatorstandin.Start(ctx, w.rest, namespace, 200*time.Millisecond, func(st *operator.Stack, typ string) operatorstandin.Outcome {
-		w.mu.Lock()
-		script := w.script
-		w.mu.Unlock()
-		if script == nil {
-			return operatorstandin.Outcome{}
-		}
-		return script(st, typ)
-	})
-	return w, err
-}
-
-// scripts decide the outcome of the runs of the environments whose names start with a prefix.
-var scripts sync.Map // prefix → operatorstandin.Script
-
-func (w *world) scriptFor(prefix string, s operatorstandin.Script) {
-	scripts.Store(prefix, s)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.script = func(st *operator.Stack, typ string) operatorstandin.Outcome {
 		var out operatorstandin.Outcome
-		scripts.Range(func(k, v any) bool {
-			if strings.HasPrefix(st.Labels[operator.LabelEnvironment], k.(string)) {
-				out = v.(operatorstandin.Script)(st, typ)
+		w.scripts.Range(func(prefix, script any) bool {
+			if strings.HasPrefix(st.Labels[operator.LabelEnvironment], prefix.(string)) {
+				out = script.(operatorstandin.Script)(st, typ)
 				return false
 			}
 			return true
 		})
 		return out
-	}
+	})
+	return w, err
 }
+
+func (w *world) scriptFor(prefix string, s operatorstandin.Script) { w.scripts.Store(prefix, s) }
 
 func (w *world) executor(t *testing.T) *operator.Executor {
 	t.Helper()

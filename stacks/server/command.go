@@ -283,7 +283,7 @@ func reportBackend(ctx context.Context, m *automation.Manager, log *slog.Logger)
 		log.Error("cannot list the backend's stacks", "error", err.Error())
 		return
 	}
-	log.Info("backend", "url", redactedBackend(m.BackendURL()), "stacks", len(infos))
+	log.Info("backend", "url", automation.RedactURL(m.BackendURL()), "stacks", len(infos))
 	for _, info := range infos {
 		attrs := []any{"stack", info.Name, "lastUpdate", info.LastUpdate, "updateInProgress", info.UpdateInProgress}
 		if info.ResourceCount != nil {
@@ -299,18 +299,6 @@ func reportBackend(ctx context.Context, m *automation.Manager, log *slog.Logger)
 			}
 		}
 	}
-}
-
-func redactedBackend(u string) string {
-	if i := len("file://"); len(u) > i && u[:i] == "file://" {
-		return u
-	}
-	for i := 0; i < len(u); i++ {
-		if u[i] == '?' {
-			return u[:i] + "?..."
-		}
-	}
-	return u
 }
 
 // isLoopback reports whether a listen address binds only loopback interfaces.

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -176,14 +177,7 @@ func markResult(s *operator.StackStatus, preview bool) {
 	}
 }
 
-func hasFinalizer(st *operator.Stack) bool {
-	for _, f := range st.Finalizers {
-		if f == operator.Finalizer {
-			return true
-		}
-	}
-	return false
-}
+func hasFinalizer(st *operator.Stack) bool { return slices.Contains(st.Finalizers, operator.Finalizer) }
 
 func (o *Operator) setFinalizers(ctx context.Context, name string, finalizers []string) error {
 	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"finalizers": finalizers}})
@@ -226,7 +220,7 @@ func (o *Operator) reconcile(ctx context.Context, name string) error {
 			return err
 		}
 		if deleting && status.LastUpdate.Type == "destroy" && status.LastUpdate.State == operator.UpdateSucceeded {
-			return o.setFinalizers(ctx, name, without(st.Finalizers, operator.Finalizer))
+			return o.letGo(ctx, st)
 		}
 		return nil
 	}
@@ -236,7 +230,7 @@ func (o *Operator) reconcile(ctx context.Context, name string) error {
 		if err := o.saveStatus(ctx, u, status); err != nil {
 			return err
 		}
-		return o.setFinalizers(ctx, name, without(st.Finalizers, operator.Finalizer))
+		return o.letGo(ctx, st)
 	}
 	// The git source needs a repository and a commit or branch (git.go, NewGitSource).
 	if st.Spec.ProjectRepo == "" || st.Spec.Commit == "" {
@@ -250,7 +244,7 @@ func (o *Operator) reconcile(ctx context.Context, name string) error {
 		}
 		// A deleted Stack whose destroy succeeded lets go (SC 810-825).
 		if deleting && status.LastUpdate.State == operator.UpdateSucceeded {
-			return o.setFinalizers(ctx, name, without(st.Finalizers, operator.Finalizer))
+			return o.letGo(ctx, st)
 		}
 		return nil
 	}
@@ -266,7 +260,7 @@ func (o *Operator) reconcile(ctx context.Context, name string) error {
 		// A Workspace that cannot be made ready stalls the Stack with its own condition
 		// (SC 992-1016); a deleted Stack that never ran lets go instead (SC 997-1004).
 		if deleting && status.LastUpdate == nil {
-			return o.setFinalizers(ctx, name, without(st.Finalizers, operator.Finalizer))
+			return o.letGo(ctx, st)
 		}
 		if err := o.stallWorkspace(ctx, st, outcome); err != nil {
 			return err
@@ -356,12 +350,11 @@ func (o *Operator) stallWorkspace(ctx context.Context, st *operator.Stack, outco
 	return nil
 }
 
-func without(list []string, s string) []string {
-	out := []string{}
-	for _, x := range list {
-		if x != s {
-			out = append(out, x)
-		}
+// letGo removes the operator's finalizer: the Stack may go.
+func (o *Operator) letGo(ctx context.Context, st *operator.Stack) error {
+	rest := slices.DeleteFunc(slices.Clone(st.Finalizers), func(f string) bool { return f == operator.Finalizer })
+	if rest == nil {
+		rest = []string{}
 	}
-	return out
+	return o.setFinalizers(ctx, st.Name, rest)
 }

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
@@ -224,7 +225,7 @@ func (e *Executor) apply(ctx context.Context, name string, spec stacks.Spec, rol
 		}
 		if current == nil {
 			st := &Stack{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.opts.Namespace, Labels: labels(spec.Name, role), Annotations: annotations}, Spec: desired}
-			written, err = e.create(ctx, st)
+			written, err = e.write(ctx, st, true)
 		} else {
 			if err := e.owns(current, spec.Name, role); err != nil {
 				return 0, err
@@ -240,7 +241,7 @@ func (e *Executor) apply(ctx context.Context, name string, spec stacks.Spec, rol
 				current.Annotations[k] = v
 			}
 			current.Spec = desired
-			written, err = e.update(ctx, current)
+			written, err = e.write(ctx, current, false)
 		}
 		if err == nil {
 			break
@@ -271,26 +272,20 @@ func (e *Executor) stackSpec(env string, configRef map[string]ConfigMapRef, secr
 	}
 }
 
-func (e *Executor) create(ctx context.Context, st *Stack) (*Stack, error) {
+// write creates the Stack or updates it, and returns it as written.
+func (e *Executor) write(ctx context.Context, st *Stack, create bool) (*Stack, error) {
 	u, err := toUnstructured(st)
 	if err != nil {
 		return nil, err
 	}
-	out, err := e.stacks.Create(ctx, u, metav1.CreateOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("creating Stack %s/%s: %w", e.opts.Namespace, st.Name, err)
+	var out *unstructured.Unstructured
+	if create {
+		out, err = e.stacks.Create(ctx, u, metav1.CreateOptions{})
+	} else {
+		out, err = e.stacks.Update(ctx, u, metav1.UpdateOptions{})
 	}
-	return fromUnstructured(out)
-}
-
-func (e *Executor) update(ctx context.Context, st *Stack) (*Stack, error) {
-	u, err := toUnstructured(st)
 	if err != nil {
-		return nil, err
-	}
-	out, err := e.stacks.Update(ctx, u, metav1.UpdateOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("updating Stack %s/%s: %w", e.opts.Namespace, st.Name, err)
+		return nil, fmt.Errorf("writing Stack %s/%s: %w", e.opts.Namespace, st.Name, err)
 	}
 	return fromUnstructured(out)
 }

@@ -435,12 +435,7 @@ func (s *Server) shutdown(ctx context.Context, cancelWait time.Duration) error {
 		if n > 0 {
 			s.log.Info("stopping: the running operations go on in the executor, and the next start resumes them", "running", n, "notStarted", abandoned)
 		}
-		s.cancelBase(errHandedOff)
-		select {
-		case <-done:
-		case <-time.After(cancelWait):
-			s.log.Error("operations did not stop following", "waited", cancelWait.String())
-		}
+		s.stopAll(errHandedOff, done, cancelWait)
 		return s.cutShort()
 	}
 	if n > 0 || abandoned > 0 {
@@ -450,14 +445,19 @@ func (s *Server) shutdown(ctx context.Context, cancelWait time.Duration) error {
 	case <-done:
 	case <-ctx.Done():
 		s.log.Warn("shutdown deadline reached: canceling running operations", "reason", context.Cause(ctx).Error())
-		s.cancelBase(errDraining)
-		select {
-		case <-done:
-		case <-time.After(cancelWait):
-			s.log.Error("operations did not stop after cancellation", "waited", cancelWait.String())
-		}
+		s.stopAll(errDraining, done, cancelWait)
 	}
 	return s.cutShort()
+}
+
+// stopAll cancels every operation with cause and waits, at most wait, until done closes.
+func (s *Server) stopAll(cause error, done <-chan struct{}, wait time.Duration) {
+	s.cancelBase(cause)
+	select {
+	case <-done:
+	case <-time.After(wait):
+		s.log.Error("operations did not stop after cancellation", "cause", cause.Error(), "waited", wait.String())
+	}
 }
 
 // cutShort is the shutdown's outcome: a *CutShortError if an accepted operation did not run to

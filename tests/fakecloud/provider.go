@@ -3,12 +3,10 @@ package fakecloud
 import (
 	"context"
 	"fmt"
-	"sort"
 
 	"github.com/blang/semver"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/plugin"
-	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth/answers"
 )
@@ -50,7 +48,7 @@ func (p *Provider) CheckConfig(_ context.Context, req plugin.CheckConfigRequest)
 
 // DiffConfig reports changed keys, never a replacement.
 func (p *Provider) DiffConfig(_ context.Context, req plugin.DiffConfigRequest) (plugin.DiffConfigResponse, error) {
-	return diff(req.OldInputs, req.NewInputs, nil), nil
+	return diffInputs(prune(req.OldInputs, nil), prune(req.NewInputs, nil)), nil
 }
 
 // Configure takes the region every answer is in, and points EKS clusters at the world's endpoint.
@@ -63,55 +61,54 @@ func (p *Provider) Configure(_ context.Context, req plugin.ConfigureRequest) (pl
 	return plugin.ConfigureResponse{}, nil
 }
 
-// Check accepts the inputs of a type the answers know, and fails loudly, naming it, otherwise.
+// Check accepts the inputs of a type the answers and the replacement rules know, and fails
+// loudly, naming it, otherwise. The checked inputs carry the bridge's list of defaulted
+// properties (empty: the fake fills in none), which the order of a replacement reads.
 func (p *Provider) Check(_ context.Context, req plugin.CheckRequest) (plugin.CheckResponse, error) {
-	if _, _, err := p.cloud.Resource(string(req.Type), req.Name, req.News); err != nil {
+	if _, err := rulesFor(string(req.Type)); err != nil {
 		return plugin.CheckResponse{}, fmt.Errorf("fakecloud %s: %w", p.Name, err)
 	}
-	return plugin.CheckResponse{Properties: req.News}, nil
+	if _, _, err := p.cloud.Resource(string(req.Type), req.Name, withoutDefaultsList(req.News)); err != nil {
+		return plugin.CheckResponse{}, fmt.Errorf("fakecloud %s: %w", p.Name, err)
+	}
+	return plugin.CheckResponse{Properties: withDefaultsList(req.News)}, nil
 }
 
-// Diff compares the old and new inputs, leaving out the ignored keys.
+// Diff compares the old and new inputs, leaving out the ignored paths, and answers a change
+// of a property the real provider replaces on as a replacement, in the bridge's order
+// (diffResource). A type without rules fails loudly, naming it.
 func (p *Provider) Diff(_ context.Context, req plugin.DiffRequest) (plugin.DiffResponse, error) {
-	return diff(req.OldInputs, req.NewInputs, req.IgnoreChanges), nil
+	rules, err := rulesFor(string(req.Type))
+	if err != nil {
+		return plugin.DiffResponse{}, fmt.Errorf("fakecloud %s: %w", p.Name, err)
+	}
+	return diffResource(rules, req.OldInputs, req.NewInputs, req.IgnoreChanges), nil
 }
 
-func diff(olds, news resource.PropertyMap, ignore []string) plugin.DiffResult {
-	ignored := map[resource.PropertyKey]bool{}
-	for _, k := range ignore {
-		ignored[resource.PropertyKey(k)] = true
-	}
-	d := olds.Diff(news, func(k resource.PropertyKey) bool { return ignored[k] })
-	if d == nil || !d.AnyChanges() {
-		return plugin.DiffResult{Changes: plugin.DiffNone}
-	}
-	var changed []resource.PropertyKey
-	for _, k := range d.ChangedKeys() {
-		if !ignored[k] {
-			changed = append(changed, k)
-		}
-	}
-	if len(changed) == 0 {
-		return plugin.DiffResult{Changes: plugin.DiffNone}
-	}
-	sort.Slice(changed, func(i, j int) bool { return changed[i] < changed[j] })
-	return plugin.DiffResult{Changes: plugin.DiffSome, ChangedKeys: changed,
-		DetailedDiff: plugin.NewDetailedDiffFromObjectDiff(d, true)}
-}
-
-// Create answers; in a preview the computed outputs stay unknown, as the real providers leave them.
+// Create answers; in a preview the computed outputs stay unknown, as the real providers leave
+// them. AWS refuses a name a live resource holds (names.go).
 func (p *Provider) Create(_ context.Context, req plugin.CreateRequest) (plugin.CreateResponse, error) {
-	if err := p.record(Call{Method: "Create", Type: string(req.Type), URN: string(req.URN), Inputs: Plain(req.Properties), Preview: req.Preview}); err != nil {
+	inputs := withoutDefaultsList(req.Properties)
+	if err := p.record(Call{Method: "Create", Type: string(req.Type), URN: string(req.URN), Inputs: Plain(inputs), Preview: req.Preview}); err != nil {
 		return plugin.CreateResponse{}, err
 	}
 	if req.Preview {
-		return plugin.CreateResponse{Properties: req.Properties}, nil
+		return plugin.CreateResponse{Properties: inputs}, nil
 	}
-	id, state, err := p.answer(req.Type, req.Name, req.URN, "", req.Properties)
+	id, state, err := p.cloud.Resource(string(req.Type), req.Name, inputs)
 	if err != nil {
+		return plugin.CreateResponse{}, fmt.Errorf("fakecloud %s: %w", p.Name, err)
+	}
+	unique := uniqueNames[string(req.Type)]
+	r := Resource{Type: string(req.Type), URN: string(req.URN), ID: id, Outputs: Plain(state)}
+	if unique.key != nil {
+		r.Key = unique.key(inputs)
+	}
+	refuse := func() error { return unique.taken(inputs) }
+	if err := p.World.Add(r, unique.upsert, refuse); err != nil {
 		return plugin.CreateResponse{}, err
 	}
-	return plugin.CreateResponse{ID: id, Properties: state, Status: resource.StatusOK}, nil
+	return plugin.CreateResponse{ID: resource.ID(id), Properties: state, Status: resource.StatusOK}, nil
 }
 
 // Read is a refresh: a resource the world still has keeps its state; one it lost is gone.
@@ -126,43 +123,38 @@ func (p *Provider) Read(_ context.Context, req plugin.ReadRequest) (plugin.ReadR
 	return plugin.ReadResponse{ReadResult: plugin.ReadResult{ID: req.ID, Inputs: req.Inputs, Outputs: req.State}, Status: resource.StatusOK}, nil
 }
 
-// Update answers for the new inputs, keeping the ID.
+// Update answers for the new inputs, keeping the ID. A preview answers the old state with the
+// new inputs over it, as the bridge's planned state keeps the computed outputs a change
+// leaves alone (the resource's ARN stays known to what depends on it).
 func (p *Provider) Update(_ context.Context, req plugin.UpdateRequest) (plugin.UpdateResponse, error) {
-	if err := p.record(Call{Method: "Update", Type: string(req.Type), URN: string(req.URN), ID: string(req.ID), Inputs: Plain(req.NewInputs), Preview: req.Preview}); err != nil {
+	inputs := withoutDefaultsList(req.NewInputs)
+	if err := p.record(Call{Method: "Update", Type: string(req.Type), URN: string(req.URN), ID: string(req.ID), Inputs: Plain(inputs), Preview: req.Preview}); err != nil {
 		return plugin.UpdateResponse{}, err
 	}
 	if req.Preview {
-		return plugin.UpdateResponse{Properties: req.NewInputs}, nil
+		planned := withoutDefaultsList(req.OldOutputs).Copy()
+		for k, v := range inputs {
+			planned[k] = v
+		}
+		return plugin.UpdateResponse{Properties: planned}, nil
 	}
-	_, state, err := p.answer(req.Type, req.Name, req.URN, req.ID, req.NewInputs)
+	_, state, err := p.cloud.Resource(string(req.Type), req.Name, inputs)
 	if err != nil {
+		return plugin.UpdateResponse{}, fmt.Errorf("fakecloud %s: %w", p.Name, err)
+	}
+	if err := p.World.Put(Resource{Type: string(req.Type), URN: string(req.URN), ID: string(req.ID), Outputs: Plain(state)}); err != nil {
 		return plugin.UpdateResponse{}, err
 	}
 	return plugin.UpdateResponse{Properties: state, Status: resource.StatusOK}, nil
 }
 
-// answer is the resource's state for these inputs, kept in the world under its ID (the
-// answered one for a new resource, id for an existing one).
-func (p *Provider) answer(typ tokens.Type, name string, urn resource.URN, id resource.ID, inputs resource.PropertyMap) (resource.ID, resource.PropertyMap, error) {
-	answered, state, err := p.cloud.Resource(string(typ), name, inputs)
-	if err != nil {
-		return "", nil, fmt.Errorf("fakecloud %s: %w", p.Name, err)
-	}
-	if id == "" {
-		id = resource.ID(answered)
-	}
-	if err := p.World.Put(Resource{Type: string(typ), URN: string(urn), ID: string(id), Outputs: Plain(state)}); err != nil {
-		return "", nil, err
-	}
-	return id, state, nil
-}
-
-// Delete forgets the resource.
+// Delete forgets the resource (for an upsert type, the one AWS object its key names).
 func (p *Provider) Delete(_ context.Context, req plugin.DeleteRequest) (plugin.DeleteResponse, error) {
 	if err := p.record(Call{Method: "Delete", Type: string(req.Type), URN: string(req.URN), ID: string(req.ID)}); err != nil {
 		return plugin.DeleteResponse{}, err
 	}
-	return plugin.DeleteResponse{Status: resource.StatusOK}, p.World.Remove(string(req.Type), string(req.ID))
+	upsert := uniqueNames[string(req.Type)].upsert
+	return plugin.DeleteResponse{Status: resource.StatusOK}, p.World.Remove(string(req.Type), string(req.ID), upsert)
 }
 
 // Invoke answers a function.

@@ -4,6 +4,12 @@
 // tests read: every call in order, every live resource, and the EBS volumes the CSI driver's
 // stand-in makes. The same binary, named aws, answers `aws eks get-token` with a token the
 // local control plane accepts.
+//
+// Its Diff answers as the real providers do: a change of a property the provider replaces on
+// is a replacement (replacement.go, from the upstream schemas), in the order the bridge
+// picks (diff.go); and the world refuses what AWS refuses, a second live resource under a
+// name AWS holds unique (names.go), so a create-before-delete replacement of a resource
+// with a fixed name fails as it would on AWS.
 package fakecloud
 
 import (
@@ -60,6 +66,12 @@ type Resource struct {
 	URN     string         `json:"urn"`
 	ID      string         `json:"id"`
 	Outputs map[string]any `json:"outputs"` // secrets are "[secret]"
+	// Key is the name AWS holds unique for it (see names.go), when the program fixed one.
+	Key string `json:"key,omitempty"`
+	// Instances counts the AWS resources live under this ID, when more than one: the answers
+	// derive IDs from names where AWS gives every create its own, so the new half of a
+	// create-before-delete replacement gets the old half's ID.
+	Instances int `json:"instances,omitempty"`
 }
 
 // Volume is an EBS volume made for a PersistentVolumeClaim.
@@ -156,8 +168,49 @@ func (w *World) resourcePath(typ, id string) string {
 	return filepath.Join(w.Dir, "resources", key(typ, id))
 }
 
-// Put records a live resource.
-func (w *World) Put(r Resource) error { return writeJSON(w.resourcePath(r.Type, r.ID), r) }
+// Put records an updated resource, keeping its key and instances.
+func (w *World) Put(r Resource) error {
+	return w.locked(func() error {
+		var old Resource
+		ok, err := readJSON(w.resourcePath(r.Type, r.ID), &old)
+		if err != nil {
+			return err
+		}
+		if ok {
+			r.Key, r.Instances = old.Key, old.Instances
+		}
+		return writeJSON(w.resourcePath(r.Type, r.ID), r)
+	})
+}
+
+// Add records a resource AWS just created. A live resource of the type holding the same Key
+// makes AWS refuse it (refuse's error), unless the type is an upsert one, where AWS takes
+// the create as the same object. A live resource under the same ID (and no Key) is another
+// AWS resource the answers gave the same ID: the ID then counts one more instance.
+func (w *World) Add(r Resource, upsert bool, refuse func() error) error {
+	return w.locked(func() error {
+		if r.Key != "" && !upsert {
+			live, err := w.Resources()
+			if err != nil {
+				return err
+			}
+			for _, l := range live {
+				if l.Type == r.Type && l.Key == r.Key {
+					return refuse()
+				}
+			}
+		}
+		var old Resource
+		ok, err := readJSON(w.resourcePath(r.Type, r.ID), &old)
+		if err != nil {
+			return err
+		}
+		if ok && !upsert {
+			r.Instances = max(old.Instances, 1) + 1
+		}
+		return writeJSON(w.resourcePath(r.Type, r.ID), r)
+	})
+}
 
 // Get is a live resource, or false.
 func (w *World) Get(typ, id string) (Resource, bool, error) {
@@ -166,8 +219,54 @@ func (w *World) Get(typ, id string) (Resource, bool, error) {
 	return r, ok, err
 }
 
-// Remove forgets a deleted resource.
-func (w *World) Remove(typ, id string) error { return removeFile(w.resourcePath(typ, id)) }
+// Remove forgets a deleted resource: one instance of those under its ID; for an upsert type
+// (byKey), every live resource of the type holding its Key, since AWS deletes the one
+// object they all are.
+func (w *World) Remove(typ, id string, byKey bool) error {
+	return w.locked(func() error {
+		var r Resource
+		ok, err := readJSON(w.resourcePath(typ, id), &r)
+		if err != nil || !ok {
+			return err
+		}
+		if byKey && r.Key != "" {
+			live, err := w.Resources()
+			if err != nil {
+				return err
+			}
+			for _, l := range live {
+				if l.Type == typ && l.Key == r.Key {
+					if err := removeFile(w.resourcePath(typ, l.ID)); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}
+		if r.Instances > 1 {
+			r.Instances--
+			if r.Instances == 1 {
+				r.Instances = 0
+			}
+			return writeJSON(w.resourcePath(typ, id), r)
+		}
+		return removeFile(w.resourcePath(typ, id))
+	})
+}
+
+// locked runs f holding the world's resource lock: the plugins are separate processes, and
+// a create's check for a taken name and its write must not interleave with another's.
+func (w *World) locked(f func() error) error {
+	l, err := os.OpenFile(filepath.Join(w.Dir, "resources.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = l.Close() }()
+	if err := syscall.Flock(int(l.Fd()), syscall.LOCK_EX); err != nil {
+		return err
+	}
+	return f()
+}
 
 // Resources lists the live resources, by type then ID.
 func (w *World) Resources() ([]Resource, error) {

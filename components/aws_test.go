@@ -2,6 +2,7 @@ package components_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/kong-alb-eks/kong-alb-eks/components"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth/answers"
 	"github.com/kong-alb-eks/kong-alb-eks/tests/testkit"
 )
 
@@ -49,14 +51,36 @@ func TestNetworkTagsSubnetsForTheLoadBalancerController(t *testing.T) {
 			assertEqual(t, s.Name+" elb tag", tags["kubernetes.io/role/elb"], nil)
 		}
 	}
-	// The zones come from the region's lookup, one per subnet pair.
-	assertEqual(t, "zone of public-1", testkit.Named(t, doc, "aws:ec2/subnet:Subnet", "net-public-1").Input("availabilityZone"), "us-east-1b")
+	// The zones come from the region's lookup, one per subnet pair, leaving out the zones EKS
+	// refuses: in this account us-east-1b is use1-az3 (answers.Zones).
+	assertEqual(t, "zone of public-0", testkit.Named(t, doc, "aws:ec2/subnet:Subnet", "net-public-0").Input("availabilityZone"), "us-east-1a")
+	assertEqual(t, "zone of public-1", testkit.Named(t, doc, "aws:ec2/subnet:Subnet", "net-public-1").Input("availabilityZone"), "us-east-1c")
+	assertEqual(t, "zone of private-1", testkit.Named(t, doc, "aws:ec2/subnet:Subnet", "net-private-1").Input("availabilityZone"), "us-east-1c")
 	assertEqual(t, "NAT gateways (one per zone)", len(doc.Find("aws:ec2/natGateway:NatGateway")), 2)
+	// A public NAT gateway needs the VPC's internet gateway attached first.
+	for _, nat := range doc.Find("aws:ec2/natGateway:NatGateway") {
+		assertWaitsOn(t, nat, testkit.Named(t, doc, "aws:ec2/internetGateway:InternetGateway", "net"))
+	}
 	// Private subnets route through the NAT gateway of their zone.
 	rt := testkit.Named(t, doc, "aws:ec2/routeTable:RouteTable", "net-private-1")
 	assertWaitsOn(t, rt, testkit.Named(t, doc, "aws:ec2/natGateway:NatGateway", "net-1"))
 	assertEqual(t, "output vpcCidr", doc.Outputs["vpcCidr"], "10.0.0.0/16")
 	assertEqual(t, "the ALB's address ranges: the public subnets'", strings.Join(stringsOf(doc.Outputs["publicCidrs"]), ","), "10.0.0.0/22,10.0.4.0/22")
+}
+
+// A pinned zone name that is, in this account, a zone EKS refuses fails before anything is
+// created, naming the zone and its ID.
+func TestNetworkRefusesAPinnedZoneEKSDoesNotSupport(t *testing.T) {
+	t.Parallel()
+	args := twoZones
+	args.AvailabilityZones = []string{"us-east-1a", "us-east-1b"}
+	_, err := synth.Run(synth.Options{Stack: "test", Config: map[string]string{"aws:region": region}, Program: newNetwork(args)})
+	if err == nil || !strings.Contains(err.Error(), "us-east-1b is zone use1-az3") {
+		t.Fatalf("pinning us-east-1b (use1-az3 here): %v", err)
+	}
+	args.AvailabilityZones = []string{"us-east-1a", "us-east-1d"}
+	doc := render(t, newNetwork(args))
+	assertEqual(t, "pinned zone of public-1", testkit.Named(t, doc, "aws:ec2/subnet:Subnet", "net-public-1").Input("availabilityZone"), "us-east-1d")
 }
 
 func TestNetworkSharesOneNATGateway(t *testing.T) {
@@ -185,6 +209,10 @@ func TestClusterNodeGroupOIDCAndKubeconfig(t *testing.T) {
 	assertEqual(t, "AMI type", ng.Input("amiType"), "AL2023_x86_64_STANDARD")
 	assertEqual(t, "desired size", ng.Input("scalingConfig.desiredSize"), 3.0)
 	assertEqual(t, "node role", ng.Input("nodeRoleArn"), "arn:aws:iam::123456789012:role/eks-node")
+	// The nodes follow the control plane's version (the cluster's output), or a cluster
+	// upgrade leaves them behind and the next one is refused.
+	assertEqual(t, "node group version: the cluster's", ng.Input("version"), "1.34")
+	assertEqual(t, "rolling update one node at a time", ng.Input("updateConfig.maxUnavailable"), 1.0)
 	assertWaitsOn(t, ng, cluster)
 	var nodePolicies []string
 	for _, name := range []string{"eks-node", "eks-node-1"} {
@@ -260,7 +288,9 @@ func TestClusterNetworkingAddons(t *testing.T) {
 	for _, name := range []string{"kube-proxy", "coredns"} {
 		a := testkit.Named(t, doc, addon, "eks-"+name)
 		assertEqual(t, name+" add-on", a.Input("addonName"), name)
-		assertEqual(t, name+" version (EKS's default)", a.Input("addonVersion"), nil)
+		// Unpinned: EKS's default for the cluster's version, asked on every run.
+		assertEqual(t, name+" version (EKS's default for 1.34)", a.Input("addonVersion"), answers.AddonVersions[name]["1.34"].Default)
+		assertWaitsOn(t, a, testkit.Named(t, doc, "aws:eks/cluster:Cluster", "eks"))
 		assertEqual(t, name+" adopts an existing copy", a.Input("resolveConflictsOnCreate"), "OVERWRITE")
 		assertWaitsOn(t, provider, a)
 	}
@@ -296,6 +326,32 @@ func TestClusterAccessEntries(t *testing.T) {
 	view := testkit.Named(t, doc, assoc, "eks-access-role-team-kong-operators-AmazonEKSViewPolicy")
 	assertEqual(t, "view scope", view.Input("accessScope.type"), "cluster")
 	assertEqual(t, "associations", len(doc.Find(assoc)), 3)
+
+	// A principal with access only through an entry needs it before the first Kubernetes
+	// call and until the last one on destroy: the provider waits on every entry and
+	// association.
+	provider := testkit.Named(t, doc, "pulumi:providers:kubernetes", "eks")
+	for _, r := range append(entries, doc.Find(assoc)...) {
+		assertWaitsOn(t, provider, r)
+	}
+}
+
+// An unpinned add-on's version is looked up for the cluster's version on every run.
+func TestUnpinnedAddonsAskEKSForTheClustersVersion(t *testing.T) {
+	t.Parallel()
+	doc := render(t, func(ctx *pulumi.Context) (pulumi.Map, error) {
+		_, err := newCluster(ctx)
+		return nil, err
+	})
+	asked := map[string]bool{}
+	for _, inv := range doc.Invokes {
+		if inv.Token == "aws:eks/getAddonVersion:getAddonVersion" {
+			assertEqual(t, "the cluster's version", inv.Args["kubernetesVersion"], "1.34")
+			assertEqual(t, "EKS's default, not the latest", inv.Args["mostRecent"], false)
+			asked[inv.Args["addonName"].(string)] = true
+		}
+	}
+	assertEqual(t, "add-ons looked up (vpc-cni is pinned)", fmt.Sprint(asked), "map[coredns:true kube-proxy:true]")
 }
 
 func TestKubeconfigUsesTheAWSCLIForTokens(t *testing.T) {

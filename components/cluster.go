@@ -78,6 +78,9 @@ type Cluster struct {
 
 	// Name resolves once the cluster exists.
 	Name pulumi.StringOutput `pulumi:"clusterName"`
+	// KubernetesVersion is the control plane's version, once it is at it: what add-ons
+	// outside the component follow.
+	KubernetesVersion pulumi.StringOutput `pulumi:"kubernetesVersion"`
 	// OIDCProviderARN and OIDCIssuerURL (https://oidc.eks...) are what IRSA trust policies use.
 	OIDCProviderARN pulumi.StringOutput `pulumi:"oidcProviderArn"`
 	OIDCIssuerURL   pulumi.StringOutput `pulumi:"oidcIssuerUrl"`
@@ -176,6 +179,7 @@ func (c *Cluster) create(ctx *pulumi.Context, name string, args *ClusterArgs) er
 		return err
 	}
 	c.Name = cluster.Name
+	c.KubernetesVersion = cluster.Version
 	c.OIDCProviderARN = oidc.Arn
 	c.OIDCIssuerURL = issuer
 
@@ -192,7 +196,7 @@ func (c *Cluster) create(ctx *pulumi.Context, name string, args *ClusterArgs) er
 		return err
 	}
 	vpcCNI, err := newEKSAddon(ctx, name+"-vpc-cni", eksAddon{
-		ClusterName: cluster.Name, Name: "vpc-cni", Version: args.Addons.VPCCNI,
+		ClusterName: cluster.Name, Name: "vpc-cni", Version: args.Addons.VPCCNI, KubernetesVersion: cluster.Version,
 		ServiceAccountRoleARN: cniRole.Arn, ConfigurationValues: VPCCNIConfiguration, Tags: args.Tags,
 	},
 		parent,
@@ -206,14 +210,20 @@ func (c *Cluster) create(ctx *pulumi.Context, name string, args *ClusterArgs) er
 	// the API server through the kubernetes Service's cluster IP, which kube-proxy routes
 	// (amazon-vpc-cni-k8s #2138): without it a new node never turns Ready.
 	kubeProxy, err := newEKSAddon(ctx, name+"-kube-proxy", eksAddon{
-		ClusterName: cluster.Name, Name: "kube-proxy", Version: args.Addons.KubeProxy, Tags: args.Tags,
+		ClusterName: cluster.Name, Name: "kube-proxy", Version: args.Addons.KubeProxy, KubernetesVersion: cluster.Version, Tags: args.Tags,
 	}, parent)
 	if err != nil {
 		return err
 	}
 
 	nodeGroup, err := awseks.NewNodeGroup(ctx, name+"-nodes", &awseks.NodeGroupArgs{
-		ClusterName:   cluster.Name,
+		ClusterName: cluster.Name,
+		// The nodes follow the control plane's version: left unset, EKS picks the cluster's
+		// version at creation and never changes it (pulumi-aws: "The provider will only
+		// perform drift detection if a configuration value is provided"), and the next
+		// cluster upgrade is then refused while a node group is a minor behind. As an
+		// output of the cluster, it updates only after the control plane has.
+		Version:       cluster.Version,
 		NodeRoleArn:   nodeRole.Arn,
 		SubnetIds:     args.PrivateSubnetIDs,
 		InstanceTypes: pulumi.StringArray{pulumi.String(args.NodeInstanceType)},
@@ -223,6 +233,9 @@ func (c *Cluster) create(ctx *pulumi.Context, name string, args *ClusterArgs) er
 			DesiredSize: pulumi.Int(args.NodeDesiredSize),
 			MaxSize:     pulumi.Int(args.NodeMaxSize),
 		},
+		// A rolling update (a new AMI release or Kubernetes version) replaces one node at a
+		// time: EKS drains it, respecting PodDisruptionBudgets, and the data plane's PDB and
+		// the ALB's readiness gates keep a proxy registered and serving throughout.
 		UpdateConfig: awseks.NodeGroupUpdateConfigArgs{MaxUnavailable: pulumi.Int(1)},
 		Tags:         tags,
 	},
@@ -240,13 +253,14 @@ func (c *Cluster) create(ctx *pulumi.Context, name string, args *ClusterArgs) er
 
 	// CoreDNS is a Deployment: EKS reports it ACTIVE only once its pods run on nodes.
 	coreDNS, err := newEKSAddon(ctx, name+"-coredns", eksAddon{
-		ClusterName: cluster.Name, Name: "coredns", Version: args.Addons.CoreDNS, Tags: args.Tags,
+		ClusterName: cluster.Name, Name: "coredns", Version: args.Addons.CoreDNS, KubernetesVersion: cluster.Version, Tags: args.Tags,
 	}, parent, pulumi.DependsOn([]pulumi.Resource{nodeGroup}))
 	if err != nil {
 		return err
 	}
 
-	if err := c.grantAccess(ctx, name, cluster, args.AccessEntries); err != nil {
+	access, err := c.grantAccess(ctx, name, cluster, args.AccessEntries)
+	if err != nil {
 		return err
 	}
 
@@ -260,8 +274,11 @@ func (c *Cluster) create(ctx *pulumi.Context, name string, args *ClusterArgs) er
 		parent,
 		// Every workload this provider deploys waits for its pods (Helm releases with wait):
 		// they need nodes to run on, kube-proxy to reach Services (the API server's too) and
-		// CoreDNS to resolve names.
-		pulumi.DependsOn([]pulumi.Resource{nodeGroup, kubeProxy, coreDNS}))
+		// CoreDNS to resolve names. A principal that reaches the cluster only through an
+		// access entry (a CI role that did not create the cluster) needs the entry and its
+		// policies before the first Kubernetes call, and on destroy until the last one: the
+		// engine deletes every Kubernetes resource before what this provider depends on.
+		pulumi.DependsOn(append([]pulumi.Resource{nodeGroup, kubeProxy, coreDNS}, access...)))
 	if err != nil {
 		return err
 	}
@@ -269,9 +286,11 @@ func (c *Cluster) create(ctx *pulumi.Context, name string, args *ClusterArgs) er
 	return nil
 }
 
-// grantAccess makes an access entry per principal and an association per access policy.
-func (c *Cluster) grantAccess(ctx *pulumi.Context, name string, cluster *awseks.Cluster, entries []AccessEntry) error {
+// grantAccess makes an access entry per principal and an association per access policy, and
+// returns them all.
+func (c *Cluster) grantAccess(ctx *pulumi.Context, name string, cluster *awseks.Cluster, entries []AccessEntry) ([]pulumi.Resource, error) {
 	parent := pulumi.Parent(c)
+	var made []pulumi.Resource
 	for _, e := range entries {
 		entryName := name + "-access-" + principalName(e.PrincipalARN)
 		entry, err := awseks.NewAccessEntry(ctx, entryName, &awseks.AccessEntryArgs{
@@ -280,8 +299,9 @@ func (c *Cluster) grantAccess(ctx *pulumi.Context, name string, cluster *awseks.
 			Type:         pulumi.String("STANDARD"),
 		}, parent)
 		if err != nil {
-			return err
+			return nil, err
 		}
+		made = append(made, entry)
 		for _, p := range e.Policies {
 			scope := awseks.AccessPolicyAssociationAccessScopeArgs{Type: pulumi.String("cluster")}
 			if len(p.Namespaces) > 0 {
@@ -289,17 +309,19 @@ func (c *Cluster) grantAccess(ctx *pulumi.Context, name string, cluster *awseks.
 					Type: pulumi.String("namespace"), Namespaces: pulumi.ToStringArray(p.Namespaces),
 				}
 			}
-			if _, err := awseks.NewAccessPolicyAssociation(ctx, entryName+"-"+p.Name, &awseks.AccessPolicyAssociationArgs{
+			association, err := awseks.NewAccessPolicyAssociation(ctx, entryName+"-"+p.Name, &awseks.AccessPolicyAssociationArgs{
 				ClusterName:  cluster.Name,
 				PrincipalArn: entry.PrincipalArn,
 				PolicyArn:    pulumi.String(AccessPolicyARN(p.Name)),
 				AccessScope:  scope,
-			}, parent); err != nil {
-				return err
+			}, parent)
+			if err != nil {
+				return nil, err
 			}
+			made = append(made, association)
 		}
 	}
-	return nil
+	return made, nil
 }
 
 // principalName names a principal's resources after its ARN's resource part

@@ -24,6 +24,9 @@ type EBSCSIDriverArgs struct {
 	// AddonVersion pins the add-on; empty means the version EKS makes the default for the
 	// cluster's Kubernetes version.
 	AddonVersion string
+	// KubernetesVersion is the cluster's version (Cluster.KubernetesVersion): an unpinned
+	// add-on follows it.
+	KubernetesVersion pulumi.StringInput
 	// Nodes: the add-on's pods run on them, and EKS reports it ACTIVE only then.
 	Nodes pulumi.Resource
 	Tags  map[string]string
@@ -43,8 +46,8 @@ type EBSCSIDriver struct {
 // NewEBSCSIDriver installs the add-on and the StorageClass. Pass the cluster's Kubernetes
 // provider with pulumi.Providers.
 func NewEBSCSIDriver(ctx *pulumi.Context, name string, args *EBSCSIDriverArgs, opts ...pulumi.ResourceOption) (*EBSCSIDriver, error) {
-	if args == nil || args.ClusterName == nil || args.OIDCProviderARN == nil || args.OIDCIssuerURL == nil || args.Nodes == nil {
-		return nil, fmt.Errorf("EBS CSI driver %s: cluster name, OIDC provider and nodes are required", name)
+	if args == nil || args.ClusterName == nil || args.KubernetesVersion == nil || args.OIDCProviderARN == nil || args.OIDCIssuerURL == nil || args.Nodes == nil {
+		return nil, fmt.Errorf("EBS CSI driver %s: cluster name and version, OIDC provider and nodes are required", name)
 	}
 	d := &EBSCSIDriver{}
 	if err := ctx.RegisterComponentResource("kong-alb-eks:aws:EBSCSIDriver", name, d, opts...); err != nil {
@@ -60,7 +63,7 @@ func NewEBSCSIDriver(ctx *pulumi.Context, name string, args *EBSCSIDriverArgs, o
 		return nil, fmt.Errorf("EBS CSI driver %s: %w", name, err)
 	}
 	addon, err := newEKSAddon(ctx, name, eksAddon{
-		ClusterName: args.ClusterName, Name: "aws-ebs-csi-driver", Version: args.AddonVersion,
+		ClusterName: args.ClusterName, Name: "aws-ebs-csi-driver", Version: args.AddonVersion, KubernetesVersion: args.KubernetesVersion,
 		ServiceAccountRoleARN: role.Arn, Tags: args.Tags,
 	},
 		parent,

@@ -12,8 +12,12 @@ type eksAddon struct {
 	// Name is the add-on's name in the EKS catalogue (vpc-cni, coredns, ...).
 	Name string
 	// Version pins the add-on; empty means the version EKS makes the default for the
-	// cluster's Kubernetes version.
+	// cluster's Kubernetes version, looked up on every run so that the add-on follows the
+	// cluster through upgrades.
 	Version string
+	// KubernetesVersion is the cluster's version (an output of the cluster, so that an
+	// unpinned add-on updates only after the control plane has).
+	KubernetesVersion pulumi.StringInput
 	// ServiceAccountRoleARN is the IRSA role of the add-on's service account, if it calls AWS.
 	ServiceAccountRoleARN pulumi.StringPtrInput
 	// ConfigurationValues is the add-on's JSON configuration, if any.
@@ -31,8 +35,20 @@ func newEKSAddon(ctx *pulumi.Context, name string, a eksAddon, opts ...pulumi.Re
 		ResolveConflictsOnUpdate: pulumi.String("OVERWRITE"),
 		Tags:                     pulumi.ToStringMap(a.Tags),
 	}
-	if a.Version != "" {
+	switch {
+	case a.Version != "":
 		args.AddonVersion = pulumi.String(a.Version)
+	case a.KubernetesVersion != nil:
+		// The add-on's version is optional and computed: left unset, it keeps the version it
+		// was created with whatever the cluster's version becomes. EKS's default for the
+		// cluster's version, asked each run, moves it along (as pulumi-eks and
+		// terraform-aws-eks do); when AWS publishes a new default, the next preview shows the
+		// add-on's update.
+		args.AddonVersion = awseks.GetAddonVersionOutput(ctx, awseks.GetAddonVersionOutputArgs{
+			AddonName:         pulumi.String(a.Name),
+			KubernetesVersion: a.KubernetesVersion,
+			MostRecent:        pulumi.Bool(false),
+		}).Version()
 	}
 	if a.ConfigurationValues != "" {
 		args.ConfigurationValues = pulumi.String(a.ConfigurationValues)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kong-alb-eks/kong-alb-eks/components"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth/answers"
 	"github.com/kong-alb-eks/kong-alb-eks/tests/testkit"
 )
 
@@ -45,7 +46,7 @@ func TestLoadBalancerControllerPolicyIsTheOfficialOne(t *testing.T) {
 	for _, a := range []string{
 		"iam:CreateServiceLinkedRole", "elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:CreateTargetGroup",
 		"elasticloadbalancing:RegisterTargets", "ec2:AuthorizeSecurityGroupIngress", "acm:DescribeCertificate",
-		"wafv2:AssociateWebACL", "ec2:DescribeSubnets", "elasticloadbalancing:AddTags",
+		"wafv2:AssociateWebACL", "wafv2:DisassociateWebACL", "wafv2:GetWebACLForResource", "ec2:DescribeSubnets", "elasticloadbalancing:AddTags",
 	} {
 		if !actions[a] {
 			t.Errorf("the policy lacks %s", a)
@@ -449,9 +450,10 @@ func TestProxyIngressMakesTheALB(t *testing.T) {
 	} {
 		assertEqual(t, k, ing.Annotation(p+k), want)
 	}
-	for _, absent := range []string{"inbound-cidrs", "wafv2-acl-arn"} {
-		assertEqual(t, absent, ing.Annotation(p+absent), "")
-	}
+	assertEqual(t, "inbound-cidrs", ing.Annotation(p+"inbound-cidrs"), "")
+	// Without a web ACL the annotation says so: absent, the controller would leave a WAF
+	// attached earlier in place (annotations.md, wafv2-acl-arn).
+	assertEqual(t, "wafv2-acl-arn without an ACL", ing.Annotation(p+"wafv2-acl-arn"), "none")
 	assertEqual(t, "class", ing.Input("spec.ingressClassName"), "alb")
 	assertEqual(t, "host", ing.Input("spec.rules.0.host"), "*.eks.example.com")
 	assertEqual(t, "backend", ing.Input("spec.rules.0.http.paths.0.backend.service.name"), "kong-aws-dp-kong-proxy")
@@ -507,7 +509,7 @@ func TestEBSCSIDriverGivesTheClusterVolumes(t *testing.T) {
 			return nil, err
 		}
 		d, err := components.NewEBSCSIDriver(ctx, "ebs", &components.EBSCSIDriverArgs{
-			ClusterName: c.Name, OIDCProviderARN: c.OIDCProviderARN, OIDCIssuerURL: c.OIDCIssuerURL, Nodes: c.Nodes,
+			ClusterName: c.Name, KubernetesVersion: c.KubernetesVersion, OIDCProviderARN: c.OIDCProviderARN, OIDCIssuerURL: c.OIDCIssuerURL, Nodes: c.Nodes,
 		})
 		if err != nil {
 			return nil, err
@@ -518,7 +520,7 @@ func TestEBSCSIDriverGivesTheClusterVolumes(t *testing.T) {
 	assertEqual(t, "add-on", addon.Input("addonName"), "aws-ebs-csi-driver")
 	assertEqual(t, "cluster", addon.Input("clusterName"), "demo")
 	assertEqual(t, "IRSA role", addon.Input("serviceAccountRoleArn"), "arn:aws:iam::123456789012:role/ebs")
-	assertEqual(t, "version: EKS's default", addon.Input("addonVersion"), nil)
+	assertEqual(t, "version: EKS's default for the cluster's", addon.Input("addonVersion"), answers.AddonVersions["aws-ebs-csi-driver"]["1.34"].Default)
 	assertWaitsOn(t, addon, testkit.Named(t, doc, "aws:eks/nodeGroup:NodeGroup", "eks-nodes"))
 	assertWaitsOn(t, addon, testkit.Named(t, doc, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "ebs"))
 

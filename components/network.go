@@ -3,6 +3,7 @@ package components
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
@@ -18,7 +19,8 @@ type NetworkArgs struct {
 	VPCCIDR            string
 	PublicSubnetCIDRs  []string
 	PrivateSubnetCIDRs []string
-	// AvailabilityZones, one per subnet pair; empty means the region's first available zones.
+	// AvailabilityZones, one per subnet pair; empty means the region's first available zones
+	// that EKS supports.
 	AvailabilityZones []string
 	// SingleNATGateway shares one NAT gateway between all private subnets (cheaper, one AZ's
 	// failure cuts egress); otherwise each zone has its own.
@@ -207,7 +209,12 @@ func (n *Network) create(ctx *pulumi.Context, name string, args *NetworkArgs) er
 				AllocationId: eip.ID(),
 				SubnetId:     public.ID(),
 				Tags:         tags(map[string]string{"Name": name + "-" + zone}),
-			}, parent)
+			},
+				parent,
+				// A public NAT gateway in a VPC without an attached internet gateway fails
+				// (the aws_nat_gateway docs ask for this dependency); nothing in its inputs
+				// names the gateway.
+				pulumi.DependsOn([]pulumi.Resource{igw}))
 			if err != nil {
 				return err
 			}
@@ -251,31 +258,70 @@ func (n *Network) create(ctx *pulumi.Context, name string, args *NetworkArgs) er
 	return nil
 }
 
-// zones returns one availability zone per subnet pair.
+// EKSUnsupportedZoneIDs are the zones, by zone ID, that an EKS cluster's subnets cannot be in:
+// CreateCluster fails with UnsupportedAvailabilityZoneException (Amazon EKS User Guide, "View
+// Amazon EKS networking requirements for VPC and subnets", subnet requirements for clusters:
+// us-east-1 use1-az3, us-west-1 usw1-az2, ca-central-1 cac1-az3). A zone ID names the same
+// zone in every account; a zone name (us-east-1b) maps to a different one per account, so the
+// exclusion is by ID. Each ID names its region, so one list serves every region.
+var EKSUnsupportedZoneIDs = []string{"use1-az3", "usw1-az2", "cac1-az3"}
+
+// zones returns one availability zone per subnet pair: the pinned ones, once each is known to
+// be one EKS accepts, or else the region's first zones that are available without opting in
+// and not among EKSUnsupportedZoneIDs.
 func (n *Network) zones(ctx *pulumi.Context, args *NetworkArgs) ([]string, error) {
 	if len(args.PublicSubnetCIDRs) != len(args.PrivateSubnetCIDRs) || len(args.PublicSubnetCIDRs) < 2 {
 		return nil, fmt.Errorf("expected matching public and private subnet lists of at least two, got %d and %d",
 			len(args.PublicSubnetCIDRs), len(args.PrivateSubnetCIDRs))
 	}
 	want := len(args.PublicSubnetCIDRs)
-	if len(args.AvailabilityZones) > 0 {
-		if len(args.AvailabilityZones) != want {
-			return nil, fmt.Errorf("expected %d availability zones, got %d", want, len(args.AvailabilityZones))
-		}
-		return args.AvailabilityZones, nil
+	if len(args.AvailabilityZones) > 0 && len(args.AvailabilityZones) != want {
+		return nil, fmt.Errorf("expected %d availability zones, got %d", want, len(args.AvailabilityZones))
 	}
-	res, err := aws.GetAvailabilityZones(ctx, &aws.GetAvailabilityZonesArgs{
+	lookup := &aws.GetAvailabilityZonesArgs{
 		State: pulumi.StringRef("available"),
 		// Local Zones and Wavelength Zones are opt-in; EKS control planes cannot use them.
 		Filters: []aws.GetAvailabilityZonesFilter{{Name: "opt-in-status", Values: []string{"opt-in-not-required"}}},
-	}, pulumi.Parent(n))
+	}
+	if len(args.AvailabilityZones) == 0 {
+		lookup.ExcludeZoneIds = EKSUnsupportedZoneIDs
+	}
+	res, err := aws.GetAvailabilityZones(ctx, lookup, pulumi.Parent(n))
 	if err != nil {
 		return nil, fmt.Errorf("listing availability zones: %w", err)
 	}
+	if len(args.AvailabilityZones) > 0 {
+		return pinnedZones(args.AvailabilityZones, res.Names, res.ZoneIds)
+	}
 	if len(res.Names) < want {
-		return nil, fmt.Errorf("the region has %d available zones, %d subnet pairs need as many", len(res.Names), want)
+		return nil, fmt.Errorf("the region has %d available zones that EKS supports, %d subnet pairs need as many", len(res.Names), want)
 	}
 	return res.Names[:want], nil
+}
+
+// pinnedZones checks each pinned zone name against the region's zones (names and their IDs, in
+// the same order) and refuses any EKS cannot use.
+func pinnedZones(pinned, names, ids []string) ([]string, error) {
+	idOf := map[string]string{}
+	for i, name := range names {
+		if i < len(ids) {
+			idOf[name] = ids[i]
+		}
+	}
+	var problems []string
+	for _, zone := range pinned {
+		id, ok := idOf[zone]
+		switch {
+		case !ok:
+			problems = append(problems, fmt.Sprintf("%s is not an available zone of the region that needs no opt-in", zone))
+		case slices.Contains(EKSUnsupportedZoneIDs, id):
+			problems = append(problems, fmt.Sprintf("%s is zone %s in this account, where EKS places no cluster (UnsupportedAvailabilityZoneException)", zone, id))
+		}
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("availabilityZones: %s", strings.Join(problems, "; "))
+	}
+	return pinned, nil
 }
 
 // IPv6Subnet returns the index-th /64 of an IPv6 /56 (what AWS assigns a VPC).

@@ -71,6 +71,11 @@ func ProxyIngressAnnotations(args *ProxyIngressArgs) map[string]string {
 	if len(args.InboundCIDRs) > 0 {
 		a[p+"inbound-cidrs"] = strings.Join(args.InboundCIDRs, ",")
 	}
+	// Without the annotation (or with it empty) the controller leaves the ALB's web ACL as it
+	// is, so removing the ARN would leave the WAF attached; "none" detaches it (the
+	// controller's docs/guide/ingress/annotations.md, wafv2-acl-arn). The program owns the
+	// association either way.
+	a[p+"wafv2-acl-arn"] = "none"
 	if args.WAFv2ACLARN != "" {
 		a[p+"wafv2-acl-arn"] = args.WAFv2ACLARN
 	}

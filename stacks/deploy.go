@@ -169,12 +169,13 @@ func deployKubernetes(ctx *pulumi.Context, cfg Config, env *Environment, zoneID 
 	// Volumes for the bundled PostgreSQL (and any other workload).
 	var err error
 	env.Storage, err = components.NewEBSCSIDriver(ctx, "ebs-csi-driver", &components.EBSCSIDriverArgs{
-		ClusterName:     env.Cluster.Name,
-		OIDCProviderARN: env.Cluster.OIDCProviderARN,
-		OIDCIssuerURL:   env.Cluster.OIDCIssuerURL,
-		AddonVersion:    cfg.Cluster.EBSCSIDriverVersion,
-		Nodes:           env.Cluster.Nodes,
-		Tags:            tags,
+		ClusterName:       env.Cluster.Name,
+		KubernetesVersion: env.Cluster.KubernetesVersion,
+		OIDCProviderARN:   env.Cluster.OIDCProviderARN,
+		OIDCIssuerURL:     env.Cluster.OIDCIssuerURL,
+		AddonVersion:      cfg.Cluster.EBSCSIDriverVersion,
+		Nodes:             env.Cluster.Nodes,
+		Tags:              tags,
 	}, k8s)
 	if err != nil {
 		return err

@@ -224,10 +224,31 @@ func (c Cloud) Invoke(token string, args resource.PropertyMap) (resource.Propert
 	str := func(k string) string { return String(args, k) }
 	switch token {
 	case "aws:index/getAvailabilityZones:getAvailabilityZones":
+		excluded := map[string]bool{}
+		if v, ok := args["excludeZoneIds"]; ok && v.IsArray() {
+			for _, id := range v.ArrayValue() {
+				excluded[id.StringValue()] = true
+			}
+		}
+		var names, ids []any
+		for _, z := range Zones(c.Region) {
+			if !excluded[z.ID] {
+				names, ids = append(names, z.Name), append(ids, z.ID)
+			}
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"id": c.Region, "names": names, "zoneIds": ids}), nil
+	case "aws:eks/getAddonVersion:getAddonVersion":
+		mostRecent := false
+		if v, ok := args["mostRecent"]; ok && v.IsBool() {
+			mostRecent = v.BoolValue()
+		}
+		version, err := AddonVersion(str("addonName"), str("kubernetesVersion"), mostRecent)
+		if err != nil {
+			return nil, err
+		}
 		return resource.NewPropertyMapFromMap(map[string]any{
-			"id":      c.Region,
-			"names":   []any{c.Region + "a", c.Region + "b", c.Region + "c"},
-			"zoneIds": []any{"use1-az1", "use1-az2", "use1-az4"},
+			"id": str("addonName"), "addonName": str("addonName"), "kubernetesVersion": str("kubernetesVersion"),
+			"mostRecent": mostRecent, "version": version,
 		}), nil
 	case "aws:route53/getZone:getZone":
 		zone := ZoneID(str("name"))
@@ -263,6 +284,82 @@ func (c Cloud) Invoke(token string, args resource.PropertyMap) (resource.Propert
 		}), nil
 	}
 	return nil, &UnknownError{Kind: "function", Token: token}
+}
+
+// AddonVersions are the add-on versions EKS publishes for each Kubernetes version this
+// catalogue knows: the default (what EKS installs when none is asked for) and the latest. A
+// small catalogue of its own, shaped like DescribeAddonVersions' answer; the versions are
+// invented in EKS's form, the rule they encode (each Kubernetes minor has its own) is EKS's.
+var AddonVersions = map[string]map[string]struct{ Default, Latest string }{
+	"vpc-cni": {
+		"1.33": {"v1.19.6-eksbuild.1", "v1.20.1-eksbuild.1"},
+		"1.34": {"v1.20.1-eksbuild.1", "v1.20.4-eksbuild.2"},
+		"1.35": {"v1.20.4-eksbuild.2", "v1.21.0-eksbuild.1"},
+		"1.36": {"v1.21.0-eksbuild.1", "v1.21.0-eksbuild.1"},
+	},
+	"kube-proxy": {
+		"1.33": {"v1.33.3-eksbuild.4", "v1.33.5-eksbuild.2"},
+		"1.34": {"v1.34.0-eksbuild.2", "v1.34.1-eksbuild.2"},
+		"1.35": {"v1.35.0-eksbuild.1", "v1.35.0-eksbuild.3"},
+		"1.36": {"v1.36.0-eksbuild.1", "v1.36.0-eksbuild.1"},
+	},
+	"coredns": {
+		"1.33": {"v1.12.1-eksbuild.2", "v1.12.3-eksbuild.1"},
+		"1.34": {"v1.12.3-eksbuild.1", "v1.12.4-eksbuild.1"},
+		"1.35": {"v1.13.1-eksbuild.1", "v1.13.1-eksbuild.1"},
+		"1.36": {"v1.13.2-eksbuild.1", "v1.13.2-eksbuild.1"},
+	},
+	"aws-ebs-csi-driver": {
+		"1.33": {"v1.46.0-eksbuild.1", "v1.50.1-eksbuild.1"},
+		"1.34": {"v1.48.0-eksbuild.2", "v1.50.1-eksbuild.1"},
+		"1.35": {"v1.50.1-eksbuild.1", "v1.52.0-eksbuild.1"},
+		"1.36": {"v1.52.0-eksbuild.1", "v1.52.0-eksbuild.1"},
+	},
+}
+
+// AddonVersion is the version EKS publishes of an add-on for a Kubernetes version: its
+// default, or its latest when mostRecent. An add-on or a version EKS has none for is an error,
+// as GetAddonVersion's lookup finds nothing.
+func AddonVersion(addon, kubernetesVersion string, mostRecent bool) (string, error) {
+	v, ok := AddonVersions[addon][kubernetesVersion]
+	if !ok {
+		return "", fmt.Errorf("EKS publishes no version of add-on %q for Kubernetes %q", addon, kubernetesVersion)
+	}
+	if mostRecent {
+		return v.Latest, nil
+	}
+	return v.Default, nil
+}
+
+// Zone is an availability zone: its name, which differs per account, and its ID.
+type Zone struct{ Name, ID string }
+
+// Zones are a region's four availability zones as this account sees them. Names map to IDs
+// differently in each account; here the second name of us-east-1, us-west-1 and ca-central-1
+// is the one zone there that EKS does not support (use1-az3, usw1-az2, cac1-az3), so that a
+// program taking the first names would put a cluster subnet where CreateCluster refuses it.
+func Zones(region string) []Zone {
+	code := regionCode(region)
+	order := []int{1, 3, 2, 4}
+	if region == "us-west-1" {
+		order = []int{1, 2, 3, 4}
+	}
+	out := make([]Zone, len(order))
+	for i, n := range order {
+		out[i] = Zone{Name: region + string(rune('a'+i)), ID: fmt.Sprintf("%s-az%d", code, n)}
+	}
+	return out
+}
+
+// regionCode is the prefix of a region's zone IDs: us-east-1 → use1, ap-northeast-1 → apne1.
+func regionCode(region string) string {
+	parts := strings.Split(region, "-")
+	if len(parts) != 3 {
+		return region
+	}
+	direction := map[string]string{"east": "e", "west": "w", "north": "n", "south": "s", "central": "c",
+		"northeast": "ne", "northwest": "nw", "southeast": "se", "southwest": "sw"}[parts[1]]
+	return parts[0] + direction + parts[2]
 }
 
 // ZoneID is the Route53 hosted zone ID of a zone name.

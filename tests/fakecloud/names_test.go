@@ -87,6 +87,7 @@ func TestAFixedNameAWSHoldsRefusesASecondCreate(t *testing.T) {
 	} {
 		t.Run(c.typ, func(t *testing.T) {
 			p := cloud(t)
+			p.clusterFor(t, c.typ)
 			id, err := p.create(t, c.typ, "a", c.in)
 			if err != nil {
 				t.Fatal(err)
@@ -125,6 +126,7 @@ func TestAReplacementWithAFreshNameKeepsBothUntilTheOldIsDeleted(t *testing.T) {
 	} {
 		t.Run(c.typ, func(t *testing.T) {
 			p := cloud(t)
+			p.clusterFor(t, c.typ)
 			old, err := p.create(t, c.typ, "a", c.in)
 			if err != nil {
 				t.Fatal(err)

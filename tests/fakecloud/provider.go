@@ -86,7 +86,8 @@ func (p *Provider) Diff(_ context.Context, req plugin.DiffRequest) (plugin.DiffR
 }
 
 // Create answers; in a preview the computed outputs stay unknown, as the real providers leave
-// them. AWS refuses a name a live resource holds (names.go).
+// them. AWS refuses a name a live resource holds (names.go), and EKS a version its rules
+// refuse (eks_rules.go), which also fill in the versions EKS picks.
 func (p *Provider) Create(_ context.Context, req plugin.CreateRequest) (plugin.CreateResponse, error) {
 	inputs := withoutDefaultsList(req.Properties)
 	if err := p.record(Call{Method: "Create", Type: string(req.Type), URN: string(req.URN), Inputs: Plain(inputs), Preview: req.Preview}); err != nil {
@@ -100,12 +101,19 @@ func (p *Provider) Create(_ context.Context, req plugin.CreateRequest) (plugin.C
 		return plugin.CreateResponse{}, fmt.Errorf("fakecloud %s: %w", p.Name, err)
 	}
 	unique := uniqueNames[string(req.Type)]
-	r := Resource{Type: string(req.Type), URN: string(req.URN), ID: id, Outputs: Plain(state)}
+	r := Resource{Type: string(req.Type), URN: string(req.URN), ID: id}
 	if unique.key != nil {
 		r.Key = unique.key(inputs)
 	}
 	refuse := func() error { return unique.taken(inputs) }
-	if err := p.World.Add(r, unique.upsert, refuse); err != nil {
+	err = p.World.locked(func() error {
+		if err := p.World.eksRules(&r, nil, inputs, state); err != nil {
+			return err
+		}
+		r.Outputs = Plain(state)
+		return p.World.add(r, unique.upsert, refuse)
+	})
+	if err != nil {
 		return plugin.CreateResponse{}, err
 	}
 	return plugin.CreateResponse{ID: resource.ID(id), Properties: state, Status: resource.StatusOK}, nil
@@ -123,9 +131,10 @@ func (p *Provider) Read(_ context.Context, req plugin.ReadRequest) (plugin.ReadR
 	return plugin.ReadResponse{ReadResult: plugin.ReadResult{ID: req.ID, Inputs: req.Inputs, Outputs: req.State}, Status: resource.StatusOK}, nil
 }
 
-// Update answers for the new inputs, keeping the ID. A preview answers the old state with the
-// new inputs over it, as the bridge's planned state keeps the computed outputs a change
-// leaves alone (the resource's ARN stays known to what depends on it).
+// Update answers for the new inputs, keeping the ID, unless EKS's version rules refuse the
+// change (eks_rules.go). A preview answers the old state with the new inputs over it, as the
+// bridge's planned state keeps the computed outputs a change leaves alone (the resource's ARN
+// stays known to what depends on it).
 func (p *Provider) Update(_ context.Context, req plugin.UpdateRequest) (plugin.UpdateResponse, error) {
 	inputs := withoutDefaultsList(req.NewInputs)
 	if err := p.record(Call{Method: "Update", Type: string(req.Type), URN: string(req.URN), ID: string(req.ID), Inputs: Plain(inputs), Preview: req.Preview}); err != nil {
@@ -142,7 +151,23 @@ func (p *Provider) Update(_ context.Context, req plugin.UpdateRequest) (plugin.U
 	if err != nil {
 		return plugin.UpdateResponse{}, fmt.Errorf("fakecloud %s: %w", p.Name, err)
 	}
-	if err := p.World.Put(Resource{Type: string(req.Type), URN: string(req.URN), ID: string(req.ID), Outputs: Plain(state)}); err != nil {
+	r := Resource{Type: string(req.Type), URN: string(req.URN), ID: string(req.ID)}
+	err = p.World.locked(func() error {
+		// What the resource is now: the world's record, or the engine's when the world lost it.
+		old, ok, err := p.World.Get(r.Type, r.ID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			old = Resource{Type: r.Type, ID: r.ID, Outputs: Plain(withoutDefaultsList(req.OldOutputs))}
+		}
+		if err := p.World.eksRules(&r, &old, inputs, state); err != nil {
+			return err
+		}
+		r.Outputs = Plain(state)
+		return p.World.put(r)
+	})
+	if err != nil {
 		return plugin.UpdateResponse{}, err
 	}
 	return plugin.UpdateResponse{Properties: state, Status: resource.StatusOK}, nil

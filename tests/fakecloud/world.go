@@ -9,7 +9,10 @@
 // is a replacement (replacement.go, from the upstream schemas), in the order the bridge
 // picks (diff.go); and the world refuses what AWS refuses, a second live resource under a
 // name AWS holds unique (names.go), so a create-before-delete replacement of a resource
-// with a fixed name fails as it would on AWS.
+// with a fixed name fails as it would on AWS; and EKS's version rules (eks_rules.go): a
+// cluster moves one minor version at a time and only once its node groups have caught up, a
+// node group is never newer than its cluster, an add-on runs a version published for the
+// cluster's.
 package fakecloud
 
 import (
@@ -72,6 +75,9 @@ type Resource struct {
 	// derive IDs from names where AWS gives every create its own, so the new half of a
 	// create-before-delete replacement gets the old half's ID.
 	Instances int `json:"instances,omitempty"`
+	// Upgrade, for an EKS cluster, is its last in-place version upgrade while it can still be
+	// rolled back (eks_rules.go).
+	Upgrade *VersionUpgrade `json:"upgrade,omitempty"`
 }
 
 // Volume is an EBS volume made for a PersistentVolumeClaim.
@@ -170,17 +176,20 @@ func (w *World) resourcePath(typ, id string) string {
 
 // Put records an updated resource, keeping its key and instances.
 func (w *World) Put(r Resource) error {
-	return w.locked(func() error {
-		var old Resource
-		ok, err := readJSON(w.resourcePath(r.Type, r.ID), &old)
-		if err != nil {
-			return err
-		}
-		if ok {
-			r.Key, r.Instances = old.Key, old.Instances
-		}
-		return writeJSON(w.resourcePath(r.Type, r.ID), r)
-	})
+	return w.locked(func() error { return w.put(r) })
+}
+
+// put is Put with the lock held.
+func (w *World) put(r Resource) error {
+	var old Resource
+	ok, err := readJSON(w.resourcePath(r.Type, r.ID), &old)
+	if err != nil {
+		return err
+	}
+	if ok {
+		r.Key, r.Instances = old.Key, old.Instances
+	}
+	return writeJSON(w.resourcePath(r.Type, r.ID), r)
 }
 
 // Add records a resource AWS just created. A live resource of the type holding the same Key
@@ -188,28 +197,31 @@ func (w *World) Put(r Resource) error {
 // the create as the same object. A live resource under the same ID (and no Key) is another
 // AWS resource the answers gave the same ID: the ID then counts one more instance.
 func (w *World) Add(r Resource, upsert bool, refuse func() error) error {
-	return w.locked(func() error {
-		if r.Key != "" && !upsert {
-			live, err := w.Resources()
-			if err != nil {
-				return err
-			}
-			for _, l := range live {
-				if l.Type == r.Type && l.Key == r.Key {
-					return refuse()
-				}
-			}
-		}
-		var old Resource
-		ok, err := readJSON(w.resourcePath(r.Type, r.ID), &old)
+	return w.locked(func() error { return w.add(r, upsert, refuse) })
+}
+
+// add is Add with the lock held.
+func (w *World) add(r Resource, upsert bool, refuse func() error) error {
+	if r.Key != "" && !upsert {
+		live, err := w.Resources()
 		if err != nil {
 			return err
 		}
-		if ok && !upsert {
-			r.Instances = max(old.Instances, 1) + 1
+		for _, l := range live {
+			if l.Type == r.Type && l.Key == r.Key {
+				return refuse()
+			}
 		}
-		return writeJSON(w.resourcePath(r.Type, r.ID), r)
-	})
+	}
+	var old Resource
+	ok, err := readJSON(w.resourcePath(r.Type, r.ID), &old)
+	if err != nil {
+		return err
+	}
+	if ok && !upsert {
+		r.Instances = max(old.Instances, 1) + 1
+	}
+	return writeJSON(w.resourcePath(r.Type, r.ID), r)
 }
 
 // Get is a live resource, or false.
@@ -255,7 +267,9 @@ func (w *World) Remove(typ, id string, byKey bool) error {
 }
 
 // locked runs f holding the world's resource lock: the plugins are separate processes, and
-// a create's check for a taken name and its write must not interleave with another's.
+// a create's check for a taken name (or an EKS version rule's look at the cluster and its
+// node groups) and its write must not interleave with another's. The lock is a flock on a
+// fresh descriptor, so f must not take it again (use put and add inside, not Put and Add).
 func (w *World) locked(f func() error) error {
 	l, err := os.OpenFile(filepath.Join(w.Dir, "resources.lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {

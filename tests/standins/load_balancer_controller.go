@@ -83,6 +83,7 @@ func (s *Standins) loadBalancerController() error {
 			}
 		}
 		m := meta(ing)
+		s.reconcileWAF(ing)
 		hostname := answers.ALBHostname(s.region, fmt.Sprint(m["namespace"]), fmt.Sprint(m["name"]))
 		status, _ := ing["status"].(Object)
 		lb, _ := status["loadBalancer"].(Object)
@@ -113,4 +114,38 @@ func (s *Standins) orphanedIngresses(ingresses []Object) error {
 		}
 	}
 	return nil
+}
+
+// wafAnnotation names the web ACL the controller associates with an Ingress's ALB.
+const wafAnnotation = "alb.ingress.kubernetes.io/wafv2-acl-arn"
+
+// reconcileWAF associates the ALB with the web ACL the Ingress names, as the controller does
+// (docs/guide/ingress/annotations.md, wafv2-acl-arn): an ARN associates that ACL, "none"
+// removes any association, and an absent or empty annotation leaves the ALB's association as
+// it is, whatever it was before.
+func (s *Standins) reconcileWAF(ing Object) {
+	value := str(meta(ing), "annotations", wafAnnotation)
+	if value == "" {
+		return
+	}
+	if value == "none" {
+		value = ""
+	}
+	s.mu.Lock()
+	if s.wafs == nil {
+		s.wafs = map[string]string{}
+	}
+	changed := s.wafs[nameOf(ing)] != value
+	s.wafs[nameOf(ing)] = value
+	s.mu.Unlock()
+	if changed {
+		s.logf("load balancer controller: web ACL of the ALB of %s is now %q", nameOf(ing), value)
+	}
+}
+
+// WebACL is the web ACL associated with the ALB of the Ingress namespace/name ("" for none).
+func (s *Standins) WebACL(namespace, name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.wafs[namespace+"/"+name]
 }

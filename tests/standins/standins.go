@@ -39,6 +39,8 @@ type Standins struct {
 	errors []string
 	events []string
 	hooks  *webhooks
+	// wafs are the web ACLs associated with the ALBs, by Ingress (namespace/name).
+	wafs map[string]string
 }
 
 // Holds are the pods the stand-ins turn Ready themselves (localcluster.Options.Holds): the

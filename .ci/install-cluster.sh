@@ -2,7 +2,8 @@
 # Builds the local Kubernetes control plane the cluster tests run against, from the Go module
 # proxy, and caches it: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok
 # (nodes and pod lifecycles without a kubelet), with kwok's stage file. Prints the directory
-# holding them. Nothing here is committed; everything is built at the pinned versions.
+# holding them. Nothing here is committed; everything is built at the pinned versions, except
+# an etcd or kube-apiserver of the pinned version found in KUBEBUILDER_ASSETS, which is used.
 #
 #   KONG_ALB_EKS_CLUSTER_BIN="$(.ci/install-cluster.sh)" go test ./tests/cluster/...
 #
@@ -21,27 +22,52 @@ kube_cmds=(kube-apiserver kube-controller-manager kube-scheduler)
 
 log() { printf 'install-cluster: %s\n' "$*" >&2; }
 
+# pinned reports whether the binary $1 (etcd or a Kubernetes command) runs and reports the
+# pinned version.
+pinned() {
+	case "$(basename "$1")" in
+	etcd) "$1" --version 2>/dev/null | grep -qx "etcd Version: ${ETCD_VERSION#v}" ;;
+	*) "$1" --version 2>/dev/null | grep -qx "Kubernetes $KUBERNETES_VERSION" ;;
+	esac
+}
+
 complete() {
-	[[ -x "$bin_dir/etcd" && -x "$bin_dir/kwok" && -s "$bin_dir/kwok-stages.yaml" ]] || return 1
-	for cmd in "${kube_cmds[@]}"; do [[ -x "$bin_dir/$cmd" ]] || return 1; done
-	"$bin_dir/kube-apiserver" --version 2>/dev/null | grep -qx "Kubernetes $KUBERNETES_VERSION"
+	[[ -x "$bin_dir/kwok" && -s "$bin_dir/kwok-stages.yaml" ]] || return 1
+	for cmd in etcd "${kube_cmds[@]}"; do pinned "$bin_dir/$cmd" || return 1; done
 }
 if complete; then
 	printf '%s\n' "$bin_dir"
 	exit 0
+fi
+mkdir -p "$bin_dir"
+
+# A Kubernetes developer has envtest's etcd and kube-apiserver in KUBEBUILDER_ASSETS
+# (setup-envtest): each of the pinned version is linked into the cache instead of built. A link
+# whose target later goes or changes version fails `complete` and is built over.
+if [[ -n "${KUBEBUILDER_ASSETS:-}" ]]; then
+	for cmd in etcd kube-apiserver; do
+		have="$KUBEBUILDER_ASSETS/$cmd"
+		[[ -x "$have" ]] || continue
+		if pinned "$bin_dir/$cmd"; then continue; fi
+		if pinned "$have"; then
+			ln -sfn "$(cd "$(dirname "$have")" && pwd)/$cmd" "$bin_dir/$cmd"
+			log "using $have"
+		else
+			log "not using $have: it is not the pinned version ($ETCD_VERSION, $KUBERNETES_VERSION)"
+		fi
+	done
 fi
 
 command -v go >/dev/null 2>&1 || { log "go is not on PATH"; exit 1; }
 export GOTOOLCHAIN="${GOTOOLCHAIN:-local}" GOWORK=off CGO_ENABLED=0
 work="$(mktemp -d "${TMPDIR:-/tmp}/install-cluster.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$bin_dir"
 
 # Each binary is written beside its final name and moved into place, so that a concurrent run
 # never sees a half-written one.
 install_bin() { mv -f "$1" "$bin_dir/$2"; }
 
-if [[ ! -x "$bin_dir/etcd" ]]; then
+if ! pinned "$bin_dir/etcd"; then
 	log "building etcd $ETCD_VERSION"
 	mkdir "$work/etcd" && cd "$work/etcd"
 	go mod init kong-alb-eks.local/etcd >/dev/null 2>&1
@@ -64,7 +90,7 @@ GO
 fi
 
 missing_kube=()
-for cmd in "${kube_cmds[@]}"; do [[ -x "$bin_dir/$cmd" ]] || missing_kube+=("$cmd"); done
+for cmd in "${kube_cmds[@]}"; do pinned "$bin_dir/$cmd" || missing_kube+=("$cmd"); done
 if ((${#missing_kube[@]} > 0)); then
 	log "building ${missing_kube[*]} $KUBERNETES_VERSION"
 	mkdir "$work/kube" && cd "$work/kube"

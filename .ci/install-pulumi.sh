@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Pulumi CLI from the Go module proxy (the only network this project's CI has) and
-# caches it. Prints the directory holding the `pulumi` binary, for PATH.
+# caches it. Prints the directory holding the `pulumi` binary, for PATH. A Pulumi CLI already
+# installed is used instead when it reports the pinned version (KONG_ALB_EKS_PULUMI names one,
+# else the `pulumi` on PATH).
 #
 #   PATH="$(.ci/install-pulumi.sh):$PATH" go test ./...
 #
@@ -19,11 +21,22 @@ bin="$bin_dir/pulumi"
 
 log() { printf 'install-pulumi: %s\n' "$*" >&2; }
 
-# Reuse a cached binary only when it runs and reports the expected version.
-if [[ -x "$bin" ]] && [[ "$("$bin" version 2>/dev/null || true)" == "$PULUMI_VERSION" ]]; then
-	printf '%s\n' "$bin_dir"
-	exit 0
-fi
+# pinned reports whether $1 is a binary named pulumi (the tests find it on PATH by that name)
+# that runs and says it is the pinned version.
+pinned() {
+	[[ "$(basename "$1")" == pulumi && -x "$1" ]] && [[ "$("$1" version 2>/dev/null || true)" == "$PULUMI_VERSION" ]]
+}
+
+# A CLI the developer already has is used when it is the pinned version: the one named by
+# KONG_ALB_EKS_PULUMI, else the `pulumi` on PATH. Then the cached build. Only then a build.
+for candidate in "${KONG_ALB_EKS_PULUMI:-}" "$(command -v pulumi 2>/dev/null || true)" "$bin"; do
+	[[ -n "$candidate" ]] || continue
+	if pinned "$candidate"; then
+		printf '%s\n' "$(cd "$(dirname "$candidate")" && pwd)"
+		exit 0
+	fi
+	[[ "$candidate" == "$bin" ]] || log "not using $candidate: it is not a pulumi $PULUMI_VERSION binary"
+done
 
 command -v go >/dev/null 2>&1 || { log "go is not on PATH"; exit 1; }
 

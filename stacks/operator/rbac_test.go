@@ -42,6 +42,10 @@ func leastPrivilege(t *testing.T, w *world) {
 			t.Fatal(err)
 		}
 	}
+	// The binding takes effect through the authorizer's cache, some time after it is written.
+	if err := c.WaitAllowed(30*time.Second, "system:serviceaccount:"+namespace+":portal", namespace, operator.PortalRole(namespace).Rules); err != nil {
+		t.Fatal(err)
+	}
 	tr, err := c.Do("POST", "/api/v1/namespaces/"+namespace+"/serviceaccounts/portal/token", map[string]any{"spec": map[string]any{"expirationSeconds": 3600}})
 	if err != nil {
 		t.Fatal(err)

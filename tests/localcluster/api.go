@@ -14,15 +14,68 @@ import (
 // Object is a Kubernetes object as JSON decodes it.
 type Object = map[string]any
 
-// Do sends one request to the API server as the administrator and decodes the answer; a
-// PATCH is a JSON merge patch. A status of 404 is errNotFound (IsNotFound), others above 299 an error with the API server's
-// message.
+// Do sends one request to the API server as the administrator (its client certificate) and
+// decodes the answer; a PATCH is a JSON merge patch. A status above 299 is an *APIError: 404
+// satisfies IsNotFound, and StatusCode gives any status.
 func (c *Cluster) Do(method, path string, body any) (Object, error) {
+	return decode(c.send(c.client, "", method, path, body))
+}
+
+// DoAs is Do with the bearer token as the only credential, as a client holding an `aws eks
+// get-token` token calls EKS: the token file, a ServiceAccount's token, or else Options.Access
+// authenticates it. An unknown token answers 401, a request no authorizer allows 403.
+func (c *Cluster) DoAs(token, method, path string, body any) (Object, error) {
+	return decode(c.send(c.tokenClient, token, method, path, body))
+}
+
+// APIError is an answer of the API server with a status above 299.
+type APIError struct {
+	Method, Path string
+	Code         int    // the HTTP status code
+	Status       string // the HTTP status line's text, as "403 Forbidden"
+	Body         string // the API server's answer, a Status object as JSON
+}
+
+func (e *APIError) Error() string {
+	if e.Code == http.StatusNotFound {
+		return fmt.Sprintf("%s %s: %v", e.Method, e.Path, errNotFound)
+	}
+	return fmt.Sprintf("%s %s: %s: %s", e.Method, e.Path, e.Status, e.Body)
+}
+
+// Unwrap makes a 404 errors.Is errNotFound.
+func (e *APIError) Unwrap() error {
+	if e.Code == http.StatusNotFound {
+		return errNotFound
+	}
+	return nil
+}
+
+// StatusCode is the HTTP status of the API server's answer that err reports (401, 403, ...),
+// or 0 when err is nil or not such an answer (the request never got one).
+func StatusCode(err error) int {
+	var e *APIError
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return 0
+}
+
+// answer is what the API server sent back: the request and its raw body.
+type answer struct {
+	method, path string
+	raw          []byte
+}
+
+// send makes one request through client, with token as its bearer token unless empty; an
+// answer above 299 is an *APIError.
+func (c *Cluster) send(client *http.Client, token, method, path string, body any) (answer, error) {
+	a := answer{method: method, path: path}
 	var in io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return nil, err
+			return a, err
 		}
 		in = bytes.NewReader(b)
 	}
@@ -30,31 +83,37 @@ func (c *Cluster) Do(method, path string, body any) (Object, error) {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, c.Server+path, in)
 	if err != nil {
-		return nil, err
+		return a, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if method == http.MethodPatch {
 		req.Header.Set("Content-Type", "application/merge-patch+json")
 	}
-	resp, err := c.client.Do(req)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
-		return nil, err
+		return a, err
 	}
 	defer func() { _ = resp.Body.Close() }()
-	raw, err := io.ReadAll(resp.Body)
+	if a.raw, err = io.ReadAll(resp.Body); err != nil {
+		return a, err
+	}
+	if resp.StatusCode > 299 {
+		return a, &APIError{Method: method, Path: path, Code: resp.StatusCode, Status: resp.Status, Body: string(a.raw)}
+	}
+	return a, nil
+}
+
+func decode(a answer, err error) (Object, error) {
 	if err != nil {
 		return nil, err
 	}
-	if resp.StatusCode == http.StatusNotFound {
-		return nil, fmt.Errorf("%s %s: %w", method, path, errNotFound)
-	}
-	if resp.StatusCode > 299 {
-		return nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, raw)
-	}
 	var out Object
-	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &out); err != nil {
-			return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	if len(a.raw) > 0 {
+		if err := json.Unmarshal(a.raw, &out); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", a.method, a.path, err)
 		}
 	}
 	return out, nil

@@ -46,6 +46,11 @@ type Options struct {
 	// Holds keep the pods each matches from turning Ready until they are annotated
 	// HeldAnnotation.
 	Holds []Hold
+	// Access, when set, authenticates the bearer tokens the token file and the ServiceAccount
+	// authenticator do not know, and authorizes the requests RBAC does not allow, as EKS's IAM
+	// authentication and access entries do (authwebhook.go). Without it only the token file,
+	// ServiceAccounts and client certificates authenticate, and only RBAC authorizes.
+	Access Access
 }
 
 // Cluster is a running control plane.
@@ -61,11 +66,14 @@ type Cluster struct {
 	// PodCIDR is where kwok gives pods their IPs: loopback addresses of this cluster only.
 	PodCIDR string
 
-	dir     string
-	egress  *egress
-	procs   []*process
-	client  *http.Client
-	started time.Time
+	dir         string
+	caPEM       []byte
+	egress      *egress
+	access      *accessWebhook
+	procs       []*process
+	client      *http.Client // the administrator's client certificate
+	tokenClient *http.Client // no client certificate: a bearer token authenticates (DoAs)
+	started     time.Time
 }
 
 type process struct {
@@ -119,7 +127,7 @@ func (c *Cluster) start(bin string, opts Options) error {
 	}
 	etcdClient, etcdPeer, apiPort := ports[0], ports[1], ports[2]
 	c.Server = "https://127.0.0.1:" + strconv.Itoa(apiPort)
-	c.CAData = base64.StdEncoding.EncodeToString(p.caPEM)
+	c.caPEM, c.CAData = p.caPEM, b64(p.caPEM)
 	c.PodCIDR = fmt.Sprintf("127.%d.0.0/16", 11+apiPort%240)
 	if c.Token, err = randomToken(); err != nil {
 		return err
@@ -144,6 +152,16 @@ func (c *Cluster) start(bin string, opts Options) error {
 	c.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{admin}, MinVersion: tls.VersionTLS12},
 	}}
+	// The API server tries a client certificate before a bearer token: with the administrator's
+	// certificate along, every token would act as the administrator.
+	c.tokenClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+	}}
+	if opts.Access != nil {
+		if c.access, err = startAccessWebhook(c.dir, opts.Access); err != nil {
+			return fmt.Errorf("access webhook: %w", err)
+		}
+	}
 
 	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdClient)
 	peerURL := fmt.Sprintf("http://127.0.0.1:%d", etcdPeer)
@@ -161,14 +179,7 @@ func (c *Cluster) start(bin string, opts Options) error {
 		return err
 	}
 	if err := c.run("kube-apiserver", filepath.Join(bin, "kube-apiserver"),
-		"--etcd-servers="+etcdURL, "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
-		"--secure-port="+strconv.Itoa(apiPort), "--endpoint-reconciler-type=none",
-		"--client-ca-file="+p.caCert, "--tls-cert-file="+p.serverCert, "--tls-private-key-file="+p.serverKey,
-		"--service-account-key-file="+p.saPub, "--service-account-signing-key-file="+p.saKey,
-		"--service-account-issuer=https://kubernetes.default.svc",
-		"--service-cluster-ip-range=10.96.0.0/16", "--authorization-mode=RBAC", "--token-auth-file="+tokens,
-		// Webhooks and other traffic into the cluster network go through the test's proxy.
-		"--egress-selector-config-file="+egressConfig); err != nil {
+		apiServerArgs(etcdURL, apiPort, p, tokens, egressConfig, c.access)...); err != nil {
 		return err
 	}
 	if err := c.waitFor("kube-apiserver", 90*time.Second, func() error { return get(c.client, c.Server+"/readyz") }); err != nil {
@@ -201,6 +212,27 @@ func (c *Cluster) start(bin string, opts Options) error {
 		return err
 	}
 	return c.addNodes(opts)
+}
+
+// apiServerArgs are kube-apiserver's flags; access, when not nil, adds its webhooks.
+func apiServerArgs(etcdURL string, apiPort int, p *pki, tokens, egressConfig string, access *accessWebhook) []string {
+	args := []string{
+		"--etcd-servers=" + etcdURL, "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(apiPort), "--endpoint-reconciler-type=none",
+		"--client-ca-file=" + p.caCert, "--tls-cert-file=" + p.serverCert, "--tls-private-key-file=" + p.serverKey,
+		"--service-account-key-file=" + p.saPub, "--service-account-signing-key-file=" + p.saKey,
+		"--service-account-issuer=https://kubernetes.default.svc",
+		"--service-cluster-ip-range=10.96.0.0/16", "--token-auth-file=" + tokens,
+		// Admission webhooks and other traffic into the cluster network go through the test's
+		// proxy. Not the access webhooks: they are the "controlplane" selection, which this
+		// configuration leaves to a direct connection (EgressSelector.Lookup in
+		// k8s.io/apiserver/pkg/server/egressselector/egress_selector.go).
+		"--egress-selector-config-file=" + egressConfig,
+	}
+	if access == nil {
+		return append(args, "--authorization-mode=RBAC")
+	}
+	return append(args, access.flags()...)
 }
 
 // run starts a binary with its output in <dir>/<name>.log.
@@ -250,6 +282,11 @@ func (c *Cluster) stop() {
 			<-p.done
 		}
 	}
+	// After the API server: it asks the access webhook until it exits.
+	if c.access != nil {
+		c.access.close()
+		c.access = nil
+	}
 }
 
 // PIDs are the processes' IDs, by name.
@@ -262,21 +299,38 @@ func (c *Cluster) PIDs() map[string]int {
 }
 
 func (c *Cluster) writeKubeconfig(p *pki) error {
-	b64 := base64.StdEncoding.EncodeToString
-	kc, err := json.Marshal(map[string]any{
-		"apiVersion": "v1", "kind": "Config", "current-context": "local",
-		"clusters": []any{map[string]any{"name": "local", "cluster": map[string]any{
-			"server": c.Server, "certificate-authority-data": b64(p.caPEM)}}},
-		"contexts": []any{map[string]any{"name": "local", "context": map[string]any{"cluster": "local", "user": "admin"}}},
-		"users": []any{map[string]any{"name": "admin", "user": map[string]any{
-			"client-certificate-data": b64(p.adminCertPEM), "client-key-data": b64(p.adminKeyPEM)}}},
-	})
+	kc, err := kubeconfig(c.Server, p.caPEM, map[string]any{
+		"client-certificate-data": b64(p.adminCertPEM), "client-key-data": b64(p.adminKeyPEM)})
 	if err != nil {
 		return err
 	}
 	c.Kubeconfig = string(kc)
 	return os.WriteFile(filepath.Join(c.dir, "kubeconfig"), kc, 0o600)
 }
+
+// KubeconfigFor is a kubeconfig (JSON) whose only credential is the bearer token, for a
+// client (the Pulumi Kubernetes provider) acting as whoever the token stands for (see DoAs).
+func (c *Cluster) KubeconfigFor(token string) string {
+	kc, err := kubeconfig(c.Server, c.caPEM, map[string]any{"token": token})
+	if err != nil {
+		panic(err) // strings only: it always marshals
+	}
+	return string(kc)
+}
+
+// kubeconfig is a kubeconfig (JSON) for one server, trusted through caPEM, with one user's
+// credentials.
+func kubeconfig(server string, caPEM []byte, user map[string]any) ([]byte, error) {
+	return json.Marshal(map[string]any{
+		"apiVersion": "v1", "kind": "Config", "current-context": "local",
+		"clusters": []any{map[string]any{"name": "local", "cluster": map[string]any{
+			"server": server, "certificate-authority-data": b64(caPEM)}}},
+		"contexts": []any{map[string]any{"name": "local", "context": map[string]any{"cluster": "local", "user": "user"}}},
+		"users":    []any{map[string]any{"name": "user", "user": user}},
+	})
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 func randomToken() (string, error) {
 	b := make([]byte, 24)

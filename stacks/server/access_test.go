@@ -60,7 +60,7 @@ type tenantFixture struct {
 	state  string
 }
 
-func newTenantFixture(t *testing.T, state string, edit func(*AccessPolicy)) *tenantFixture {
+func newTenantFixture(t *testing.T, state string, edit func(*AccessPolicy), configure ...func(*automation.ManagerOptions, *Options)) *tenantFixture {
 	t.Helper()
 	tokens := filepath.Join(state, "tokens.json")
 	if _, err := os.Stat(tokens); err != nil {
@@ -76,10 +76,10 @@ func newTenantFixture(t *testing.T, state string, edit func(*AccessPolicy)) *ten
 	if err := policy.check(); err != nil {
 		t.Fatal(err)
 	}
-	f := newFixtureAt(t, testToken, state, 0, func(_ *automation.ManagerOptions, o *Options) {
+	f := newFixtureAt(t, testToken, state, 0, append([]func(*automation.ManagerOptions, *Options){func(_ *automation.ManagerOptions, o *Options) {
 		o.Access = policy
 		o.AuditLog = filepath.Join(state, "audit.jsonl")
-	})
+	}}, configure...)...)
 	return &tenantFixture{fixture: f, tokens: tokens, state: state}
 }
 

@@ -10,6 +10,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -33,6 +36,9 @@ type AuditRecord struct {
 	Status      int    `json:"status"`
 	Reason      string `json:"reason,omitempty"`
 	OperationID string `json:"operationId,omitempty"`
+	// Unrecorded counts the refused requests left out of the trail, over its rate limit, since
+	// the record before this one.
+	Unrecorded int64 `json:"unrecorded,omitempty"`
 	// Prev is the previous record's Hash ("" for the first); Hash is the SHA-256 of this record
 	// with Hash empty. Changing, removing or reordering a record breaks every hash after it.
 	Prev string `json:"prev"`
@@ -52,27 +58,48 @@ func (r AuditRecord) digest() (string, error) {
 }
 
 // auditLog is the audit trail: an append-only file of JSON lines, each record chained to the one
-// before by its hash, written and synced before the request is answered.
+// before by its hash, written and synced before the request is answered. The chain shows a
+// record changed, removed or reordered, but not the newest records cut off: the head file,
+// replaced atomically after each record, keeps the newest record's sequence number and hash
+// apart from the trail, and is checked against it at open.
 type auditLog struct {
-	mu      sync.Mutex
-	f       *os.File
-	offsets []int64 // where each record starts, by Seq-1
-	size    int64
-	last    AuditRecord
-	// broken is what the chain check at open found wrong ("" when intact).
+	mu       sync.Mutex
+	f        *os.File
+	headPath string
+	offsets  []int64 // where each record starts, by position
+	seqs     []int64 // each record's sequence number, by position
+	size     int64
+	last     AuditRecord
+	// broken is the first problem a check of the trail found ("" when intact): at this open,
+	// or at an earlier one (the head file keeps it).
 	broken string
 }
 
-// openAuditLog opens (creating) the trail at path and checks its chain. A broken chain is not
-// an error here: the log is reported broken (brokenAt) and new records chain on from the last
-// line, so that what follows stays verifiable.
-func openAuditLog(path string) (*auditLog, error) {
+// auditHead is what the head file holds: the newest record's sequence number and hash, and
+// the first problem a check of the trail found, so that it stays reported after a restart.
+type auditHead struct {
+	Seq     int64  `json:"seq"`
+	Hash    string `json:"hash"`
+	Problem string `json:"problem,omitempty"`
+}
+
+// openAuditLog opens (creating) the trail at path and its head file at headPath, and checks
+// them. A broken chain or a cut-off end is not an error here: the log is reported broken and
+// new records chain on from the last line (or, when the end was cut off, from the head, so
+// that the removed sequence numbers are never used again), so that what follows stays
+// verifiable. A head file that cannot be read or written is an error.
+func openAuditLog(path, headPath string) (*auditLog, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("audit trail: %w", err)
 	}
-	l := &auditLog{f: f}
-	if err := l.verify(); err != nil {
+	l := &auditLog{f: f, headPath: headPath}
+	removeLeftovers(headPath)
+	err = l.verify()
+	if err == nil {
+		err = l.writeHead()
+	}
+	if err != nil {
 		_ = f.Close()
 		return nil, fmt.Errorf("audit trail %s: %w", path, err)
 	}
@@ -80,11 +107,16 @@ func openAuditLog(path string) (*auditLog, error) {
 }
 
 func (l *auditLog) verify() error {
+	head, err := l.readHead()
+	if err != nil {
+		return err
+	}
 	if _, err := l.f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
 	rd := bufio.NewReader(l.f)
 	var prev AuditRecord
+	headHash := ""
 	for {
 		line, err := rd.ReadBytes('\n')
 		if len(line) > 0 {
@@ -98,6 +130,10 @@ func (l *auditLog) verify() error {
 			} else if problem := chainProblem(prev, rec, seq); problem != "" {
 				l.note(problem)
 			}
+			if head != nil && rec.Seq == head.Seq {
+				headHash = rec.Hash
+			}
+			l.seqs = append(l.seqs, rec.Seq)
 			prev = rec
 		}
 		if errors.Is(err, io.EOF) {
@@ -108,6 +144,76 @@ func (l *auditLog) verify() error {
 		}
 	}
 	l.last = prev
+	l.checkHead(head, headHash)
+	return nil
+}
+
+// readHead reads the head file: nil when there is none, or when it is not a head (noted).
+func (l *auditLog) readHead() (*auditHead, error) {
+	raw, err := os.ReadFile(l.headPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("head file: %w", err)
+	}
+	var h auditHead
+	if err := json.Unmarshal(raw, &h); err != nil || h.Seq < 0 {
+		l.note("the head file is not a head (it was changed): records removed from the end of the trail cannot be ruled out")
+		return nil, nil
+	}
+	// A problem found before was found first.
+	if h.Problem != "" {
+		l.broken = h.Problem
+	}
+	return &h, nil
+}
+
+// checkHead compares the end of the trail with its head (nil when missing or unreadable);
+// headHash is the hash of the trail's record numbered as the head says ("" if none is).
+// Records after the head's are not a problem: the service stopped between writing a record
+// and its head.
+func (l *auditLog) checkHead(head *auditHead, headHash string) {
+	n := len(l.offsets)
+	switch {
+	case head == nil && n > 0:
+		l.note(fmt.Sprintf("the trail holds %d records but no head file: records removed from its end cannot be ruled out", n))
+	case head == nil || head.Seq == 0:
+	case l.last.Seq < head.Seq:
+		removed := fmt.Sprintf("records %d to %d were", l.last.Seq+1, head.Seq)
+		if l.last.Seq+1 == head.Seq {
+			removed = fmt.Sprintf("record %d was", head.Seq)
+		}
+		l.note(fmt.Sprintf("the trail ends at record %d, but its head file says record %d was written: %s removed", l.last.Seq, head.Seq, removed))
+		// Numbering goes on after the head: a removed record's number is never used again.
+		l.last = AuditRecord{Seq: head.Seq, Hash: head.Hash}
+	case headHash == "":
+		l.note(fmt.Sprintf("record %d, the newest when the head file was written, is not in the trail", head.Seq))
+	case headHash != head.Hash:
+		l.note(fmt.Sprintf("record %d does not match the head file's hash: the end of the trail was replaced", head.Seq))
+	}
+}
+
+// removeLeftovers removes the temporary files an interrupted writeFileAtomic of path left.
+func removeLeftovers(path string) {
+	dir, prefix := filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-"
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix) {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// writeHead replaces the head file with the trail's newest record and its first problem.
+func (l *auditLog) writeHead() error {
+	b, err := json.Marshal(auditHead{Seq: l.last.Seq, Hash: l.last.Hash, Problem: l.broken})
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(l.headPath, append(b, '\n')); err != nil {
+		return fmt.Errorf("head file: %w", err)
+	}
 	return nil
 }
 
@@ -138,7 +244,7 @@ func chainProblem(prev, rec AuditRecord, seq int64) string {
 func (l *auditLog) append(rec AuditRecord) (AuditRecord, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	rec.Seq = int64(len(l.offsets)) + 1
+	rec.Seq = l.last.Seq + 1
 	if rec.Time.IsZero() {
 		rec.Time = time.Now().UTC()
 	}
@@ -160,28 +266,29 @@ func (l *auditLog) append(rec AuditRecord) (AuditRecord, error) {
 		return rec, fmt.Errorf("audit trail: %w", err)
 	}
 	l.offsets = append(l.offsets, l.size)
+	l.seqs = append(l.seqs, rec.Seq)
 	l.size += int64(len(b))
 	l.last = rec
+	if err := l.writeHead(); err != nil {
+		return rec, fmt.Errorf("audit trail: record %d written, but not its head: %w", rec.Seq, err)
+	}
 	return rec, nil
 }
 
-// page returns up to limit records after sequence number after, and whether more follow.
+// page returns the records after sequence number after, up to limit positions of the trail,
+// and whether more follow. Sequence numbers rise along the trail (a gap is a removal); in a
+// trail reordered by hand, a record numbered at or below after is left out, so that paging
+// always moves on.
 func (l *auditLog) page(after int64, limit int) ([]AuditRecord, bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if after < 0 {
-		after = 0
-	}
-	n := int64(len(l.offsets))
-	if after >= n {
+	n := len(l.offsets)
+	first := sort.Search(n, func(i int) bool { return l.seqs[i] > after })
+	if first >= n {
 		return []AuditRecord{}, false, nil
 	}
-	end := after + int64(limit)
-	if end > n {
-		end = n
-	}
-	start := l.offsets[after]
-	stop := l.size
+	end := min(first+limit, n)
+	start, stop := l.offsets[first], l.size
 	if end < n {
 		stop = l.offsets[end]
 	}
@@ -189,13 +296,15 @@ func (l *auditLog) page(after int64, limit int) ([]AuditRecord, bool, error) {
 	if _, err := l.f.ReadAt(buf, start); err != nil {
 		return nil, false, fmt.Errorf("audit trail: %w", err)
 	}
-	out := make([]AuditRecord, 0, end-after)
-	for _, line := range bytes.Split(bytes.TrimRight(buf, "\n"), []byte("\n")) {
+	out := make([]AuditRecord, 0, end-first)
+	for i, line := range bytes.Split(bytes.TrimRight(buf, "\n"), []byte("\n")) {
 		var rec AuditRecord
 		if err := json.Unmarshal(line, &rec); err != nil {
-			return nil, false, fmt.Errorf("audit trail: record %d: %w", after+int64(len(out))+1, err)
+			return nil, false, fmt.Errorf("audit trail: record %d: %w", first+i+1, err)
 		}
-		out = append(out, rec)
+		if rec.Seq > after {
+			out = append(out, rec)
+		}
 	}
 	return out, end < n, nil
 }

@@ -2,16 +2,19 @@ package server
 
 import (
 	"bytes"
+	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func writeRecords(t *testing.T, path string, n int) {
 	t.Helper()
-	l, err := openAuditLog(path)
+	l, err := openAuditLog(path, path+".head")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +32,7 @@ func TestAuditTrailChainsAndPages(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
 	writeRecords(t, path, 3)
 	writeRecords(t, path, 2)
-	l, err := openAuditLog(path)
+	l, err := openAuditLog(path, path+".head")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,47 +53,117 @@ func TestAuditTrailChainsAndPages(t *testing.T) {
 	}
 }
 
-// Changing, removing or reordering a record is found at open, naming the first bad record.
+// Changing, removing or reordering a record, cutting records off the end of the trail,
+// replacing its end with a validly chained record, and removing or changing its head file are
+// found at open, naming the first problem. A problem found once is still reported at the next
+// open, and numbering goes on after the last record written: a removed record's number is
+// never used again.
 func TestAuditTrailTamperingIsReported(t *testing.T) {
+	rechained := func(lines [][]byte) [][]byte {
+		var rec AuditRecord
+		if err := json.Unmarshal(lines[3], &rec); err != nil {
+			t.Fatal(err)
+		}
+		rec.Result, rec.Status = "refused", 403
+		rec.Hash, _ = rec.digest()
+		lines[3], _ = json.Marshal(rec)
+		return lines
+	}
 	for name, tc := range map[string]struct {
 		tamper func(lines [][]byte) [][]byte
+		head   func(path string)
 		want   string
 	}{
-		"changed": {func(lines [][]byte) [][]byte {
+		"changed": {tamper: func(lines [][]byte) [][]byte {
 			lines[1] = bytes.Replace(lines[1], []byte(`"accepted"`), []byte(`"refused"`), 1)
 			return lines
-		}, "record 2 does not match its hash"},
-		"removed":   {func(lines [][]byte) [][]byte { return append(lines[:1], lines[2:]...) }, "record 2 carries sequence number 3"},
-		"reordered": {func(lines [][]byte) [][]byte { lines[1], lines[2] = lines[2], lines[1]; return lines }, "record 2 carries sequence number 3"},
-		"garbage":   {func(lines [][]byte) [][]byte { lines[2] = []byte("not json"); return lines }, "record 3 is not a record"},
+		}, want: "record 2 does not match its hash"},
+		"removed":            {tamper: func(lines [][]byte) [][]byte { return append(lines[:1], lines[2:]...) }, want: "record 2 carries sequence number 3"},
+		"reordered":          {tamper: func(lines [][]byte) [][]byte { lines[1], lines[2] = lines[2], lines[1]; return lines }, want: "record 2 carries sequence number 3"},
+		"garbage":            {tamper: func(lines [][]byte) [][]byte { lines[2] = []byte("not json"); return lines }, want: "record 3 is not a record"},
+		"newest removed":     {tamper: func(l [][]byte) [][]byte { return l[:3] }, want: "ends at record 3, but its head file says record 4 was written: record 4 was removed"},
+		"two newest removed": {tamper: func(l [][]byte) [][]byte { return l[:2] }, want: "records 3 to 4 were removed"},
+		"all removed":        {tamper: func(l [][]byte) [][]byte { return nil }, want: "records 1 to 4 were removed"},
+		"newest replaced":    {tamper: rechained, want: "record 4 does not match the head file's hash"},
+		"head removed":       {head: func(p string) { _ = os.Remove(p) }, want: "no head file"},
+		"head changed":       {head: func(p string) { _ = os.WriteFile(p, []byte("{"), 0o600) }, want: "not a head"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "audit.jsonl")
 			writeRecords(t, path, 4)
-			raw, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
+			if tc.tamper != nil {
+				rewriteLines(t, path, tc.tamper)
 			}
-			lines := tc.tamper(bytes.Split(bytes.TrimRight(raw, "\n"), []byte("\n")))
-			if err := os.WriteFile(path, append(bytes.Join(lines, []byte("\n")), '\n'), 0o600); err != nil {
-				t.Fatal(err)
+			if tc.head != nil {
+				tc.head(path + ".head")
 			}
-			l, err := openAuditLog(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer func() { _ = l.close() }()
-			if !strings.Contains(l.broken, tc.want) {
-				t.Errorf("broken = %q, want %q", l.broken, tc.want)
+			for round := range 2 {
+				l, err := openAuditLog(path, path+".head")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(l.broken, tc.want) {
+					t.Errorf("open %d: broken = %q, want %q", round+1, l.broken, tc.want)
+				}
+				next, err := l.append(AuditRecord{Principal: "p", Action: "update", Result: "accepted", Status: 202})
+				_ = l.close()
+				if err != nil || next.Seq != int64(5+round) {
+					t.Errorf("open %d: the next record is numbered %d (%v), want %d", round+1, next.Seq, err, 5+round)
+				}
 			}
 		})
+	}
+}
+
+// rewriteLines replaces the trail's lines with what tamper makes of them.
+func rewriteLines(t *testing.T, path string, tamper func(lines [][]byte) [][]byte) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := tamper(bytes.Split(bytes.TrimRight(raw, "\n"), []byte("\n")))
+	out := bytes.Join(lines, []byte("\n"))
+	if len(lines) > 0 {
+		out = append(out, '\n')
+	}
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The service may stop between writing a record and its head: a head one record behind the
+// trail is no problem. Neither is a new trail, nor one emptied when its head was.
+func TestAuditTrailHeadBehindByACrash(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	writeRecords(t, path, 3)
+	before, err := os.ReadFile(path + ".head")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeRecords(t, path, 1)
+	if err := os.WriteFile(path+".head", before, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := openAuditLog(path, path+".head")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.close() }()
+	if l.broken != "" || l.last.Seq != 4 {
+		t.Errorf("a head one record behind: broken %q, last record %d", l.broken, l.last.Seq)
+	}
+	fresh := filepath.Join(t.TempDir(), "audit.jsonl")
+	writeRecords(t, fresh, 0)
+	if raw, err := os.ReadFile(fresh + ".head"); err != nil || !strings.Contains(string(raw), `"seq":0`) {
+		t.Errorf("a new trail's head: %s %v", raw, err)
 	}
 }
 
 // Concurrent appends each get their own sequence number and the chain stays whole.
 func TestAuditTrailConcurrentAppends(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
-	l, err := openAuditLog(path)
+	l, err := openAuditLog(path, path+".head")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,12 +179,44 @@ func TestAuditTrailConcurrentAppends(t *testing.T) {
 	}
 	wg.Wait()
 	_ = l.close()
-	again, err := openAuditLog(path)
+	again, err := openAuditLog(path, path+".head")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = again.close() }()
 	if again.broken != "" || len(again.offsets) != 20 {
 		t.Fatalf("after concurrent appends: %d records, broken %q", len(again.offsets), again.broken)
+	}
+}
+
+// Through the service: records cut off the end of the trail while it was down are reported by
+// GET /v1/audit after the restart, and still after the next one; the next record does not
+// reuse a removed record's number.
+func TestAuditTrailCutShortIsReported(t *testing.T) {
+	state := t.TempDir()
+	f := newTenantFixture(t, state, nil)
+	for i := 0; i < 3; i++ {
+		f.expect(http.MethodDelete, "/v1/environments/team-b-dev", "", aAdmin, http.StatusForbidden)
+	}
+	if err := f.srv.shutdown(t.Context(), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	rewriteLines(t, filepath.Join(state, "audit.jsonl"), func(lines [][]byte) [][]byte { return lines[:2] })
+
+	const want = "the trail ends at record 2, but its head file says record 3 was written: record 3 was removed"
+	again := newTenantFixture(t, state, nil)
+	if chain := again.auditAs(testToken)["chain"].(map[string]any); chain["intact"] != false || chain["problem"] != want {
+		t.Errorf("after the newest record was removed: %v", chain)
+	}
+	again.expect(http.MethodDelete, "/v1/environments/team-b-dev", "", aAdmin, http.StatusForbidden)
+	recs := records(again.auditAs(testToken))
+	if last := recs[len(recs)-1]; len(recs) != 3 || last["seq"] != 4.0 {
+		t.Errorf("the record after the removal: %v, want sequence number 4", recs)
+	}
+	if err := again.srv.shutdown(t.Context(), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if chain := newTenantFixture(t, state, nil).auditAs(testToken)["chain"].(map[string]any); chain["intact"] != false || chain["problem"] != want {
+		t.Errorf("a restart later: %v", chain)
 	}
 }

@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-
-	"github.com/kong-alb-eks/kong-alb-eks/stacks/automation"
 )
 
 // call is what the service knows of one API request: who asks, for what, on which environment,
@@ -23,6 +21,8 @@ type call struct {
 	keys      []string
 	opID      string
 	reason    string
+	// client is the request's client address, for the audit trail's rate limit (clientOf).
+	client string
 }
 
 type callKey struct{}
@@ -41,7 +41,7 @@ func (a Action) changes() bool { return a != ActionRead && a != ActionAudit }
 // request that changes something or was refused.
 func (s *Server) route(action Action, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := &call{action: action, env: r.PathValue("name")}
+		c := &call{action: action, env: r.PathValue("name"), client: clientOf(r.RemoteAddr)}
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		if r.Body != nil && r.Body != http.NoBody {
 			rec.body = &trackedBody{ReadCloser: r.Body}
@@ -88,35 +88,18 @@ func (s *Server) openAccess(opts Options) error {
 		}
 	}
 	if opts.AuditLog != "" {
-		trail, err := openAuditLog(opts.AuditLog)
+		trail, err := openAuditLog(opts.AuditLog, opts.AuditHead)
 		if err != nil {
 			return fmt.Errorf("server: %w", err)
 		}
 		if trail.broken != "" {
 			s.log.Error("the audit trail's chain is broken", "path", opts.AuditLog, "problem", trail.broken)
 		}
+		s.log.Info("audit trail opened", "path", opts.AuditLog, "head", opts.AuditHead, "seq", trail.last.Seq, "hash", trail.last.Hash)
 		s.trail = trail
+		s.refusals = newRefusalLimiter()
 	}
 	return nil
-}
-
-// tenantEnvironments are the environments of the request's tenant in the backend, when its
-// environment quota must be checked (an update by a tenant with one); nil otherwise.
-func (s *Server) tenantEnvironments(ctx context.Context, c *call, kind automation.Operation) (map[string]bool, error) {
-	if c.tenant == nil || c.tenant.MaxEnvironments == 0 || kind != automation.OpUp {
-		return nil, nil
-	}
-	infos, err := s.m.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]bool{}
-	for _, info := range infos {
-		if c.tenant.Owns(info.Name) {
-			out[info.Name] = true
-		}
-	}
-	return out, nil
 }
 
 // authenticate finds the request's principal, or says why there is none. Without any
@@ -178,42 +161,25 @@ func visible(r *http.Request, env string) bool {
 	return c.tenant == nil || c.tenant.Owns(env)
 }
 
-// quotaLocked says why starting an operation on env would exceed the tenant's quotas ("" when
-// it would not); existing are the tenant's environments in the backend. Called with s.mu held,
-// so that concurrent requests see each other's operations.
-func (s *Server) quotaLocked(c *call, env string, creates bool, existing map[string]bool) string {
-	t := c.tenant
-	if t == nil {
-		return ""
-	}
-	running := 0
-	owned := map[string]bool{}
-	for name := range existing {
-		owned[name] = true
-	}
-	for name := range s.active {
-		if t.Owns(name) {
-			running++
-			owned[name] = true
-		}
-	}
-	if t.MaxConcurrentOperations > 0 && running >= t.MaxConcurrentOperations {
-		return fmt.Sprintf("tenant %s may run at most %d operations at once, and %d are running", t.Name, t.MaxConcurrentOperations, running)
-	}
-	if creates && t.MaxEnvironments > 0 && !owned[env] && len(owned) >= t.MaxEnvironments {
-		return fmt.Sprintf("tenant %s may have at most %d environments, and has %d", t.Name, t.MaxEnvironments, len(owned))
-	}
-	return ""
-}
-
-// audit appends the request's record; a trail that cannot be written is logged as an error
-// (the request has been answered by then).
+// audit appends the request's record, every value a request supplied bounded (see bounded).
+// A refused request's record is subject to the rate limit (refusalLimiter). A trail that cannot
+// be written is logged as an error (the request has been answered by then); a record written
+// is logged with its sequence number and hash, so that the log, kept elsewhere, vouches for
+// the trail's end too.
 func (s *Server) audit(c *call, status int) {
 	if s.trail == nil {
 		return
 	}
+	if status >= 400 && status < 500 {
+		if ok, first := s.refusals.allow(c.client); !ok {
+			if first {
+				s.log.Warn("refused requests over the audit trail's rate limit are counted, not recorded", "client", c.client)
+			}
+			return
+		}
+	}
 	rec := AuditRecord{Action: string(c.action), Environment: c.env, Keys: c.keys, Status: status,
-		Reason: c.reason, OperationID: c.opID, Principal: "anonymous", Result: "accepted"}
+		Reason: c.reason, OperationID: c.opID, Principal: "anonymous", Result: "accepted", Unrecorded: s.refusals.takeUnrecorded()}
 	if c.principal != nil {
 		rec.Principal, rec.Tenant, rec.Role = c.principal.ID, c.principal.Tenant, string(c.principal.Role)
 	}
@@ -223,9 +189,12 @@ func (s *Server) audit(c *call, status int) {
 	case status >= 400:
 		rec.Result = "refused"
 	}
-	if _, err := s.trail.append(rec); err != nil {
-		s.log.Error("audit trail not written", "error", err, "action", rec.Action, "environment", rec.Environment)
+	written, err := s.trail.append(rec.bounded())
+	if err != nil {
+		s.log.Error("cannot write the audit trail", "error", err, "action", written.Action, "environment", written.Environment)
+		return
 	}
+	s.log.Info("audit record", "seq", written.Seq, "hash", written.Hash, "action", written.Action, "result", written.Result)
 }
 
 // getAudit pages through the audit trail: ?after=SEQ&limit=N (default 100, at most 1000). A

@@ -72,6 +72,7 @@ type config struct {
 	logLevel        string
 	accessPolicy    string
 	auditLog        string
+	auditHead       string
 	executor        string
 	operator        operatorConfig
 }
@@ -100,6 +101,7 @@ func run(args []string, e runEnv) int {
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.accessPolicy, "access-policy", "", "JSON access policy: tenants, their token file and the OIDC identity provider (default: "+EnvToken+" only)")
 	fs.StringVar(&c.auditLog, "audit-log", "", "audit trail file (default <state-dir>/audit.jsonl)")
+	fs.StringVar(&c.auditHead, "audit-head", "", "the audit trail's head file: its newest record's sequence number and hash, checked at start (default <audit-log>.head; best on storage the trail's own volume does not share)")
 	fs.StringVar(&c.executor, "executor", ExecutorInProcess, "where operations run: "+ExecutorInProcess+" (this process, through the Automation API) or "+ExecutorOperator+" (Stacks of the Pulumi Kubernetes Operator)")
 	c.operator.flags(fs)
 	fs.Usage = func() {
@@ -172,7 +174,7 @@ func run(args []string, e runEnv) int {
 	if c.auditLog == "" {
 		c.auditLog = filepath.Join(c.stateDir, "audit.jsonl")
 	}
-	srv, err := New(Options{Executor: m, Token: token, Access: access, AuditLog: c.auditLog, Logger: log, MaxBodyBytes: c.maxBodyBytes,
+	srv, err := New(Options{Executor: m, Token: token, Access: access, AuditLog: c.auditLog, AuditHead: c.auditHead, Logger: log, MaxBodyBytes: c.maxBodyBytes,
 		MaxQueued: c.maxQueued, OperationsDir: filepath.Join(c.stateDir, "operations")})
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())

@@ -114,6 +114,40 @@ func TestBodiesAndNamesAreStrict(t *testing.T) {
 	}
 }
 
+// A key given twice in another letter case is refused as a key given twice, at every level
+// of the body: encoding/json matches the document's field names without regard to case, so
+// {"config": ..., "CONFIG": ...} would apply the second silently. Nothing is created.
+func TestKeysTwiceInAnotherCaseAreRefused(t *testing.T) {
+	f := newFixture(t, testToken)
+	config := strings.TrimSuffix(strings.TrimPrefix(specBody("dev.example.com"), `{"config":`), "}")
+	other := strings.Replace(config, "dev.example.com", "evil.example.com", 1)
+	for name, body := range map[string]string{
+		"config and CONFIG": `{"config":` + config + `,"CONFIG":` + other + `}`,
+		"Config and config": `{"Config":` + other + `,"config":` + config + `}`,
+		"name and NAME":     `{"name":"dev","NAME":"prod","config":` + config + `}`,
+		"escaped":           `{"config":` + config + `,"Config":` + other + `}`,
+	} {
+		r := f.do(http.MethodPut, "/v1/environments/dev", body)
+		if r.status != http.StatusBadRequest || r.errorCode(t) != "malformed_request" || !strings.Contains(string(r.body), "appears twice") {
+			t.Errorf("%s: %d %s, want 400 malformed_request naming the key given twice", name, r.status, r.body)
+		}
+	}
+	// Below the top level keys are matched exactly: another case is another, unknown key; and
+	// no configuration value is an object.
+	for name, extra := range map[string]string{
+		"domain and DOMAIN":  `"DOMAIN":"evil.example.com",`,
+		"an object as value": `"adminAllowedCidrs":[{"cidr":"10.0.0.0/8","CIDR":"0.0.0.0/0"}],`,
+	} {
+		body := strings.Replace(specBody("dev.example.com"), `"hostedZone"`, extra+`"hostedZone"`, 1)
+		if r := f.do(http.MethodPut, "/v1/environments/dev", body); r.status != http.StatusBadRequest {
+			t.Errorf("%s: %d %s, want 400", name, r.status, r.body)
+		}
+	}
+	if r := f.do(http.MethodGet, "/v1/environments/dev", ""); r.status != http.StatusNotFound {
+		t.Errorf("a refused body created the environment: %d %s", r.status, r.body)
+	}
+}
+
 // closedWithin reports whether the server closes conn within wait (everything it sends is read
 // and dropped).
 func closedWithin(conn net.Conn, wait time.Duration) bool {

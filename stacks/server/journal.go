@@ -52,11 +52,19 @@ func (j *journal) writeFile(v Operation) error {
 	if err := os.MkdirAll(j.dir, 0o700); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(j.dir, ".tmp-"+v.ID+"-*") // 0600
+	return writeFileAtomic(j.path(v.ID), append(b, '\n'))
+}
+
+// writeFileAtomic replaces path with data (0600): it writes and syncs a temporary file beside
+// it, .tmp-<name>-*, renames that over path and syncs the directory, so that a crash leaves
+// the old content or the new, never a part, and the new content survives once it returns.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*") // 0600
 	if err != nil {
 		return err
 	}
-	_, err = tmp.Write(append(b, '\n'))
+	_, err = tmp.Write(data)
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -64,10 +72,19 @@ func (j *journal) writeFile(v Operation) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), j.path(v.ID))
+		err = os.Rename(tmp.Name(), path)
 	}
 	if err != nil {
 		_ = os.Remove(tmp.Name())
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
 	}
 	return err
 }

@@ -21,7 +21,9 @@ type OIDCConfig struct {
 	// JWKSURL, when set, is the key set's URL (no discovery request).
 	JWKSURL string `json:"jwksUrl,omitempty"`
 	// TenantClaim and RoleClaim name the claims holding the tenant and the role (default
-	// "tenant" and "role"); Roles maps a role claim's values to roles, when they differ.
+	// "tenant" and "role"). Roles maps a role claim's values to roles: when it is set, only its
+	// keys grant a role (a claim value "admin" that it does not list grants none); without it,
+	// the claim's value is the role's name.
 	TenantClaim string          `json:"tenantClaim,omitempty"`
 	RoleClaim   string          `json:"roleClaim,omitempty"`
 	Roles       map[string]Role `json:"roles,omitempty"`
@@ -165,12 +167,12 @@ func (a *oidcAuthenticator) authenticate(ctx context.Context, raw string) (*Prin
 	if err := json.Unmarshal(claims[a.cfg.RoleClaim], &roleValue); err != nil {
 		return nil, fmt.Sprintf("the token has no %s claim", a.cfg.RoleClaim)
 	}
-	role := Role(roleValue)
-	if mapped, ok := a.cfg.Roles[roleValue]; ok {
-		role = mapped
+	role, ok := a.cfg.Roles[roleValue]
+	if len(a.cfg.Roles) == 0 {
+		role, ok = Role(roleValue), Role(roleValue).valid()
 	}
-	if !role.valid() {
-		return nil, fmt.Sprintf("the token's %s claim %q is not a role", a.cfg.RoleClaim, roleValue)
+	if !ok {
+		return nil, fmt.Sprintf("the token's %s claim %q is not a role the access policy grants", a.cfg.RoleClaim, clip(roleValue, maxAuditText))
 	}
 	return &Principal{ID: "oidc:" + tok.Issuer + "#" + tok.Subject, Tenant: tenant, Role: role}, ""
 }

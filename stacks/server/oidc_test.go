@@ -159,3 +159,31 @@ func TestOIDCPrincipals(t *testing.T) {
 		t.Errorf("the audit trail does not name the OIDC principal: %v", principals)
 	}
 }
+
+// Once the policy maps role claim values, only its keys grant a role: an identity provider's
+// group that happens to be called "admin" grants nothing. Without a mapping, the claim's value
+// names the role.
+func TestOIDCRolesComeFromTheMapping(t *testing.T) {
+	idp := newIdentityProvider(t)
+	oidcPolicy := func(roles map[string]Role) func(*AccessPolicy) {
+		return func(p *AccessPolicy) {
+			p.OIDC = &OIDCConfig{Issuer: idp.srv.URL, Audience: "kong-alb-eks-portal", TenantClaim: "groups", RoleClaim: "portal_role", Roles: roles}
+		}
+	}
+	as := func(role string) string {
+		return idp.sign(idp.claims(func(c map[string]any) { c["portal_role"] = role }), nil)
+	}
+	mapped := newTenantFixture(t, t.TempDir(), oidcPolicy(map[string]Role{"portal-deployers": RoleDeployer}))
+	for _, literal := range []string{"admin", "deployer", "viewer"} {
+		r := mapped.expect(http.MethodGet, "/v1/audit", "", as(literal), http.StatusUnauthorized)
+		if !strings.Contains(string(r.body), `claim \"`+literal+`\" is not a role the access policy grants`) {
+			t.Errorf("a role claim %q the mapping does not list: %s", literal, r.body)
+		}
+	}
+	mapped.expect(http.MethodGet, "/v1/environments", "", as("portal-deployers"), http.StatusOK)
+	mapped.expect(http.MethodGet, "/v1/audit", "", as("portal-deployers"), http.StatusForbidden)
+
+	literal := newTenantFixture(t, t.TempDir(), oidcPolicy(nil))
+	literal.expect(http.MethodGet, "/v1/audit", "", as("admin"), http.StatusOK)
+	literal.expect(http.MethodGet, "/v1/environments", "", as("portal-deployers"), http.StatusUnauthorized)
+}

@@ -97,18 +97,19 @@ func (s *Server) startOperation(w http.ResponseWriter, r *http.Request, name str
 		return
 	}
 	c := callOf(r)
-	existing, err := s.tenantEnvironments(r.Context(), c, kind)
+	count, err := s.tenantEnvironments(r.Context(), c, kind)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
 	s.mu.Lock()
+	why := s.quotaLocked(c, name, count)
 	if s.draining {
 		s.mu.Unlock()
 		s.fail(w, errDraining)
 		return
 	}
-	if why := s.quotaLocked(c, name, kind == automation.OpUp, existing); why != "" {
+	if why != "" {
 		s.mu.Unlock()
 		c.reason = why
 		writeError(w, http.StatusTooManyRequests, &APIError{Code: "quota_exceeded", Message: why})
@@ -229,6 +230,7 @@ func (s *Server) run(ctx context.Context, op *operation, fn runFunc) {
 	s.mu.Lock()
 	if s.active[view.Environment] == op {
 		delete(s.active, view.Environment)
+		s.endedLocked(view.Environment)
 	}
 	if started {
 		s.running--

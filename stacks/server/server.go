@@ -63,6 +63,9 @@ type Options struct {
 	// AuditLog, when set, is the audit trail's file (JSON lines, hash-chained); Command uses
 	// <state-dir>/audit.jsonl.
 	AuditLog string
+	// AuditHead is the trail's head file (its newest record's sequence number and hash, which
+	// show records cut off its end); default AuditLog + ".head".
+	AuditHead string
 	// Logger receives structured logs (no secrets, no request bodies); default slog.Default().
 	Logger *slog.Logger
 	// MaxBodyBytes limits request bodies; default DefaultMaxBodyBytes.
@@ -92,6 +95,7 @@ type Server struct {
 	tokens    *tokenStore
 	oidc      *oidcAuthenticator
 	trail     *auditLog
+	refusals  *refusalLimiter // with trail
 	log       *slog.Logger
 	maxBody   int64
 	maxOps    int
@@ -115,8 +119,13 @@ type Server struct {
 	// loaded (an older operation then shows as its last).
 	unreadable map[string]unreadableRecord
 	journal    *journal // nil without Options.OperationsDir
-	draining   bool
-	wg         sync.WaitGroup
+	// counting is how many environment quota counts are open (see tenantCount); while any is,
+	// ended maps each environment whose operation left active to endSeq at that moment.
+	counting int
+	endSeq   uint64
+	ended    map[string]uint64
+	draining bool
+	wg       sync.WaitGroup
 }
 
 // New returns a Server.
@@ -138,6 +147,7 @@ func New(opts Options) (*Server, error) {
 		unreadable: map[string]unreadableRecord{},
 		active:     map[string]*operation{},
 		lastOp:     map[string]*operation{},
+		ended:      map[string]uint64{},
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -154,8 +164,12 @@ func New(opts Options) (*Server, error) {
 	if s.maxQueued <= 0 {
 		s.maxQueued = DefaultMaxQueued
 	}
+	if opts.AuditLog != "" && opts.AuditHead == "" {
+		opts.AuditHead = opts.AuditLog + ".head"
+	}
 	s.private = s.m.Locations()
-	for _, l := range []automation.Location{{Value: opts.OperationsDir, Placeholder: "<operations-dir>"}, {Value: opts.AuditLog, Placeholder: "<audit-log>"}} {
+	for _, l := range []automation.Location{{Value: opts.OperationsDir, Placeholder: "<operations-dir>"},
+		{Value: opts.AuditLog, Placeholder: "<audit-log>"}, {Value: opts.AuditHead, Placeholder: "<audit-head>"}} {
 		if l.Value != "" {
 			s.private = append(s.private, l)
 			if abs, err := filepath.Abs(l.Value); err == nil && abs != l.Value {
@@ -212,7 +226,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.mux.ServeHTTP(rec, r)
 	}
-	s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+	s.log.Info("request", "method", r.Method, "path", clip(r.URL.Path, maxLoggedPath), "status", rec.status,
 		"duration", time.Since(start).Round(time.Microsecond).String(), "remote", r.RemoteAddr)
 }
 

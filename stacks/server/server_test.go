@@ -118,6 +118,10 @@ func newFixture(t *testing.T, token string) *fixture {
 	return newFixtureAt(t, token, t.TempDir(), 0)
 }
 
+// executorWrapper is a stand-in a configure may set as Options.Executor: it gets the manager
+// to wrap.
+type executorWrapper interface{ wrap(automation.Executor) }
+
 // newFixtureAt builds a server on a state directory (backend, work directories, and the
 // operations journal in <state>/operations), as Command does. Each configure adjusts the
 // manager's options and the server's before either is made.
@@ -140,7 +144,11 @@ func newFixtureAt(t *testing.T, token, state string, maxOps int, configure ...fu
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.Executor = m
+	if w, ok := opts.Executor.(executorWrapper); ok {
+		w.wrap(m)
+	} else {
+		opts.Executor = m
+	}
 	srv, err := New(opts)
 	if err != nil {
 		t.Fatal(err)

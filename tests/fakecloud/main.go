@@ -54,7 +54,9 @@ func installedVersion(name string) (semver.Version, error) {
 }
 
 // awsCLI is `aws eks get-token --cluster-name C --region R [--output json]`: an ExecCredential
-// with the world's token, as the real CLI prints for the Kubernetes client's exec plugin.
+// with a token, as the real CLI prints for the Kubernetes client's exec plugin. The token is the
+// endpoint's static administrator token, or, in a world that enforces access, one of the caller
+// (PrincipalEnv) for the cluster (principals.go).
 func awsCLI(w *World, args []string) error {
 	if len(args) < 2 || args[0] != "eks" || args[1] != "get-token" {
 		return fmt.Errorf("fakecloud aws: only `aws eks get-token` is served, got %q", strings.Join(args, " "))
@@ -73,14 +75,30 @@ func awsCLI(w *World, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := w.Record(Call{Provider: "aws-cli", Method: "get-token", ID: *cluster, Inputs: map[string]any{"region": *region}}); err != nil {
+	enforced, err := w.EnforcesAccess()
+	if err != nil {
 		return err
 	}
+	now, token, inputs := time.Now(), ep.Token, map[string]any{"region": *region}
+	if enforced {
+		caller, err := CallerPrincipal()
+		if err != nil {
+			return err
+		}
+		if token, err = w.token(*cluster, caller, *region, now); err != nil {
+			return err
+		}
+		inputs["principal"] = caller
+	}
+	if err := w.Record(Call{Provider: "aws-cli", Method: "get-token", ID: *cluster, Inputs: inputs}); err != nil {
+		return err
+	}
+	// The token expires a minute before the authenticator stops taking it, as the real one.
 	return json.NewEncoder(os.Stdout).Encode(map[string]any{
 		"kind": "ExecCredential", "apiVersion": "client.authentication.k8s.io/v1beta1", "spec": map[string]any{},
 		"status": map[string]any{
-			"expirationTimestamp": time.Now().UTC().Add(14 * time.Minute).Format(time.RFC3339),
-			"token":               ep.Token,
+			"expirationTimestamp": now.UTC().Add(tokenLifetime - time.Minute).Format(time.RFC3339),
+			"token":               token,
 		},
 	})
 }

@@ -87,7 +87,8 @@ func (p *Provider) Diff(_ context.Context, req plugin.DiffRequest) (plugin.DiffR
 
 // Create answers; in a preview the computed outputs stay unknown, as the real providers leave
 // them. AWS refuses a name a live resource holds (names.go), and EKS a version its rules
-// refuse (eks_rules.go), which also fill in the versions EKS picks.
+// refuse (eks_rules.go), which also fill in the versions EKS picks. An EKS cluster records the
+// calling principal (PrincipalEnv) as its creator.
 func (p *Provider) Create(_ context.Context, req plugin.CreateRequest) (plugin.CreateResponse, error) {
 	inputs := withoutDefaultsList(req.Properties)
 	if err := p.record(Call{Method: "Create", Type: string(req.Type), URN: string(req.URN), Inputs: Plain(inputs), Preview: req.Preview}); err != nil {
@@ -102,6 +103,12 @@ func (p *Provider) Create(_ context.Context, req plugin.CreateRequest) (plugin.C
 	}
 	unique := uniqueNames[string(req.Type)]
 	r := Resource{Type: string(req.Type), URN: string(req.URN), ID: id}
+	if r.Type == eksCluster {
+		// EKS remembers who created the cluster: its administrator while the bootstrap holds.
+		if r.Creator, err = CallerPrincipal(); err != nil {
+			return plugin.CreateResponse{}, err
+		}
+	}
 	if unique.key != nil {
 		r.Key = unique.key(inputs)
 	}

@@ -3,7 +3,9 @@
 // as the synth mocks (stacks/synth/answers), and keep what exists in a World, a directory the
 // tests read: every call in order, every live resource, and the EBS volumes the CSI driver's
 // stand-in makes. The same binary, named aws, answers `aws eks get-token` with a token the
-// local control plane accepts.
+// local control plane accepts: its static administrator token, or, in a world made with
+// EnforceAccess, a token of the calling IAM principal that Access authenticates and authorizes
+// as EKS would, from the cluster's creator and its access entries (principals.go, access.go).
 //
 // Its Diff answers as the real providers do: a change of a property the provider replaces on
 // is a replacement (replacement.go, from the upstream schemas), in the order the bridge
@@ -78,6 +80,11 @@ type Resource struct {
 	// Upgrade, for an EKS cluster, is its last in-place version upgrade while it can still be
 	// rolled back (eks_rules.go).
 	Upgrade *VersionUpgrade `json:"upgrade,omitempty"`
+	// Creator, for an EKS cluster, is the IAM principal that created it (principals.go), whom
+	// EKS makes a cluster administrator while bootstrapClusterCreatorAdminPermissions holds
+	// (access.go). It is kept here, not among the outputs: the real provider has no such output,
+	// and one the engine saw would go into the stack's state.
+	Creator string `json:"creator,omitempty"`
 }
 
 // Volume is an EBS volume made for a PersistentVolumeClaim.
@@ -87,10 +94,19 @@ type Volume struct {
 }
 
 // NewWorld makes an empty world in dir.
-func NewWorld(dir string, ep Endpoint) (*World, error) {
+func NewWorld(dir string, ep Endpoint, opts ...WorldOption) (*World, error) {
+	var o worldOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	w := &World{Dir: dir}
 	for _, d := range []string{"resources", "volumes"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if o.enforceAccess {
+		if err := w.makeAccessKey(); err != nil {
 			return nil, err
 		}
 	}
@@ -174,7 +190,7 @@ func (w *World) resourcePath(typ, id string) string {
 	return filepath.Join(w.Dir, "resources", key(typ, id))
 }
 
-// Put records an updated resource, keeping its key and instances.
+// Put records an updated resource, keeping its key, instances and creator.
 func (w *World) Put(r Resource) error {
 	return w.locked(func() error { return w.put(r) })
 }
@@ -188,6 +204,9 @@ func (w *World) put(r Resource) error {
 	}
 	if ok {
 		r.Key, r.Instances = old.Key, old.Instances
+		if r.Creator == "" {
+			r.Creator = old.Creator
+		}
 	}
 	return writeJSON(w.resourcePath(r.Type, r.ID), r)
 }
@@ -233,7 +252,8 @@ func (w *World) Get(typ, id string) (Resource, bool, error) {
 
 // Remove forgets a deleted resource: one instance of those under its ID; for an upsert type
 // (byKey), every live resource of the type holding its Key, since AWS deletes the one
-// object they all are.
+// object they all are. The last instance of an EKS cluster or access entry takes with it what
+// EKS deletes with it (removeWith, access.go).
 func (w *World) Remove(typ, id string, byKey bool) error {
 	return w.locked(func() error {
 		var r Resource
@@ -262,7 +282,10 @@ func (w *World) Remove(typ, id string, byKey bool) error {
 			}
 			return writeJSON(w.resourcePath(typ, id), r)
 		}
-		return removeFile(w.resourcePath(typ, id))
+		if err := removeFile(w.resourcePath(typ, id)); err != nil {
+			return err
+		}
+		return w.removeWith(r)
 	})
 }
 

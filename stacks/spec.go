@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strings"
+	"unicode"
 )
 
 // Spec is an environment as a platform portal describes it: a stack name and the stack's whole
@@ -105,12 +107,17 @@ func DecodeSpec(r io.Reader, name string) (Spec, error) {
 
 // duplicateKey is a key that appears twice in one object of the JSON document raw ("" if none,
 // or if raw is not JSON: the decoder reports that). encoding/json would keep the last silently.
+// Keys are compared as the decoder matches them: the document's own object is decoded into a
+// struct, whose fields encoding/json matches without regard to letter case (Unicode simple
+// folding, as strings.EqualFold), so there "config" and "CONFIG" are one key given twice;
+// below it the config keys are a map's, matched exactly (another case is an unknown key).
 func duplicateKey(raw []byte) string {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	type frame struct {
 		object bool
 		keys   map[string]bool
 		key    bool // the next token of an object is a key
+		fold   bool // keys match without regard to case
 	}
 	var stack []*frame
 	for {
@@ -124,17 +131,21 @@ func duplicateKey(raw []byte) string {
 		}
 		if top != nil && top.object && top.key {
 			if k, ok := tok.(string); ok {
-				if top.keys[k] {
+				seen := k
+				if top.fold {
+					seen = foldCase(k)
+				}
+				if top.keys[seen] {
 					return k
 				}
-				top.keys[k] = true
+				top.keys[seen] = true
 				top.key = false
 				continue
 			}
 		}
 		switch tok {
 		case json.Delim('{'):
-			stack = append(stack, &frame{object: true, keys: map[string]bool{}, key: true})
+			stack = append(stack, &frame{object: true, keys: map[string]bool{}, key: true, fold: len(stack) == 0})
 			continue
 		case json.Delim('['):
 			stack = append(stack, &frame{})
@@ -147,6 +158,18 @@ func duplicateKey(raw []byte) string {
 			stack[len(stack)-1].key = true
 		}
 	}
+}
+
+// foldCase maps each rune of s to the least rune of its Unicode simple folding orbit: two
+// strings fold alike exactly when strings.EqualFold says they are equal.
+func foldCase(s string) string {
+	return strings.Map(func(r rune) rune {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		return least
+	}, s)
 }
 
 // SpecFromMap builds and validates a Spec from a name and a JSON object of config keys.

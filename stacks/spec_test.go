@@ -43,6 +43,11 @@ func TestDecodeSpec(t *testing.T) {
 		{"name mismatch", `{"name":"prod","config":{}}`, "dev", false, "name"},
 		{"duplicate key", `{"name":"dev","config":{"aws:region":"us-east-1","domain":"a.example.com","domain":"b.example.com","hostedZone":"example.com"}}`, "", true, ""},
 		{"duplicate top-level key", `{"name":"dev","name":"prod","config":{}}`, "", true, ""},
+		// The document's own keys decode into a struct, matched without regard to case.
+		{"top-level key twice in another case", `{"name":"dev","config":{},"CONFIG":{}}`, "", true, ""},
+		{"top-level key twice, folded (ſ is s)", `{"name":"dev","config":{},"conſig":{}}`, "", true, ""},
+		// Config keys are a map's, matched exactly: another case is another (unknown) key.
+		{"config key in another case", `{"name":"dev","config":{"aws:region":"us-east-1","domain":"a.example.com","DOMAIN":"b.example.com","hostedZone":"example.com"}}`, "", false, "DOMAIN"},
 		{"two spellings", `{"name":"dev","config":{"aws:region":"us-east-1","domain":"a.example.com","kong-alb-eks:domain":"b.example.com","hostedZone":"example.com"}}`, "", false, "kong-alb-eks:domain"},
 		{"newline in a value", `{"name":"dev","config":{"aws:region":"us-east-1","domain":"dev.example.com","hostedZone":"example.com","postgresHost":"db.example.com","postgresUser":"kong\nadmin"}}`, "", false, "kong-alb-eks:postgresUser"},
 		{"tab in a list", `{"name":"dev","config":{"aws:region":"us-east-1","domain":"dev.example.com","hostedZone":"example.com","adminAllowedCidrs":["10.0.0.0/8\t"]}}`, "", false, "kong-alb-eks:adminAllowedCidrs"},

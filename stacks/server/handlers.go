@@ -7,17 +7,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
-	"sort"
 	"strconv"
-	"strings"
 	"time"
-	"unicode"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/automation"
@@ -52,11 +48,6 @@ func (s *Server) specRequest(w http.ResponseWriter, r *http.Request) (stacks.Spe
 		s.fail(w, &stacks.DecodeError{Err: err})
 		return stacks.Spec{}, false
 	}
-	if a, b := caseTwins(raw); a != "" {
-		s.fail(w, &stacks.DecodeError{Err: fmt.Errorf("the key %q appears twice in one object, also as %q (the document's keys are matched without regard to letter case)",
-			clip(b, maxAuditText), clip(a, maxAuditText))})
-		return stacks.Spec{}, false
-	}
 	spec, err := stacks.DecodeSpec(bytes.NewReader(raw), name)
 	if err != nil {
 		s.fail(w, err)
@@ -81,45 +72,6 @@ func (s *Server) specRequest(w http.ResponseWriter, r *http.Request) (stacks.Spe
 	return spec, true
 }
 
-// caseTwins finds two keys of the body's top-level object that differ only in letter case
-// (a != b, "" if there are none, or if the body is not an object: the decoder says so).
-// stacks.DecodeSpec refuses a key given twice, but the top level is decoded into a struct,
-// whose fields encoding/json matches without regard to case (Unicode simple folding, as
-// strings.EqualFold), the last one winning: {"config": ..., "CONFIG": ...} would be one key
-// given twice. Below the top level the decoder matches keys exactly: config keys are a map's,
-// where a key in another case is an unknown key, and a config value is never an object.
-func caseTwins(raw []byte) (a, b string) {
-	var top map[string]json.RawMessage
-	if json.Unmarshal(raw, &top) != nil {
-		return "", ""
-	}
-	keys := make([]string, 0, len(top))
-	for k := range top {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	seen := make(map[string]string, len(keys))
-	for _, k := range keys {
-		folded := foldCase(k)
-		if other, twice := seen[folded]; twice {
-			return other, k
-		}
-		seen[folded] = k
-	}
-	return "", ""
-}
-
-// foldCase maps each rune of s to the least rune of its Unicode simple folding orbit: two
-// strings fold alike exactly when strings.EqualFold says they are equal.
-func foldCase(s string) string {
-	return strings.Map(func(r rune) rune {
-		least := r
-		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-			least = min(least, f)
-		}
-		return least
-	}, s)
-}
 
 // result keeps a failed operation's nil result from becoming a non-nil interface.
 func result[T any](res *T, err error) (any, error) {

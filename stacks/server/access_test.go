@@ -120,6 +120,7 @@ func records(page map[string]any) []map[string]any {
 // Each role against each action, and two tenants that cannot touch each other's environments;
 // every change and every refusal is in the audit trail.
 func TestRolesAndTenants(t *testing.T) {
+	t.Parallel()
 	f := newTenantFixture(t, t.TempDir(), nil)
 	const envA, envB = "/v1/environments/team-a-dev", "/v1/environments/team-b-dev"
 
@@ -215,6 +216,7 @@ func contains(list []any, s string) bool {
 // The token file is re-read when it changes: a removed token is refused at once, a new one
 // admitted; a bad edit keeps the tokens loaded before.
 func TestTokenFileReload(t *testing.T) {
+	t.Parallel()
 	f := newTenantFixture(t, t.TempDir(), nil)
 	f.expect(http.MethodGet, "/v1/environments", "", aDeployer, http.StatusOK)
 	const fresh = "tok-a-fresh-0123456789"
@@ -231,6 +233,7 @@ func TestTokenFileReload(t *testing.T) {
 
 // A tenant may be barred from keys (chart sources) and held to its admin ranges.
 func TestTenantConfigurationLimits(t *testing.T) {
+	t.Parallel()
 	f := newTenantFixture(t, t.TempDir(), func(p *AccessPolicy) {
 		p.Tenants["team-a"].DeniedKeys = []string{"kongChart", "kongChartRepository"}
 		p.Tenants["team-a"].AdminAllowedCIDRsWithin = []string{"10.0.0.0/8"}
@@ -254,6 +257,7 @@ func TestTenantConfigurationLimits(t *testing.T) {
 
 // Over a quota the answer is 429 with the limit; concurrent requests cannot both slip under it.
 func TestQuotas(t *testing.T) {
+	t.Parallel()
 	f := newTenantFixture(t, t.TempDir(), func(p *AccessPolicy) {
 		p.Tenants["team-a"].MaxEnvironments = 1
 		p.Tenants["team-a"].MaxConcurrentOperations = 1
@@ -297,6 +301,7 @@ func TestQuotas(t *testing.T) {
 // The trail survives a restart with its chain intact and goes on from where it was; a trail
 // changed while the service was down is reported broken.
 func TestAuditTrailAcrossRestarts(t *testing.T) {
+	t.Parallel()
 	state := t.TempDir()
 	f := newTenantFixture(t, state, nil)
 	f.expect(http.MethodDelete, "/v1/environments/team-b-dev", "", aAdmin, http.StatusForbidden)
@@ -327,6 +332,7 @@ func TestAuditTrailAcrossRestarts(t *testing.T) {
 
 // A bad policy, token file or identity provider stops the service at start, saying what is wrong.
 func TestBadAccessSettingsStopTheService(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	policy := filepath.Join(dir, "policy.json")
 	if err := os.WriteFile(policy, []byte(`{"tenants": {"team a": {"environments": ["["], "deniedKeys": ["nope"]}},
@@ -366,6 +372,7 @@ func TestBadAccessSettingsStopTheService(t *testing.T) {
 // A Kubernetes Secret mount: the kubelet writes a new timestamped directory and swaps the
 // ..data link; the store follows the swap.
 func TestTokensFromASecretMount(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	version := func(name string, entries ...tokenEntry) {
 		if err := os.Mkdir(filepath.Join(dir, name), 0o700); err != nil {
@@ -405,6 +412,7 @@ func TestTokensFromASecretMount(t *testing.T) {
 // Every role against every action it may not take, through the HTTP stack: 403 naming the role,
 // before anything runs.
 func TestRolesRefuseWhatTheyMayNotDo(t *testing.T) {
+	t.Parallel()
 	f := newTenantFixture(t, t.TempDir(), nil)
 	op := f.startAs(http.MethodPut, "/v1/environments/team-a-dev", specBody("a.example.com"), aDeployer)
 	requests := map[Action]struct{ method, path, body string }{

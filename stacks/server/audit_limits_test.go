@@ -25,6 +25,7 @@ func (f *tenantFixture) auditLines() []string {
 // is recorded as invalid with a short escaped beginning, and a reason carrying what an
 // anonymous client sent (a JWT's issuer, read before its signature is checked) is cut short.
 func TestAuditRecordsAreBounded(t *testing.T) {
+	t.Parallel()
 	idp := newIdentityProvider(t)
 	f := newTenantFixture(t, t.TempDir(), func(p *AccessPolicy) {
 		p.OIDC = &OIDCConfig{Issuer: idp.srv.URL, Audience: "kong-alb-eks-portal", TenantClaim: "groups", RoleClaim: "portal_role"}
@@ -60,6 +61,7 @@ func TestAuditRecordsAreBounded(t *testing.T) {
 // a burst, its refusals are answered as before but counted, not recorded, until its bucket
 // refills; the next record says how many were left out.
 func TestRefusalsAreRateLimited(t *testing.T) {
+	t.Parallel()
 	f := newTenantFixture(t, t.TempDir(), nil)
 	var mu sync.Mutex
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -98,6 +100,7 @@ func TestRefusalsAreRateLimited(t *testing.T) {
 
 // Every client together is held to the service-wide bucket; a quiet client is forgotten.
 func TestRefusalLimiterBounds(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	l := newRefusalLimiter()
 	l.now = func() time.Time { return now }
@@ -126,6 +129,7 @@ func TestRefusalLimiterBounds(t *testing.T) {
 
 // clip escapes what a terminal or a log viewer would act on, and cuts at its bound.
 func TestClip(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in   string
 		max  int

@@ -29,6 +29,7 @@ func writeRecords(t *testing.T, path string, n int) {
 
 // Records survive a reopen with the chain intact, are numbered from 1 and page in order.
 func TestAuditTrailChainsAndPages(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
 	writeRecords(t, path, 3)
 	writeRecords(t, path, 2)
@@ -59,6 +60,7 @@ func TestAuditTrailChainsAndPages(t *testing.T) {
 // open, and numbering goes on after the last record written: a removed record's number is
 // never used again.
 func TestAuditTrailTamperingIsReported(t *testing.T) {
+	t.Parallel()
 	rechained := func(lines [][]byte) [][]byte {
 		var rec AuditRecord
 		if err := json.Unmarshal(lines[3], &rec); err != nil {
@@ -135,6 +137,7 @@ func rewriteLines(t *testing.T, path string, tamper func(lines [][]byte) [][]byt
 // The service may stop between writing a record and its head: a head one record behind the
 // trail is no problem. Neither is a new trail, nor one emptied when its head was.
 func TestAuditTrailHeadBehindByACrash(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
 	writeRecords(t, path, 3)
 	before, err := os.ReadFile(path + ".head")
@@ -162,6 +165,7 @@ func TestAuditTrailHeadBehindByACrash(t *testing.T) {
 
 // Concurrent appends each get their own sequence number and the chain stays whole.
 func TestAuditTrailConcurrentAppends(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
 	l, err := openAuditLog(path, path+".head")
 	if err != nil {
@@ -193,6 +197,7 @@ func TestAuditTrailConcurrentAppends(t *testing.T) {
 // GET /v1/audit after the restart, and still after the next one; the next record does not
 // reuse a removed record's number.
 func TestAuditTrailCutShortIsReported(t *testing.T) {
+	t.Parallel()
 	state := t.TempDir()
 	f := newTenantFixture(t, state, nil)
 	for i := 0; i < 3; i++ {

@@ -47,6 +47,7 @@ func env(vars map[string]string) func(string) string {
 }
 
 func TestCommandRefusesUnsafeStarts(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		args []string
@@ -309,6 +310,7 @@ func TestCommandServesAndReportsTheBackend(t *testing.T) {
 // The operator executor refuses what cannot work before it serves: a file backend (the
 // workspace pods would lose the state), a branch instead of a commit, an unpinned image.
 func TestCommandChecksTheOperatorExecutor(t *testing.T) {
+	t.Parallel()
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := os.WriteFile(kubeconfig, []byte("apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"+
 		"contexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\nusers: [{name: u, user: {token: t}}]\n"), 0o600); err != nil {

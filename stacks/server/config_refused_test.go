@@ -13,6 +13,7 @@ import (
 // engine refuse (testkit.BadConfigurations) as an environment spec: each is refused with the
 // same one problem, by key, and creates no environment.
 func TestThePortalRefusesEachBadConfiguration(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, "")
 	base := testkit.StackConfig(t, "../..", "dev")
 	// The portal decodes a spec with DecodeSpec: the dev stack's own configuration passes.

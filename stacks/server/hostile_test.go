@@ -36,6 +36,7 @@ func rawRequest(t *testing.T, addr, head string, wait time.Duration) string {
 // A client that declares a body and never sends it gets its answer at once: authentication
 // comes before the body is read, and a declared body over the limit is refused unread.
 func TestUnsentBodiesAreAnsweredAtOnce(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, testToken)
 	addr := strings.TrimPrefix(f.http.URL, "http://")
 	for name, tc := range map[string]struct{ head, want string }{
@@ -52,6 +53,7 @@ func TestUnsentBodiesAreAnsweredAtOnce(t *testing.T) {
 // The scheme is case-insensitive (RFC 7235 2.1); two Authorization headers are refused, so that
 // their order cannot decide.
 func TestAuthorizationHeaderForms(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, testToken)
 	for name, tc := range map[string]struct {
 		headers []string
@@ -79,6 +81,7 @@ func TestAuthorizationHeaderForms(t *testing.T) {
 
 // A body must be declared JSON (415 otherwise), and a name must be a DNS label.
 func TestBodiesAndNamesAreStrict(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, testToken)
 	for name, contentType := range map[string]string{"none": "", "text": "text/plain", "form": "application/x-www-form-urlencoded"} {
 		req, _ := http.NewRequest(http.MethodPut, f.http.URL+"/v1/environments/dev", strings.NewReader(specBody("dev.example.com")))
@@ -118,6 +121,7 @@ func TestBodiesAndNamesAreStrict(t *testing.T) {
 // of the body: encoding/json matches the document's field names without regard to case, so
 // {"config": ..., "CONFIG": ...} would apply the second silently. Nothing is created.
 func TestKeysTwiceInAnotherCaseAreRefused(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, testToken)
 	config := strings.TrimSuffix(strings.TrimPrefix(specBody("dev.example.com"), `{"config":`), "}")
 	other := strings.Replace(config, "dev.example.com", "evil.example.com", 1)
@@ -198,6 +202,7 @@ func TestSlowAndIdleConnectionsAreClosed(t *testing.T) {
 
 // Paths and the backend URL never reach a client, not even inside the engine's output.
 func TestResponsesCarryNoServerPaths(t *testing.T) {
+	t.Parallel()
 	state := t.TempDir()
 	f := newFixtureAt(t, testToken, state, 0)
 	f.gate.failWith("cannot open " + filepath.Join(state, "work", "stacks", "dev", "notes.txt") + " or " + filepath.Join(state, "backend"))
@@ -217,6 +222,7 @@ func TestResponsesCarryNoServerPaths(t *testing.T) {
 // The list is a page of summaries: no outputs, results or engine output; ?limit and ?after
 // page through it by name.
 func TestEnvironmentListPages(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, testToken)
 	f.gate.failWith("this environment fails, with a long engine output")
 	for _, name := range []string{"c", "a", "b"} {

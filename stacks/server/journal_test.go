@@ -82,6 +82,7 @@ func staleLock(t *testing.T, state, stack string) string {
 }
 
 func TestOperationsSurviveRestart(t *testing.T) {
+	t.Parallel()
 	state := t.TempDir()
 	f := newFixtureAt(t, testToken, state, 0)
 	up := f.wait(f.start(http.MethodPut, "/v1/environments/dev", specBody("dev.example.com")))
@@ -156,6 +157,7 @@ func TestOperationsSurviveRestart(t *testing.T) {
 }
 
 func TestInterruptedOperation(t *testing.T) {
+	t.Parallel()
 	state := t.TempDir()
 	created := time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC)
 	// The process that ran these was killed: one left the stack locked, the other did not.
@@ -224,6 +226,7 @@ func TestInterruptedOperation(t *testing.T) {
 
 // A lock a live process holds is never cleared.
 func TestUnlockRefusesALiveLock(t *testing.T) {
+	t.Parallel()
 	state := t.TempDir()
 	f := newFixtureAt(t, testToken, state, 0)
 	host, _ := os.Hostname()
@@ -245,6 +248,7 @@ func TestUnlockRefusesALiveLock(t *testing.T) {
 }
 
 func TestForgottenOperationsLeaveNoFiles(t *testing.T) {
+	t.Parallel()
 	state := t.TempDir()
 	base := time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC)
 	for i, id := range []string{"op-01", "op-02", "op-03"} {
@@ -278,6 +282,7 @@ func TestForgottenOperationsLeaveNoFiles(t *testing.T) {
 // reason in the log; an environment whose newest record cannot be read says so; an operation
 // still queued when the service stopped never ran, and says so.
 func TestJournalRecordsAreValidated(t *testing.T) {
+	t.Parallel()
 	state := t.TempDir()
 	// An environment with one good operation, made by an earlier service.
 	first := newFixtureAt(t, testToken, state, 0)

@@ -98,6 +98,7 @@ func (p *identityProvider) sign(claims map[string]any, key *rsa.PrivateKey) stri
 // A JWT from the identity provider is a principal of the tenant and role its claims name; a
 // forged, expired or misdirected one is 401; a rotated key is fetched when a token names it.
 func TestOIDCPrincipals(t *testing.T) {
+	t.Parallel()
 	idp := newIdentityProvider(t)
 	f := newTenantFixture(t, t.TempDir(), func(p *AccessPolicy) {
 		p.OIDC = &OIDCConfig{Issuer: idp.srv.URL, Audience: "kong-alb-eks-portal", TenantClaim: "groups", RoleClaim: "portal_role",
@@ -164,6 +165,7 @@ func TestOIDCPrincipals(t *testing.T) {
 // group that happens to be called "admin" grants nothing. Without a mapping, the claim's value
 // names the role.
 func TestOIDCRolesComeFromTheMapping(t *testing.T) {
+	t.Parallel()
 	idp := newIdentityProvider(t)
 	oidcPolicy := func(roles map[string]Role) func(*AccessPolicy) {
 		return func(p *AccessPolicy) {

@@ -53,6 +53,7 @@ func oneSlot(queued int) func(*automation.ManagerOptions, *Options) {
 // it), a queued operation can be canceled without ever running, and a queued one starts when
 // the slot frees.
 func TestQueueIsReportedAndBounded(t *testing.T) {
+	t.Parallel()
 	f := newFixtureAt(t, testToken, t.TempDir(), 0, oneSlot(2))
 	a, release := f.heldUpdate("a")
 	defer release()
@@ -100,6 +101,7 @@ func TestQueueIsReportedAndBounded(t *testing.T) {
 // operations and /healthz answer 503; the deadline cancels what still runs, and the shutdown
 // says what it cut short.
 func TestDrainStartsNothingQueued(t *testing.T) {
+	t.Parallel()
 	f := newFixtureAt(t, testToken, t.TempDir(), 0, oneSlot(4))
 	a, release := f.heldUpdate("a")
 	defer release()

@@ -24,6 +24,7 @@ func (f *tenantFixture) names(token string) string {
 // A preview brings its environment into being, so a tenant at its environment quota may not
 // preview a new one (nor, then, update it); it may still preview and update the ones it has.
 func TestEnvironmentQuotaHoldsForPreviews(t *testing.T) {
+	t.Parallel()
 	f := newTenantFixture(t, t.TempDir(), func(p *AccessPolicy) { p.Tenants["team-a"].MaxEnvironments = 1 })
 	f.startAs(http.MethodPost, "/v1/environments/team-a-one/preview", specBody("a.example.com"), aDeployer)
 	r := f.expect(http.MethodPost, "/v1/environments/team-a-two/preview", specBody("a.example.com"), aDeployer, http.StatusTooManyRequests)
@@ -66,6 +67,7 @@ func (g *listGate) List(ctx context.Context) ([]automation.StackInfo, error) {
 // The environment quota counts what its list of the backend missed: an environment created by
 // an operation that ended while the list was on its way is counted.
 func TestEnvironmentQuotaCountsWhatItsListMissed(t *testing.T) {
+	t.Parallel()
 	g := &listGate{listed: make(chan struct{}), proceed: make(chan struct{})}
 	f := newTenantFixture(t, t.TempDir(), func(p *AccessPolicy) { p.Tenants["team-a"].MaxEnvironments = 1 },
 		func(_ *automation.ManagerOptions, o *Options) { o.Executor = g })

@@ -307,6 +307,7 @@ func (f *fixture) wait(id string) map[string]any {
 }
 
 func TestAuthentication(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, testToken)
 	for _, tc := range []struct {
 		name, header string
@@ -351,6 +352,7 @@ func TestAuthentication(t *testing.T) {
 }
 
 func TestEnvironmentLifecycle(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, testToken)
 	if r := f.do(http.MethodGet, "/v1/environments", ""); r.status != http.StatusOK || !strings.Contains(string(r.body), `"environments":[]`) {
 		t.Fatalf("empty list: %d %s", r.status, r.body)
@@ -436,6 +438,7 @@ func TestEnvironmentLifecycle(t *testing.T) {
 }
 
 func TestBadRequests(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, testToken)
 	huge := `{"config":{"domain":"` + strings.Repeat("a", 70<<10) + `"}}`
 	cases := []struct {
@@ -500,6 +503,7 @@ func TestBadRequests(t *testing.T) {
 }
 
 func TestBusyAndCancel(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, testToken)
 	entered, release := f.gate.hold("dev")
 	defer release()
@@ -555,6 +559,7 @@ func TestBusyAndCancel(t *testing.T) {
 }
 
 func TestShutdownDrainsThenCancels(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, testToken)
 	entered, release := f.gate.hold("dev")
 	defer release()

@@ -9,6 +9,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,6 +45,8 @@ type env struct {
 	hosts   *standins.Standins
 	manager *automation.Manager
 	engine  *engine
+	// managerOptions make the environment's managers (managerAs).
+	managerOptions automation.ManagerOptions
 
 	mu     sync.Mutex
 	events []automation.Event
@@ -204,11 +207,17 @@ func newEnv(t *testing.T, stack string, override map[string]string) *env {
 	if strings.Contains(cfg.Cluster.NodeAMIType, "ARM") {
 		arch = "arm64"
 	}
-	c := localcluster.Start(t, localcluster.Options{Nodes: 2, Arch: arch, Region: cfg.Region, Holds: standins.Holds})
+	// The API server authenticates and authorizes as EKS does: `aws eks get-token` names the
+	// caller, who may do what the cluster's creator or its access entries grant (fakecloud.Access).
+	access := &fakecloud.Access{}
+	c := localcluster.Start(t, localcluster.Options{Nodes: 2, Arch: arch, Region: cfg.Region, Holds: standins.Holds, Access: access})
 
 	dir := t.TempDir()
-	world, err := fakecloud.NewWorld(filepath.Join(dir, "cloud"), fakecloud.ClusterAt(c.Server, c.CAData, c.Token))
+	world, err := fakecloud.NewWorld(filepath.Join(dir, "cloud"), fakecloud.ClusterAt(c.Server, c.CAData, c.Token), fakecloud.EnforceAccess())
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := access.Bind(world); err != nil {
 		t.Fatal(err)
 	}
 	home := filepath.Join(dir, "home")
@@ -242,7 +251,7 @@ func newEnv(t *testing.T, stack string, override map[string]string) *env {
 			}
 		}
 	})
-	m, err := automation.NewManager(automation.ManagerOptions{
+	e.managerOptions = automation.ManagerOptions{
 		StateDir:   filepath.Join(dir, "state"),
 		PulumiHome: home,
 		Passphrase: "whole-program-test",
@@ -253,13 +262,27 @@ func newEnv(t *testing.T, stack string, override map[string]string) *env {
 			"PULUMI_SKIP_UPDATE_CHECK":                    "true",
 		},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	t.Cleanup(m.Close)
-	e.manager = m
+	e.manager = e.managerAs("")
 	return e
+}
+
+// managerAs is a manager of the environment's stack whose operations run as the IAM principal
+// (the engine, its plugins and `aws eks get-token` alike); "" is the deployer, who creates the
+// cluster.
+func (e *env) managerAs(principal string) *automation.Manager {
+	e.t.Helper()
+	opts := e.managerOptions
+	opts.EnvVars = maps.Clone(opts.EnvVars)
+	if principal != "" {
+		opts.EnvVars[fakecloud.PrincipalEnv] = principal
+	}
+	m, err := automation.NewManager(opts)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(m.Close)
+	return m
 }
 
 // ctx bounds an operation, and ends it at once when a stand-in reports a state that can never

@@ -13,8 +13,8 @@ import (
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/automation"
 )
 
-// match selects resources by URN: typ is a type, or a prefix when it ends in "/"; name "" is
-// any name.
+// match selects resources by URN: typ is a type, or a prefix when it ends in "/" or ":"; name
+// "" is any name.
 type match struct{ typ, name string }
 
 func (m match) matches(urn string) bool {
@@ -22,7 +22,7 @@ func (m match) matches(urn string) bool {
 	if m.name != "" && name != m.name {
 		return false
 	}
-	if strings.HasSuffix(m.typ, "/") {
+	if strings.HasSuffix(m.typ, "/") || strings.HasSuffix(m.typ, ":") {
 		return strings.HasPrefix(typ, m.typ)
 	}
 	return typ == m.typ
@@ -30,7 +30,7 @@ func (m match) matches(urn string) bool {
 
 func (m match) String() string {
 	if m.name == "" {
-		return "every " + strings.TrimSuffix(m.typ, "/")
+		return "every " + strings.TrimRight(m.typ, "/:")
 	}
 	return m.typ + " " + m.name
 }
@@ -55,7 +55,16 @@ type orderingRule struct {
 
 func orderingRules(cfg stacks.Config) []orderingRule {
 	release := "kubernetes:helm.sh/v3:Release"
-	return []orderingRule{{
+	var access []orderingRule
+	if len(cfg.Cluster.AccessEntries) > 0 {
+		access = append(access, orderingRule{
+			dependent:  match{"kubernetes:", ""},
+			dependency: match{"aws:eks/accessPolicyAssociation:AccessPolicyAssociation", ""},
+			why: "a principal that reaches the cluster only through its access entry (a CI role that did not create it) " +
+				"needs its policy for every Kubernetes call: before the first on up, until the last on destroy",
+		})
+	}
+	return append(access, []orderingRule{{
 		dependent:  match{"kubernetes:networking.k8s.io/v1:Ingress", ""},
 		dependency: match{release, "aws-load-balancer-controller"},
 		// The chart's templates/webhook.yaml; the finalizer: pkg/ingress/finalizer.go.
@@ -71,7 +80,7 @@ func orderingRules(cfg stacks.Config) []orderingRule {
 		dependency: match{"aws:eks/addon:Addon", "ebs-csi-driver"},
 		why: "the namespace takes the bundled PostgreSQL's claim with it and only the EBS CSI driver deletes the claim's " +
 			"volume: with the driver gone first the volume outlives the stack",
-	}}
+	}}...)
 }
 
 // checkOrder holds the recorded steps of op ("create" on the first up, "delete" on destroy)
@@ -152,6 +161,10 @@ func (e *env) stateDependencies() map[string][]string {
 	for _, r := range checkpoint.Latest.Resources {
 		for _, d := range r.Dependencies {
 			out[string(r.URN)] = append(out[string(r.URN)], string(d))
+		}
+		// A resource depends on its provider too ("URN::ID"): the engine deletes it first.
+		if i := strings.LastIndex(r.Provider, "::"); i > 0 {
+			out[string(r.URN)] = append(out[string(r.URN)], r.Provider[:i])
 		}
 		if _, ok := out[string(r.URN)]; !ok {
 			out[string(r.URN)] = nil

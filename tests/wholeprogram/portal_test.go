@@ -20,6 +20,7 @@ const portalToken = "portal-test-token"
 // The portal end to end, on the same harness: PUT an environment, follow its events to the
 // end, GET it (outputs included), DELETE it and follow that, and the environment is gone.
 func TestPortalEndToEnd(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, "defaults", nil)
 	srv, err := server.New(server.Options{Executor: e.manager, Token: portalToken,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})

@@ -72,7 +72,6 @@ func (s *Server) specRequest(w http.ResponseWriter, r *http.Request) (stacks.Spe
 	return spec, true
 }
 
-
 // result keeps a failed operation's nil result from becoming a non-nil interface.
 func result[T any](res *T, err error) (any, error) {
 	if err != nil {

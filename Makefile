@@ -7,7 +7,7 @@ GOLANGCI_LINT_VERSION := v2.15.0
 ACTIONLINT_VERSION := v1.7.12
 export GOFLAGS := -buildvcs=false
 
-.PHONY: synth synth-json test lint tools pulumi-cli cluster
+.PHONY: synth synth-json test stress lint tools pulumi-cli cluster
 
 ## synth: the offline preview of a stack (default dev): what `pulumi up` would create, no credentials.
 synth:
@@ -29,9 +29,23 @@ cluster:
 ## test: the whole test suite, offline. The stacks tests run the real Pulumi engine, the
 ## tests/localcluster, tests/standins and tests/wholeprogram a real Kubernetes control plane, the real
 ## Kubernetes provider and the real charts (the whole program, every shipped stack).
+TEST_ENV = PATH="$$(.ci/install-pulumi.sh):$$PATH" KONG_ALB_EKS_CLUSTER_BIN="$$(.ci/install-cluster.sh)" \
+	KONG_ALB_EKS_KUBERNETES_PROVIDER="$$(.ci/install-kubernetes-provider.sh)"
 test: pulumi-cli cluster
-	PATH="$$(.ci/install-pulumi.sh):$$PATH" KONG_ALB_EKS_CLUSTER_BIN="$$(.ci/install-cluster.sh)" \
-		KONG_ALB_EKS_KUBERNETES_PROVIDER="$$(.ci/install-kubernetes-provider.sh)" go test -timeout 30m ./...
+	$(TEST_ENV) go test -timeout 30m ./...
+
+## stress: the whole suite RUNS times (default 3) under contention: one CPU for the tests
+## (-cpu 1), one package at a time (-p 1), and a background load this target starts and stops
+## itself (two busy loops and a disk writer). A race that a quiet machine hides shows here.
+RUNS ?= 3
+stress: pulumi-cli cluster
+	@load=(); trap 'kill "$${load[@]}" 2>/dev/null; rm -f "$${TMPDIR:-/tmp}/kong-alb-eks-stress.$$$$"' EXIT; \
+	for _ in 1 2; do (while :; do :; done) & load+=($$!); done; \
+	(while :; do dd if=/dev/zero of="$${TMPDIR:-/tmp}/kong-alb-eks-stress.$$$$" bs=1M count=256 conv=fsync status=none; done) & load+=($$!); \
+	for run in $$(seq $(RUNS)); do \
+		echo "== stress run $$run of $(RUNS)"; \
+		$(TEST_ENV) go test -count=1 -cpu 1 -p 1 -timeout 60m ./... || exit 1; \
+	done
 
 ## tools: the pinned linters.
 tools:

@@ -23,12 +23,13 @@ kube_cmds=(kube-apiserver kube-controller-manager kube-scheduler)
 log() { printf 'install-cluster: %s\n' "$*" >&2; }
 
 # pinned reports whether the binary $1 (etcd or a Kubernetes command) runs and reports the
-# pinned version.
+# pinned version. The output is read whole before it is matched: grep -q in a pipe stops
+# reading at the first match, and under pipefail the writer's SIGPIPE would fail the check.
 pinned() {
-	case "$(basename "$1")" in
-	etcd) "$1" --version 2>/dev/null | grep -qx "etcd Version: ${ETCD_VERSION#v}" ;;
-	*) "$1" --version 2>/dev/null | grep -qx "Kubernetes $KUBERNETES_VERSION" ;;
-	esac
+	local want="Kubernetes $KUBERNETES_VERSION" out
+	[[ "$(basename "$1")" == etcd ]] && want="etcd Version: ${ETCD_VERSION#v}"
+	out="$("$1" --version 2>/dev/null)" || return 1
+	grep -qxF "$want" <<<"$out"
 }
 
 complete() {

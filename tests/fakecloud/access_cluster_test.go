@@ -1,13 +1,10 @@
 package fakecloud
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
 
-	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
-	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/plugin"
 
 	"github.com/kong-alb-eks/kong-alb-eks/tests/localcluster"
 )
@@ -24,12 +21,7 @@ func TestTheLocalAPIServerGrantsWhatEKSWould(t *testing.T) {
 	if err := a.Bind(w); err != nil {
 		t.Fatal(err)
 	}
-	p := &Provider{Name: "aws", World: w}
-	if _, err := p.Configure(context.Background(), plugin.ConfigureRequest{
-		Inputs: resource.NewPropertyMapFromMap(map[string]any{"region": "us-east-1"}),
-	}); err != nil {
-		t.Fatal(err)
-	}
+	p := awsOn(t, w)
 	p.eksCluster(t, "prod", creatorRole, true)
 	token := func(principal string) string {
 		t.Helper()

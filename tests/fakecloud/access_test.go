@@ -2,7 +2,6 @@ package fakecloud
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -11,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
-	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/plugin"
 
 	"github.com/kong-alb-eks/kong-alb-eks/tests/localcluster"
 )
@@ -31,12 +28,7 @@ func accessCloud(t *testing.T) (*Provider, *Access) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Provider{Name: "aws", World: w}
-	if _, err := p.Configure(context.Background(), plugin.ConfigureRequest{
-		Inputs: resource.NewPropertyMapFromMap(map[string]any{"region": "us-east-1"}),
-	}); err != nil {
-		t.Fatal(err)
-	}
+	p := awsOn(t, w)
 	a := &Access{}
 	if err := a.Bind(w); err != nil {
 		t.Fatal(err)

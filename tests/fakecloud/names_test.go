@@ -17,6 +17,12 @@ func cloud(t *testing.T) *Provider {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return awsOn(t, w)
+}
+
+// awsOn is the aws provider on world w, configured for us-east-1.
+func awsOn(t *testing.T, w *World) *Provider {
+	t.Helper()
 	p := &Provider{Name: "aws", World: w}
 	if _, err := p.Configure(context.Background(), plugin.ConfigureRequest{
 		Inputs: resource.NewPropertyMapFromMap(map[string]any{"region": "us-east-1"}),

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-
 	"github.com/kong-alb-eks/kong-alb-eks/tests/localcluster"
 )
 

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/kong-alb-eks/kong-alb-eks/tests/localcluster"
 )
 

@@ -193,7 +193,7 @@ var replacements = map[string]resourceRules{
 		forceNewDefault("minLower", 0), forceNewDefault("minSpecial", 0),
 		{Path: "keepers", If: keepersReplace},
 		{Path: "overrideSpecial", If: func(old, new resource.PropertyValue) bool {
-			return !(isAbsent(new) && old.IsString() && old.StringValue() == "")
+			return !isAbsent(new) || !old.IsString() || old.StringValue() != ""
 		}},
 	}},
 }

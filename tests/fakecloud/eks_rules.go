@@ -166,17 +166,12 @@ func (w *World) clusterVersion(r *Resource, old *Resource, in, state resource.Pr
 // cluster's: "InvalidParameterException: Requested Nodegroup release version 1.17.9-20200723
 // is invalid. Allowed release version is 1.16.13-20200723" (hashicorp/terraform-provider-aws#14492).
 func (w *World) nodeGroupVersion(r *Resource, old *Resource, in, state resource.PropertyMap) error {
-	want := str(in, "version")
+	want, unchanged := computedVersion(old, in, state, "version")
+	if unchanged {
+		return nil
+	}
 	op := "creating EKS Node Group (" + r.ID + ")"
 	if old != nil {
-		current := outString(old.Outputs, "version")
-		if want == "" && current != "" {
-			state["version"] = resource.NewStringProperty(current)
-			return nil
-		}
-		if want == current {
-			return nil
-		}
 		op = "updating EKS Node Group (" + r.ID + ") version"
 	}
 	cluster, err := w.liveCluster(op, str(in, "clusterName"))
@@ -213,17 +208,12 @@ func (w *World) nodeGroupVersion(r *Resource, old *Resource, in, state resource.
 // version it has (Optional+Computed); terraform-provider-aws sends addonVersion to UpdateAddon
 // only when it changes (addon.go), so only a change is checked.
 func (w *World) addonVersion(r *Resource, old *Resource, in, state resource.PropertyMap) error {
-	want := str(in, "addonVersion")
+	want, unchanged := computedVersion(old, in, state, "addonVersion")
+	if unchanged {
+		return nil
+	}
 	op := "creating EKS Add-On (" + r.ID + ")"
 	if old != nil {
-		current := outString(old.Outputs, "addonVersion")
-		if want == "" && current != "" {
-			state["addonVersion"] = resource.NewStringProperty(current)
-			return nil
-		}
-		if want == current {
-			return nil
-		}
 		op = "updating EKS Add-On (" + r.ID + ")"
 	}
 	cluster, err := w.liveCluster(op, str(in, "clusterName"))
@@ -243,6 +233,23 @@ func (w *World) addonVersion(r *Resource, old *Resource, in, state resource.Prop
 		return awsError(op, "InvalidParameterException", "Addon version specified is not supported")
 	}
 	return nil
+}
+
+// computedVersion reads an Optional+Computed version input key of an update or create: want
+// is the version asked for. On an update (old set) that leaves the key out, the resource keeps
+// the version it has (written into state), and an update that asks for the version it has
+// changes nothing; both are unchanged, with no rule to check.
+func computedVersion(old *Resource, in, state resource.PropertyMap, key string) (want string, unchanged bool) {
+	want = str(in, key)
+	if old == nil {
+		return want, false
+	}
+	current := outString(old.Outputs, key)
+	if want == "" && current != "" {
+		state[resource.PropertyKey(key)] = resource.NewStringProperty(current)
+		return want, true
+	}
+	return want, want == current
 }
 
 // liveCluster is the live cluster named name, or EKS's answer when there is none:

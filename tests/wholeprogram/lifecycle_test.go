@@ -281,24 +281,11 @@ func (e *env) checkRefreshIsClean() {
 // nothing else; the Deployment follows.
 func (e *env) checkScalingTheDataPlane() {
 	e.t.Helper()
-	ctx, cancel := e.ctx()
-	defer cancel()
 	spec := e.spec
 	spec.Config.Kong.DataPlaneReplicas++
-	pre, err := e.manager.Preview(ctx, spec, e.record())
-	if err != nil {
-		e.t.Fatalf("preview of the scale-up: %v", err)
-	}
-	if pre.Changes["update"] != 1 || len(nonSame(pre.Changes)) != 1 {
-		e.t.Errorf("scaling the data plane plans %v, want one update (the data plane release):\n%s", pre.Changes, pre.Diff)
-	}
-	if !strings.Contains(pre.Diff, spec.Config.Kong.DataPlaneRelease) {
-		e.t.Errorf("the scale-up's diff does not touch the data plane release %s:\n%s", spec.Config.Kong.DataPlaneRelease, pre.Diff)
-	}
-	if _, err := e.manager.Up(ctx, spec, e.record()); err != nil {
-		e.t.Fatalf("up of the scale-up: %v", err)
-	}
-	e.spec = spec
+	e.apply("scaling the data plane", spec, map[string]step{
+		"kubernetes:helm.sh/v3:Release " + spec.Config.Kong.DataPlaneRelease: "update",
+	})
 	cfg := spec.Config
 	deployments := e.items(fmt.Sprintf("/apis/apps/v1/namespaces/%s/deployments?labelSelector=app.kubernetes.io/instance%%3D%s", cfg.Kong.Namespace, cfg.Kong.DataPlaneRelease))
 	for _, d := range deployments {

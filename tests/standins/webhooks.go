@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kong-alb-eks/kong-alb-eks/tests/localcluster"
 )
 
 // webhooks serves every admission webhook of the cluster's webhook configurations that is
@@ -37,6 +39,10 @@ import (
 // the CA into the configuration; the stand-in does both once those Deployments are Ready.
 type webhooks struct {
 	s *Standins
+
+	// reconciling serializes reconcile: the poll loop and a dial that finds no server both
+	// run it, and two injections of one configuration would conflict.
+	reconciling sync.Mutex
 
 	mu      sync.Mutex
 	servers map[serviceRef]*webhookServer
@@ -61,6 +67,8 @@ func newWebhooks(s *Standins) *webhooks {
 }
 
 func (h *webhooks) reconcile() error {
+	h.reconciling.Lock()
+	defer h.reconciling.Unlock()
 	wanted := map[serviceRef]*tls.Certificate{}
 	for _, kind := range []string{"validatingwebhookconfigurations", "mutatingwebhookconfigurations"} {
 		configs, err := h.s.list("/apis/admissionregistration.k8s.io/v1/" + kind)
@@ -167,12 +175,13 @@ func (h *webhooks) dial(addr string) (net.Conn, error) {
 		ws := h.servers[ref]
 		h.mu.Unlock()
 		if ws == nil { // the poll may not have seen a configuration the API server already uses
-			if err := h.reconcile(); err != nil {
-				return nil, err
-			}
+			err := h.reconcile()
 			h.mu.Lock()
 			ws = h.servers[ref]
 			h.mu.Unlock()
+			if ws == nil && err != nil {
+				return nil, err
+			}
 		}
 		ready, err := h.s.readyPods(svc)
 		if err != nil {
@@ -254,6 +263,11 @@ func (h *webhooks) injectCA(kind string, cfg Object, ca *authority) error {
 		return nil
 	}
 	if _, err := h.s.cluster.Do(http.MethodPut, objectPath("/apis/admissionregistration.k8s.io/v1", kind, cfg), cfg); err != nil {
+		if localcluster.StatusCode(err) == http.StatusConflict {
+			// Someone else (the chart's upgrade) wrote it since the list: cainjector requeues
+			// and injects into the newer version on the next round.
+			return nil
+		}
 		return err
 	}
 	h.s.logf("cainjector: CA injected into %s %s", kind, nameOf(cfg))

@@ -29,7 +29,13 @@ type EBSCSIDriverArgs struct {
 	KubernetesVersion pulumi.StringInput
 	// Nodes: the add-on's pods run on them, and EKS reports it ACTIVE only then.
 	Nodes pulumi.Resource
-	Tags  map[string]string
+	// Kubeconfig reaches the cluster: before the add-on is removed, it is used to wait until
+	// the driver has deleted every volume it would delete.
+	Kubeconfig pulumi.StringInput
+	// KubeconfigEnv is added to the environment of the kubeconfig's credential command (see
+	// stacks.Operation); its PATH, if any, finds the command.
+	KubeconfigEnv map[string]string
+	Tags          map[string]string
 }
 
 // EBSCSIDriver is the Amazon EBS CSI driver (an EKS add-on with an IRSA role) and a default
@@ -46,8 +52,8 @@ type EBSCSIDriver struct {
 // NewEBSCSIDriver installs the add-on and the StorageClass. Pass the cluster's Kubernetes
 // provider with pulumi.Providers.
 func NewEBSCSIDriver(ctx *pulumi.Context, name string, args *EBSCSIDriverArgs, opts ...pulumi.ResourceOption) (*EBSCSIDriver, error) {
-	if args == nil || args.ClusterName == nil || args.KubernetesVersion == nil || args.OIDCProviderARN == nil || args.OIDCIssuerURL == nil || args.Nodes == nil {
-		return nil, fmt.Errorf("EBS CSI driver %s: cluster name and version, OIDC provider and nodes are required", name)
+	if args == nil || args.ClusterName == nil || args.KubernetesVersion == nil || args.OIDCProviderARN == nil || args.OIDCIssuerURL == nil || args.Nodes == nil || args.Kubeconfig == nil {
+		return nil, fmt.Errorf("EBS CSI driver %s: cluster name, version and kubeconfig, OIDC provider and nodes are required", name)
 	}
 	d := &EBSCSIDriver{}
 	if err := ctx.RegisterComponentResource("kong-alb-eks:aws:EBSCSIDriver", name, d, opts...); err != nil {
@@ -62,11 +68,18 @@ func NewEBSCSIDriver(ctx *pulumi.Context, name string, args *EBSCSIDriverArgs, o
 	if err != nil {
 		return nil, fmt.Errorf("EBS CSI driver %s: %w", name, err)
 	}
+	volumesReleased, err := newVolumesReleasedHook(ctx, name, args.ClusterName, args.Kubeconfig, args.KubeconfigEnv)
+	if err != nil {
+		return nil, fmt.Errorf("EBS CSI driver %s: %w", name, err)
+	}
 	addon, err := newEKSAddon(ctx, name, eksAddon{
 		ClusterName: args.ClusterName, Name: "aws-ebs-csi-driver", Version: args.AddonVersion, KubernetesVersion: args.KubernetesVersion,
 		ServiceAccountRoleARN: role.Arn, Tags: args.Tags,
 	},
 		parent,
+		// Released volumes are deleted by the driver, some time after their claims: it goes
+		// only once they are.
+		pulumi.ResourceHooks(&pulumi.ResourceHookBinding{BeforeDelete: []*pulumi.ResourceHook{volumesReleased}}),
 		// EKS reports the add-on ACTIVE only once its pods run on nodes, and the controller
 		// needs its policy to provision volumes; neither is an input.
 		pulumi.DependsOn([]pulumi.Resource{args.Nodes, attachment}))
@@ -78,7 +91,7 @@ func NewEBSCSIDriver(ctx *pulumi.Context, name string, args *EBSCSIDriverArgs, o
 			Name:        pulumi.String(GP3StorageClass),
 			Annotations: pulumi.StringMap{"storageclass.kubernetes.io/is-default-class": pulumi.String("true")},
 		},
-		Provisioner:          pulumi.String("ebs.csi.aws.com"),
+		Provisioner:          pulumi.String(ebsCSIDriverName),
 		Parameters:           pulumi.StringMap{"type": pulumi.String("gp3"), "encrypted": pulumi.String("true")},
 		VolumeBindingMode:    pulumi.String("WaitForFirstConsumer"), // in the zone of the pod's node
 		AllowVolumeExpansion: pulumi.Bool(true),

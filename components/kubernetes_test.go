@@ -510,6 +510,7 @@ func TestEBSCSIDriverGivesTheClusterVolumes(t *testing.T) {
 		}
 		d, err := components.NewEBSCSIDriver(ctx, "ebs", &components.EBSCSIDriverArgs{
 			ClusterName: c.Name, KubernetesVersion: c.KubernetesVersion, OIDCProviderARN: c.OIDCProviderARN, OIDCIssuerURL: c.OIDCIssuerURL, Nodes: c.Nodes,
+			Kubeconfig: c.Kubeconfig,
 		})
 		if err != nil {
 			return nil, err
@@ -518,6 +519,7 @@ func TestEBSCSIDriverGivesTheClusterVolumes(t *testing.T) {
 	})
 	addon := testkit.Named(t, doc, "aws:eks/addon:Addon", "ebs")
 	assertEqual(t, "add-on", addon.Input("addonName"), "aws-ebs-csi-driver")
+	assertEqual(t, "delete hooks", fmt.Sprint(addon.DeleteHooks), "[ebs-volumes-released]")
 	assertEqual(t, "cluster", addon.Input("clusterName"), "demo")
 	assertEqual(t, "IRSA role", addon.Input("serviceAccountRoleArn"), "arn:aws:iam::123456789012:role/ebs")
 	assertEqual(t, "version: EKS's default for the cluster's", addon.Input("addonVersion"), answers.AddonVersions["aws-ebs-csi-driver"]["1.34"].Default)

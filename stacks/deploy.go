@@ -34,7 +34,7 @@ type Environment struct {
 // nothing when it is invalid) and deploys. set names every key the stack sets, so that a key
 // of the program's namespace it does not declare is refused; without it, the keys the engine
 // gave the program's process (PULUMI_CONFIG), if any.
-func LoadAndDeploy(ctx *pulumi.Context, set ...string) (*Environment, error) {
+func LoadAndDeploy(ctx *pulumi.Context, op Operation, set ...string) (*Environment, error) {
 	if set == nil {
 		set = envConfigKeys()
 	}
@@ -42,12 +42,12 @@ func LoadAndDeploy(ctx *pulumi.Context, set ...string) (*Environment, error) {
 	if err != nil {
 		return nil, withStack(err, cfg, ctx.Stack())
 	}
-	return Deploy(ctx, cfg)
+	return Deploy(ctx, cfg, op)
 }
 
 // Deploy registers the whole environment. It validates cfg first, so a configuration built in
 // Go gets the same checks as one loaded from a stack.
-func Deploy(ctx *pulumi.Context, cfg Config) (*Environment, error) {
+func Deploy(ctx *pulumi.Context, cfg Config, op Operation) (*Environment, error) {
 	if err := withStack(cfg.Validate(), cfg, ctx.Stack()); err != nil {
 		return nil, err
 	}
@@ -124,7 +124,7 @@ func Deploy(ctx *pulumi.Context, cfg Config) (*Environment, error) {
 		return nil, err
 	}
 
-	if err := deployKubernetes(ctx, cfg, env, zoneID, tags); err != nil {
+	if err := deployKubernetes(ctx, cfg, op, env, zoneID, tags); err != nil {
 		return nil, err
 	}
 
@@ -162,7 +162,7 @@ func Deploy(ctx *pulumi.Context, cfg Config) (*Environment, error) {
 
 // deployKubernetes registers everything inside the cluster, through its provider, and the DNS
 // records that follow the ALB.
-func deployKubernetes(ctx *pulumi.Context, cfg Config, env *Environment, zoneID pulumi.StringInput, tags map[string]string) error {
+func deployKubernetes(ctx *pulumi.Context, cfg Config, op Operation, env *Environment, zoneID pulumi.StringInput, tags map[string]string) error {
 	k8s := pulumi.Providers(env.Cluster.Provider)
 	kong := cfg.Kong
 
@@ -175,6 +175,8 @@ func deployKubernetes(ctx *pulumi.Context, cfg Config, env *Environment, zoneID 
 		OIDCIssuerURL:     env.Cluster.OIDCIssuerURL,
 		AddonVersion:      cfg.Cluster.EBSCSIDriverVersion,
 		Nodes:             env.Cluster.Nodes,
+		Kubeconfig:        env.Cluster.Kubeconfig,
+		KubeconfigEnv:     op.Env,
 		Tags:              tags,
 	}, k8s)
 	if err != nil {
@@ -190,12 +192,11 @@ func deployKubernetes(ctx *pulumi.Context, cfg Config, env *Environment, zoneID 
 			Labels: pulumi.StringMap{components.PodReadinessGateLabel: pulumi.String("enabled")},
 		},
 	},
-		pulumi.Provider(env.Cluster.Provider),
 		// Helm keeps a StatefulSet's PersistentVolumeClaims on uninstall: the bundled
-		// PostgreSQL's claim goes only with the namespace. Deleting the namespace before the EBS
-		// CSI driver lets the driver delete the claim's EBS volume; in the other order the
-		// volume outlives the stack.
-		pulumi.DependsOn(env.Storage.Ready))
+		// PostgreSQL's claim goes with the namespace, and its EBS volume later, deleted by the
+		// EBS CSI driver. The driver's add-on waits for that before it goes (its delete hook),
+		// so the namespace need not wait for the driver on create.
+		pulumi.Provider(env.Cluster.Provider))
 	if err != nil {
 		return err
 	}

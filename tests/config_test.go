@@ -115,7 +115,7 @@ func TestUnknownKeysUnderTheEngine(t *testing.T) {
 	t.Setenv(pulumi.EnvConfig, string(all))
 	delete(cfg, "kong-alb-eks:nodeInstanceTyp") // the engine does not pass unknown keys to GetConfig's callers either way
 	doc, err := synth.Run(synth.Options{Stack: "dev", Config: cfg, Program: func(ctx *pulumi.Context) (pulumi.Map, error) {
-		env, err := stacks.LoadAndDeploy(ctx) // as main.go's program: the keys from the engine's environment
+		env, err := stacks.LoadAndDeploy(ctx, stacks.Operation{}) // as main.go's program: the keys from the engine's environment
 		if err != nil {
 			return nil, err
 		}

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -100,20 +101,24 @@ func TestNoStepNeedsKubectlAndNetworkingIsEKSAddons(t *testing.T) {
 
 // Helm keeps a StatefulSet's PersistentVolumeClaims on uninstall (Helm docs, "helm
 // uninstall": resources created by a StatefulSet's volumeClaimTemplates are not the release's);
-// the claim goes with its namespace, and the EBS volume behind it is deleted by the EBS CSI
-// driver (StorageClass reclaimPolicy Delete). Pulumi deletes in reverse dependency order, so
-// the namespace must depend on the driver: then it goes first, while the driver still runs.
+// the claim goes with its namespace, and the EBS volume behind it is deleted later by the EBS
+// CSI driver (StorageClass reclaimPolicy Delete), once it has detached. Nothing in Kubernetes
+// waits for that, so the driver's add-on carries a delete hook that does; the namespace then
+// need not wait for the driver on create, where the driver would be on the critical path.
 func TestDestroyReleasesVolumesWhileTheDriverRuns(t *testing.T) {
 	t.Parallel()
 	for name, doc := range configurations(t) {
 		ns := testkit.Named(t, doc, "kubernetes:core/v1:Namespace", "kong")
 		driver := testkit.Named(t, doc, "aws:eks/addon:Addon", "ebs-csi-driver")
-		class := testkit.Named(t, doc, "kubernetes:storage.k8s.io/v1:StorageClass", "ebs-csi-driver-gp3")
-		testkit.WaitsOn(t, ns, driver, name+": deleted before the driver, which deletes the claims' volumes")
-		testkit.WaitsOn(t, ns, class, name+": deleted before the StorageClass its claims use")
+		if !slices.Contains(driver.DeleteHooks, "ebs-csi-driver-volumes-released") {
+			t.Errorf("%s: the EBS CSI driver's add-on has delete hooks %v, want the one that waits for its volumes", name, driver.DeleteHooks)
+		}
+		if ns.WaitsOn(driver.URN) {
+			t.Errorf("%s: the %s namespace waits for the EBS CSI driver on create", name, ns.Name)
+		}
 		cp := testkit.Named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")
-		if cp.Input("values.postgresql.enabled") == true && cp.Input("namespace") != ns.Input("metadata.name") {
-			t.Errorf("%s: the bundled PostgreSQL's claim is not in the namespace that waits for the driver", name)
+		if cp.Input("values.postgresql.enabled") == true {
+			testkit.WaitsOn(t, cp, driver, name+": the bundled PostgreSQL's claim needs the driver")
 		}
 		// The driver's role outlives it: it deletes volumes with it.
 		testkit.WaitsOn(t, driver, testkit.Named(t, doc, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "ebs-csi-driver"), name)

@@ -172,10 +172,15 @@ func (l *eventLog) handle(e automation.Event) {
 }
 
 func (l *eventLog) find(kind automation.EventKind, typ string) (automation.Event, bool) {
+	return l.findOp(kind, typ, "")
+}
+
+// findOp is the first event of the kind, on a resource of typ ("" any), with op ("" any).
+func (l *eventLog) findOp(kind automation.EventKind, typ, op string) (automation.Event, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, e := range l.events {
-		if e.Kind == kind && (typ == "" || e.Type == typ) {
+		if e.Kind == kind && (typ == "" || e.Type == typ) && (op == "" || e.Op == op) {
 			return e, true
 		}
 	}

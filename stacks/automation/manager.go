@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -58,8 +59,9 @@ type ManagerOptions struct {
 	// MaxConcurrent is the most engine operations run at once; default 4. Operations beyond it
 	// wait (or give up when their context ends).
 	MaxConcurrent int
-	// Program is the inline program every operation runs; default stacks.Run, the program main.go
-	// runs: it loads the configuration this manager wrote into the stack's config, and deploys.
+	// Program is the inline program every operation runs; default stacks.Program, the program
+	// main.go runs, with EnvVars: it loads the configuration this manager wrote into the
+	// stack's config, and deploys.
 	Program pulumi.RunFunc
 	// EnvVars are added to the CLI's environment (e.g. AWS_PROFILE). They are never logged.
 	EnvVars map[string]string
@@ -128,7 +130,9 @@ func NewManager(opts ManagerOptions) (*Manager, error) {
 		return nil, fmt.Errorf("stacks: invalid project name %q", m.project)
 	}
 	if m.program == nil {
-		m.program = stacks.Run
+		// The program runs in this process; its own `aws eks get-token` calls get the
+		// environment the CLI's plugins get.
+		m.program = stacks.Program(stacks.Operation{Env: maps.Clone(opts.EnvVars)})
 	}
 	if m.log == nil {
 		m.log = slog.Default()

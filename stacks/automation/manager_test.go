@@ -164,8 +164,12 @@ func TestManagerLifecycle(t *testing.T) {
 	if !d.Removed || d.Changes["delete"] != 2 {
 		t.Errorf("destroy = %+v, want removed and 2 deletes", d)
 	}
-	if e, ok := dev.find(automation.EventResourceFinished, "kong-alb-eks:test:Environment"); !ok || e.Op != "delete" {
+	if _, ok := dev.findOp(automation.EventResourceFinished, "kong-alb-eks:test:Environment", "delete"); !ok {
 		t.Errorf("destroy events lack the component's delete:\n%s", dev.String())
+	}
+	// The destroy ran the program (its registrations are "same" steps), which delete hooks need.
+	if _, ok := dev.findOp(automation.EventResourceFinished, "kong-alb-eks:test:Environment", "same"); !ok {
+		t.Errorf("the destroy did not run the program:\n%s", dev.String())
 	}
 	if _, err := m.Outputs(ctx, "dev"); !errors.Is(err, automation.ErrNotFound) {
 		t.Errorf("outputs after destroy: %v, want ErrNotFound", err)

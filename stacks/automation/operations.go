@@ -157,7 +157,10 @@ func (m *Manager) Destroy(ctx context.Context, name string, opts ...OpOption) (*
 			return nil, r.abandon(err)
 		}
 		do := []optdestroy.Option{optdestroy.Color("never"), optdestroy.ShowSecrets(false), optdestroy.EventStreams(r.ch),
-			optdestroy.ProgressStreams(r.tail), optdestroy.ErrorProgressStreams(r.tail)}
+			optdestroy.ProgressStreams(r.tail), optdestroy.ErrorProgressStreams(r.tail),
+			// The program's delete hooks (the EBS CSI driver waits for its volumes) run only
+			// with the program; without it the engine refuses the destroy.
+			optdestroy.RunProgram(true)}
 		if r.set.message != "" {
 			do = append(do, optdestroy.Message(r.set.message))
 		}

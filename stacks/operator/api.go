@@ -56,6 +56,10 @@ type StackSpec struct {
 	EnvRefs            map[string]ResourceRef  `json:"envRefs,omitempty"`
 	// DestroyOnFinalize destroys the stack when the Stack is deleted.
 	DestroyOnFinalize bool `json:"destroyOnFinalize,omitempty"`
+	// RunProgram runs the program on that destroy (`--run-program`, operator v2.7.0 and
+	// later): without it the operator destroys from the state alone, which the engine refuses
+	// for a stack with delete hooks.
+	RunProgram bool `json:"runProgram,omitempty"`
 	// Preview runs previews only.
 	Preview           bool               `json:"preview,omitempty"`
 	WorkspaceTemplate *WorkspaceTemplate `json:"workspaceTemplate,omitempty"`

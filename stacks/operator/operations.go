@@ -264,7 +264,7 @@ func (e *Executor) stackSpec(env string, configRef map[string]ConfigMapRef, secr
 		Stack: env, ProjectRepo: e.opts.Repository, Commit: e.opts.Commit, RepoDir: e.opts.RepoDir,
 		Backend: e.opts.Backend, SecretsProvider: e.opts.SecretsProvider, ServiceAccountName: e.opts.ServiceAccount,
 		ConfigRef: configRef, SecretsRef: secretsRef, EnvRefs: envRefs,
-		DestroyOnFinalize: !preview, Preview: preview,
+		DestroyOnFinalize: !preview, RunProgram: !preview, Preview: preview,
 		WorkspaceTemplate: &WorkspaceTemplate{Spec: WorkspaceTemplateSpec{Image: e.opts.Image}},
 		// Each Update and its outputs Secret are kept a week: the history and the outputs'
 		// secrets are read from them.

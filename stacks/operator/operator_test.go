@@ -194,7 +194,7 @@ func upWritesAStackTheCRDAccepts(t *testing.T, w *world) {
 	if name := meta["name"].(string); len(name) > operator.MaxStackName {
 		t.Errorf("Stack name %q is longer than the CRD allows", name)
 	}
-	if spec["stack"] != env || spec["destroyOnFinalize"] != true || spec["commit"] != strings.Repeat("ab", 20) {
+	if spec["stack"] != env || spec["destroyOnFinalize"] != true || spec["runProgram"] != true || spec["commit"] != strings.Repeat("ab", 20) {
 		t.Errorf("spec = %v", spec)
 	}
 	if _, inline := spec["config"]; inline {

@@ -39,6 +39,9 @@ type Resource struct {
 	// its inputs.
 	Dependencies []string       `json:"dependencies"`
 	Inputs       map[string]any `json:"inputs"`
+	// DeleteHooks names the hooks the engine runs before and after deleting it (which make
+	// `pulumi destroy` need --run-program).
+	DeleteHooks []string `json:"deleteHooks,omitempty"`
 }
 
 // Invoke is one provider function call (a lookup).

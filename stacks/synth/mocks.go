@@ -60,6 +60,9 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 			r.Dependencies = append(r.Dependencies, d)
 		}
 		sort.Strings(r.Dependencies)
+		if h := rpc.GetHooks(); h != nil {
+			r.DeleteHooks = append(append([]string(nil), h.GetBeforeDelete()...), h.GetAfterDelete()...)
+		}
 		if p := rpc.GetProvider(); p != "" { // a provider reference is "<urn>::<id>"
 			r.Provider = p[:max(strings.LastIndex(p, "::"), 0)]
 		}

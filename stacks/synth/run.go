@@ -33,7 +33,7 @@ func realProgram(config map[string]string) func(ctx *pulumi.Context) (pulumi.Map
 		set = append(set, k)
 	}
 	return func(ctx *pulumi.Context) (pulumi.Map, error) {
-		env, err := stacks.LoadAndDeploy(ctx, set...)
+		env, err := stacks.LoadAndDeploy(ctx, stacks.Operation{}, set...)
 		if err != nil {
 			return nil, err
 		}

@@ -147,7 +147,37 @@ func (c *Cluster) Eventually(timeout time.Duration, what string, check func() (b
 	return fmt.Errorf("%s: not within %s (last: %v)", what, timeout, last)
 }
 
-// addNodes registers kwok nodes labelled as EKS labels a managed node group's nodes.
+// NodeGroupLabel is the label EKS puts on a managed node group's nodes, naming the group.
+const NodeGroupLabel = "eks.amazonaws.com/nodegroup"
+
+// InitialNodeGroup is the NodeGroupLabel of the nodes Start registers: the node group the
+// cluster is made with, whose name is not known yet.
+const InitialNodeGroup = "nodes"
+
+// EKSNode is a kwok node labelled as EKS labels a managed node group's nodes: the i-th of
+// group, of the instance type, in the region's zones in turn.
+func EKSNode(name, group, instanceType, arch, region string, i int) Object {
+	resources := map[string]any{"cpu": "2", "memory": "8Gi", "pods": "110", "ephemeral-storage": "20Gi"}
+	return Object{
+		"apiVersion": "v1", "kind": "Node",
+		"metadata": Object{
+			"name":        name,
+			"annotations": Object{"kwok.x-k8s.io/node": "fake"},
+			"labels": Object{
+				"kubernetes.io/arch": arch, "kubernetes.io/os": "linux", "kubernetes.io/hostname": name,
+				"node.kubernetes.io/instance-type": instanceType,
+				"topology.kubernetes.io/region":    region, "topology.kubernetes.io/zone": region + string(rune('a'+i%3)),
+				NodeGroupLabel: group, "eks.amazonaws.com/capacityType": "ON_DEMAND",
+			},
+		},
+		"status": Object{
+			"capacity": resources, "allocatable": resources,
+			"nodeInfo": Object{"architecture": arch, "operatingSystem": "linux", "kubeletVersion": "v1.34.4-kwok"},
+		},
+	}
+}
+
+// addNodes registers the initial node group's kwok nodes.
 func (c *Cluster) addNodes(opts Options) error {
 	n, arch, region := opts.Nodes, opts.Arch, opts.Region
 	if n == 0 {
@@ -163,27 +193,9 @@ func (c *Cluster) addNodes(opts Options) error {
 	if instanceType == "" {
 		return fmt.Errorf("no EKS instance type for architecture %q", arch)
 	}
-	resources := map[string]any{"cpu": "2", "memory": "8Gi", "pods": "110", "ephemeral-storage": "20Gi"}
 	for i := range n {
 		name := fmt.Sprintf("ip-10-0-%d-%d.ec2.internal", 64+i*32, 10+i)
-		node := Object{
-			"apiVersion": "v1", "kind": "Node",
-			"metadata": Object{
-				"name":        name,
-				"annotations": Object{"kwok.x-k8s.io/node": "fake"},
-				"labels": Object{
-					"kubernetes.io/arch": arch, "kubernetes.io/os": "linux", "kubernetes.io/hostname": name,
-					"node.kubernetes.io/instance-type": instanceType,
-					"topology.kubernetes.io/region":    region, "topology.kubernetes.io/zone": region + string(rune('a'+i%3)),
-					"eks.amazonaws.com/nodegroup": "nodes", "eks.amazonaws.com/capacityType": "ON_DEMAND",
-				},
-			},
-			"status": Object{
-				"capacity": resources, "allocatable": resources,
-				"nodeInfo": Object{"architecture": arch, "operatingSystem": "linux", "kubeletVersion": "v1.34.4-kwok"},
-			},
-		}
-		if _, err := c.Do(http.MethodPost, "/api/v1/nodes", node); err != nil {
+		if _, err := c.Do(http.MethodPost, "/api/v1/nodes", EKSNode(name, InitialNodeGroup, instanceType, arch, region, i)); err != nil {
 			return fmt.Errorf("registering node %s: %w", name, err)
 		}
 	}

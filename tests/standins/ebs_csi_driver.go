@@ -3,6 +3,7 @@ package standins
 import (
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth/answers"
 	"github.com/kong-alb-eks/kong-alb-eks/tests/fakecloud"
@@ -16,13 +17,23 @@ const EBSDriver = "ebs.csi.aws.com"
 // "external-provisioner.volume.kubernetes.io/finalizer").
 const provisionerFinalizer = "external-provisioner.volume.kubernetes.io/finalizer"
 
+// DetachTime is how long a released volume stays attached before the driver can delete it.
+// The attach-detach controller detaches a volume only after its pod is gone, through the
+// driver's ControllerUnpublishVolume (EC2 DetachVolume, which takes seconds); until then the
+// driver's DeleteVolume fails (EC2 refuses to delete an attached volume, VolumeInUse:
+// aws-ebs-csi-driver pkg/cloud/cloud.go DeleteDisk) and the external-provisioner retries. On
+// AWS this is tens of seconds; ten here are enough to lose the race against a destroy that
+// removes the driver right after the claim.
+const DetachTime = 10 * time.Second
+
 // ebsCSIDriver stands in for the EBS CSI driver's controller, which runs only while the
 // aws-ebs-csi-driver EKS add-on exists (the fake cloud's world says): for a claim of one of its
 // StorageClasses that the scheduler has placed (WaitForFirstConsumer: the claim carries
 // volume.kubernetes.io/selected-node), it makes an EBS volume in the world and a
 // PersistentVolume bound to the claim; for a Released volume whose reclaim policy is Delete it
-// deletes the EBS volume, then the PersistentVolume. Without the add-on nothing happens: a
-// claim stays Pending, and a released volume and its disk stay, which the tests report.
+// deletes the EBS volume, then the PersistentVolume, once the volume has detached (DetachTime
+// after the driver first saw it Released). Without the add-on nothing happens: a claim stays
+// Pending, and a released volume and its disk stay, which the tests report.
 func (s *Standins) ebsCSIDriver() error {
 	running, err := s.addonExists("aws-ebs-csi-driver")
 	if err != nil || !running {
@@ -64,6 +75,9 @@ func (s *Standins) ebsCSIDriver() error {
 			continue
 		}
 		id := str(pv, "spec", "csi", "volumeHandle")
+		if !s.detached(id) {
+			continue
+		}
 		if err := s.world.RemoveVolume(id); err != nil {
 			return err
 		}
@@ -122,4 +136,19 @@ func (s *Standins) addonExists(name string) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// detached reports whether the volume id, seen released, has had DetachTime to detach.
+func (s *Standins) detached(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.released == nil {
+		s.released = map[string]time.Time{}
+	}
+	since, ok := s.released[id]
+	if !ok {
+		s.released[id] = time.Now()
+		return false
+	}
+	return time.Since(since) >= DetachTime
 }

@@ -41,6 +41,11 @@ type Standins struct {
 	hooks  *webhooks
 	// wafs are the web ACLs associated with the ALBs, by Ingress (namespace/name).
 	wafs map[string]string
+	// released is when the EBS CSI driver first saw each released volume (by volume ID).
+	released map[string]time.Time
+	// draining is when each node's drain started; forced, the pods a drain deleted.
+	draining map[string]time.Time
+	forced   []string
 }
 
 // Holds are the pods the stand-ins turn Ready themselves (localcluster.Options.Holds): the
@@ -74,6 +79,7 @@ func Start(c *localcluster.Cluster, w *fakecloud.World, region string, engine En
 		"aws-load-balancer-controller-start": s.loadBalancerControllerStart,
 		"cert-manager":                       s.certManager,
 		"ebs-csi-driver":                     s.ebsCSIDriver,
+		"node-groups":                        s.nodeGroups,
 		"kong":                               s.kongReadiness,
 	} {
 		s.loop(ctx, name, step)

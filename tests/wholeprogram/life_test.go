@@ -144,9 +144,19 @@ func (e *env) changeInstanceType() {
 	spec := e.spec
 	spec.Config.Cluster.NodeInstanceType = map[bool]string{true: "m6i.large", false: "m7i.large"}[spec.Config.Cluster.NodeInstanceType != "m6i.large"]
 	nodes := spec.Config.ClusterName(e.name) + "-nodes"
+	serving := e.watchDataPlane()
 	e.apply("instance type "+spec.Config.Cluster.NodeInstanceType, spec, map[string]step{
 		"aws:eks/nodeGroup:NodeGroup " + nodes: "replace",
 	})
+	// The old group's nodes are drained (the node group stand-in, as EKS does on its
+	// deletion): the data plane moves to the new nodes, one pod at a time under its PDB.
+	e.waitForNodes(spec.Config.Cluster.NodeInstanceType, spec.Config.Cluster.NodeDesiredSize)
+	if least := serving(); least < 1 {
+		e.t.Errorf("while the nodes were replaced the data plane had %d Ready pods at one point, want at least one throughout", least)
+	}
+	if forced := e.hosts.Forced(); len(forced) > 0 {
+		e.t.Errorf("the drain had to delete pods their PodDisruptionBudget protected: %v", forced)
+	}
 	groups := e.resources("aws:eks/nodeGroup:NodeGroup")
 	if len(groups) != 1 {
 		e.t.Fatalf("after the replacement the cloud holds %d node groups", len(groups))
@@ -155,6 +165,66 @@ func (e *env) changeInstanceType() {
 		e.t.Errorf("the node group's instance types are %s", types)
 	}
 	e.checkCreatedBeforeDeleted("aws:eks/nodeGroup:NodeGroup", nodes)
+}
+
+// watchDataPlane samples the data plane's Ready pods (not terminating) until the returned
+// function is called, which returns the fewest seen.
+func (e *env) watchDataPlane() func() int {
+	kong := e.spec.Config.Kong
+	path := fmt.Sprintf("/api/v1/namespaces/%s/pods?labelSelector=app.kubernetes.io/instance%%3D%s", kong.Namespace, kong.DataPlaneRelease)
+	stop, done := make(chan struct{}), make(chan int)
+	go func() {
+		least := -1
+		for {
+			if out, err := e.cluster.Do(http.MethodGet, path, nil); err == nil {
+				ready := 0
+				items, _ := out["items"].([]any)
+				for _, it := range items {
+					pod, _ := it.(object)
+					if field(pod, "metadata", "deletionTimestamp") == nil && localcluster.Condition(pod, "Ready") == "True" {
+						ready++
+					}
+				}
+				if least < 0 || ready < least {
+					least = ready
+				}
+			}
+			select {
+			case <-stop:
+				done <- least
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	return func() int { close(stop); return <-done }
+}
+
+// waitForNodes waits until the cluster's nodes are the node group's desired count, all of
+// the instance type, and the data plane is fully available again.
+func (e *env) waitForNodes(instanceType string, desired int) {
+	e.t.Helper()
+	kong := e.spec.Config.Kong
+	err := e.cluster.Eventually(3*time.Minute, "the nodes replaced and the data plane back", func() (bool, error) {
+		nodes := e.items("/api/v1/nodes")
+		for _, n := range nodes {
+			if field(n, "metadata", "labels", "node.kubernetes.io/instance-type") != instanceType {
+				return false, fmt.Errorf("node %v is still a %v", field(n, "metadata", "name"), field(n, "metadata", "labels", "node.kubernetes.io/instance-type"))
+			}
+		}
+		if len(nodes) != desired {
+			return false, fmt.Errorf("%d nodes, want %d", len(nodes), desired)
+		}
+		for _, d := range e.items(fmt.Sprintf("/apis/apps/v1/namespaces/%s/deployments?labelSelector=app.kubernetes.io/instance%%3D%s", kong.Namespace, kong.DataPlaneRelease)) {
+			if field(d, "status", "availableReplicas") != field(d, "spec", "replicas") {
+				return false, fmt.Errorf("the data plane has %v of %v available", field(d, "status", "availableReplicas"), field(d, "spec", "replicas"))
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // checkCreatedBeforeDeleted: the last up's replacement of typ name made the new resource

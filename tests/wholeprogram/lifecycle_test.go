@@ -35,6 +35,7 @@ func TestShippedStacksLifecycle(t *testing.T) {
 			e.checkOrder("create")
 			e.checkStateOrdering()
 			e.checkDeclaredObjects()
+			e.checkDatabaseVolume()
 			e.checkDNSFollowsTheALB()
 			e.checkNoSecretInState()
 			e.checkPreviewIsClean()
@@ -292,6 +293,25 @@ func (e *env) checkScalingTheDataPlane() {
 		if field(d, "spec", "replicas") != float64(cfg.Kong.DataPlaneReplicas) || field(d, "status", "availableReplicas") != float64(cfg.Kong.DataPlaneReplicas) {
 			e.t.Errorf("after the scale-up the data plane Deployment has %v/%v, want %d", field(d, "status", "availableReplicas"), field(d, "spec", "replicas"), cfg.Kong.DataPlaneReplicas)
 		}
+	}
+}
+
+// checkDatabaseVolume: the bundled PostgreSQL's claim is bound to an EBS volume (so that the
+// destroy has a volume to delete).
+func (e *env) checkDatabaseVolume() {
+	e.t.Helper()
+	kong := e.spec.Config.Kong
+	if kong.UsesExternalPostgres() {
+		return
+	}
+	claims := e.items("/api/v1/namespaces/" + kong.Namespace + "/persistentvolumeclaims")
+	volumes, err := e.world.Volumes()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if len(claims) != 1 || field(claims[0], "status", "phase") != "Bound" || len(volumes) != 1 {
+		e.t.Errorf("the bundled PostgreSQL has %d claims (%v) and %d EBS volumes, want one bound claim and its volume",
+			len(claims), claims, len(volumes))
 	}
 }
 

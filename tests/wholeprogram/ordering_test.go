@@ -75,11 +75,6 @@ func orderingRules(cfg stacks.Config) []orderingRule {
 		dependency: match{release, "cert-manager"},
 		// The chart's templates/webhook-validating-webhook.yaml and webhook-mutating-webhook.yaml.
 		why: "cert-manager's webhooks (failurePolicy Fail) refuse its resources until they serve",
-	}, {
-		dependent:  match{"kubernetes:core/v1:Namespace", cfg.Kong.Namespace},
-		dependency: match{"aws:eks/addon:Addon", "ebs-csi-driver"},
-		why: "the namespace takes the bundled PostgreSQL's claim with it and only the EBS CSI driver deletes the claim's " +
-			"volume: with the driver gone first the volume outlives the stack",
 	}}...)
 }
 

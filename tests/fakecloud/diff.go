@@ -7,6 +7,8 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/plugin"
+
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth/answers"
 )
 
 // defaultsKey is the reserved input the bridge's Check writes (reservedkeys.Defaults): the
@@ -15,14 +17,58 @@ import (
 const defaultsKey = resource.PropertyKey("__defaults")
 
 // withDefaultsList is the checked inputs as the bridge's Check leaves them: with the list of
-// properties filled in by default. The fake fills in none (it does not autoname), so the list
-// is empty, and every name in the inputs is one the program set.
-func withDefaultsList(news resource.PropertyMap) resource.PropertyMap {
+// properties filled in by default. The fake fills in only the names of the types whose rules
+// say Autoname (autonamed); every other name in the inputs is one the program set.
+func withDefaultsList(news resource.PropertyMap, filled ...string) resource.PropertyMap {
 	out := news.Copy()
 	if _, ok := out[defaultsKey]; !ok {
-		out[defaultsKey] = resource.NewArrayProperty([]resource.PropertyValue{})
+		list := []resource.PropertyValue{}
+		for _, k := range filled {
+			list = append(list, resource.NewStringProperty(k))
+		}
+		out[defaultsKey] = resource.NewArrayProperty(list)
 	}
 	return out
+}
+
+// autonamed fills in the rules' autonamed property as pulumi-terraform-bridge's Check does
+// when the program leaves it (and NAMEPrefix) out: the old resource's name if it had one
+// filled in, else the resource's name, "-" and seven hex digits (resource.NewUniqueHex).
+// The engine checks a resource it is about to replace again without its olds
+// (pkg/resource/deploy/step_generator.go, "recompute the default values"), so the new half
+// of a replacement gets a name of its own. It returns the property filled in, if any.
+func autonamed(rules resourceRules, name string, olds, news resource.PropertyMap, seed []byte) (resource.PropertyMap, string) {
+	if !rules.Autoname || len(rules.AutoNamed) == 0 {
+		return news, ""
+	}
+	key := resource.PropertyKey(rules.AutoNamed[0])
+	if v, ok := news[key]; ok && !v.IsNull() {
+		return news, ""
+	}
+	if v, ok := news[key+"Prefix"]; ok && !v.IsNull() {
+		return news, ""
+	}
+	out := news.Copy()
+	if old, ok := olds[key]; ok && old.IsString() && filledIn(olds, string(key)) {
+		out[key] = old
+	} else {
+		out[key] = resource.NewStringProperty(name + "-" + answers.HexOf(7, name, string(seed)))
+	}
+	return out, string(key)
+}
+
+// filledIn reports whether the checked inputs list key among the properties filled in.
+func filledIn(checked resource.PropertyMap, key string) bool {
+	defaults, ok := checked[defaultsKey]
+	if !ok || !defaults.IsArray() {
+		return false
+	}
+	for _, k := range defaults.ArrayValue() {
+		if k.IsString() && k.StringValue() == key {
+			return true
+		}
+	}
+	return false
 }
 
 // withoutDefaultsList is the inputs without the bridge's bookkeeping.

@@ -2,6 +2,7 @@ package fakecloud
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -197,10 +198,48 @@ func TestDeleteBeforeReplaceWhenTheProgramSetTheName(t *testing.T) {
 	if res := diffOf(t, "aws:iam/role:Role", bare, moved); !res.Replace() || res.DeleteBeforeReplace {
 		t.Errorf("role without a defaults list replaced: want create-before-delete, got %+v", res)
 	}
-	// nodeGroupName is not autonamed by the bridge (the provider generates a name): even set
-	// by the program, create-before-delete, and AWS refuses the second node group.
+	// nodeGroupName is autonamed too (pulumi-aws provider/resources.go: "node_group_name":
+	// tfbridge.AutoName("nodeGroupName", 255, "-")): set by the program, delete-before-replace.
 	ng := map[string]any{"clusterName": "prod", "nodeRoleArn": "arn:role", "subnetIds": []any{"s1"}, "nodeGroupName": "nodes"}
-	if res := diffOf(t, nodeGroupType, check(nodeGroupType, ng), check(nodeGroupType, changed(ng, map[string]any{"amiType": "BOTTLEROCKET_x86_64"}))); !res.Replace() || res.DeleteBeforeReplace {
-		t.Errorf("node group with a set name replaced: want create-before-delete, got %+v", res)
+	if res := diffOf(t, nodeGroupType, check(nodeGroupType, ng), check(nodeGroupType, changed(ng, map[string]any{"amiType": "BOTTLEROCKET_x86_64"}))); !res.Replace() || !res.DeleteBeforeReplace {
+		t.Errorf("node group with a set name replaced: want delete-before-replace, got %+v", res)
+	}
+}
+
+// The node group's name, left out by the program, is filled in as pulumi-aws's autonamer does:
+// kept across updates, new for the new half of a replacement (the engine checks it again
+// without its olds), which is then made before the old half is deleted.
+func TestNodeGroupNameIsAutonamed(t *testing.T) {
+	rules, err := rulesFor(nodeGroupType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	program := resource.NewPropertyMapFromMap(map[string]any{"clusterName": "prod", "nodeRoleArn": "arn:role", "subnetIds": []any{"s1"}, "instanceTypes": []any{"t3.large"}})
+	check := func(olds resource.PropertyMap, seed string) resource.PropertyMap {
+		news, filled := autonamed(rules, "prod-nodes", olds, program, []byte(seed))
+		return withDefaultsList(news, filled)
+	}
+	first := check(nil, "seed-1")
+	name := first["nodeGroupName"]
+	if !name.IsString() || !strings.HasPrefix(name.StringValue(), "prod-nodes-") || len(name.StringValue()) != len("prod-nodes-")+7 {
+		t.Fatalf("autonamed nodeGroupName %v, want prod-nodes- and seven hex digits", name)
+	}
+	if !filledIn(first, "nodeGroupName") {
+		t.Errorf("the defaults list %v does not name nodeGroupName", first[defaultsKey])
+	}
+	if again := check(first, "seed-2"); again["nodeGroupName"] != name {
+		t.Errorf("an update renamed the node group: %v, want %v", again["nodeGroupName"], name)
+	}
+	replacement := check(nil, "seed-2")
+	if replacement["nodeGroupName"] == name {
+		t.Errorf("the replacement kept the old name %v", name)
+	}
+	if deleteBeforeReplace(rules, replacement) {
+		t.Error("an autonamed node group is replaced delete-before-create")
+	}
+	named := program.Copy()
+	named["nodeGroupName"] = resource.NewStringProperty("workers")
+	if got, filled := autonamed(rules, "prod-nodes", nil, named, []byte("seed")); filled != "" || got["nodeGroupName"].StringValue() != "workers" {
+		t.Errorf("the program's own name was replaced: %v", got["nodeGroupName"])
 	}
 }

@@ -65,13 +65,18 @@ func (p *Provider) Configure(_ context.Context, req plugin.ConfigureRequest) (pl
 // loudly, naming it, otherwise. The checked inputs carry the bridge's list of defaulted
 // properties (empty: the fake fills in none), which the order of a replacement reads.
 func (p *Provider) Check(_ context.Context, req plugin.CheckRequest) (plugin.CheckResponse, error) {
-	if _, err := rulesFor(string(req.Type)); err != nil {
+	rules, err := rulesFor(string(req.Type))
+	if err != nil {
 		return plugin.CheckResponse{}, fmt.Errorf("fakecloud %s: %w", p.Name, err)
 	}
-	if _, _, err := p.cloud.Resource(string(req.Type), req.Name, withoutDefaultsList(req.News)); err != nil {
+	news, filled := autonamed(rules, req.Name, req.Olds, withoutDefaultsList(req.News), req.RandomSeed)
+	if _, _, err := p.cloud.Resource(string(req.Type), req.Name, news); err != nil {
 		return plugin.CheckResponse{}, fmt.Errorf("fakecloud %s: %w", p.Name, err)
 	}
-	return plugin.CheckResponse{Properties: withDefaultsList(req.News)}, nil
+	if filled == "" {
+		return plugin.CheckResponse{Properties: withDefaultsList(news)}, nil
+	}
+	return plugin.CheckResponse{Properties: withDefaultsList(news, filled)}, nil
 }
 
 // Diff compares the old and new inputs, leaving out the ignored paths, and answers a change

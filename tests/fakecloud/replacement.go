@@ -48,6 +48,10 @@ type resourceRules struct {
 	// `name`, provider/autonaming.go): set by the program, they make a replacement
 	// delete-before-replace (see deleteBeforeReplace).
 	AutoNamed []string
+	// Autoname: the fake's Check fills in the first AutoNamed property when the program
+	// leaves it (and its Prefix) out, as the bridge does (autonamed below). Only where a test
+	// observes the name: elsewhere the fake leaves it out.
+	Autoname bool
 }
 
 func forceNew(path string) replaceRule         { return replaceRule{Path: path} }
@@ -165,7 +169,8 @@ var replacements = map[string]resourceRules{
 		forceNewComputed("amiType"), forceNewComputed("capacityType"), forceNewComputed("diskSize"),
 		forceNewComputed("instanceTypes"), forceNewComputed("nodeGroupName"), forceNewComputed("nodeGroupNamePrefix"),
 		forceNewComputed("launchTemplate.id"), forceNewComputed("launchTemplate.name"),
-	}},
+		// pulumi-aws provider/resources.go: "node_group_name": tfbridge.AutoName("nodeGroupName", 255, "-").
+	}, AutoNamed: []string{"nodeGroupName"}, Autoname: true},
 	// internal/service/eks/addon.go: addon_name and cluster_name. addon_version,
 	// configuration_values, service_account_role_arn and pod identities update in place.
 	"aws:eks/addon:Addon": {Replace: []replaceRule{forceNew("addonName"), forceNew("clusterName")}},

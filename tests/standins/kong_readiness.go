@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/kong-alb-eks/kong-alb-eks/tests/localcluster"
 )
@@ -44,7 +45,7 @@ func (s *Standins) kongReadiness() error {
 		if why == noEntity {
 			empty[str(meta(pod), "labels", "app.kubernetes.io/instance")] = nameOf(pod)
 		}
-		if why != "" {
+		if why != "" || !startedFor(pod, KongStartTime) {
 			continue
 		}
 		if err := s.release(pod, "kong: data plane %s loaded a configuration from "+env["KONG_CLUSTER_CONTROL_PLANE"]+": Ready"); err != nil {
@@ -60,6 +61,19 @@ func (s *Standins) kongReadiness() error {
 		}
 	}
 	return nil
+}
+
+// KongStartTime is how long a data plane pod takes, at the least, from its creation to Ready:
+// the container starts, Kong connects to the control plane and loads its configuration, and
+// (with the load balancer controller's readiness gate) the ALB must see the target healthy,
+// a health check interval or more. Seconds on EKS; a few here, so that a replacement pod is
+// never Ready at once and a drain that evicts too much at a time shows.
+const KongStartTime = 3 * time.Second
+
+// startedFor reports whether the pod was created at least d ago.
+func startedFor(pod Object, d time.Duration) bool {
+	created, err := time.Parse(time.RFC3339, str(meta(pod), "creationTimestamp"))
+	return err == nil && time.Since(created) >= d
 }
 
 // noEntity is kongConfiguration's answer for a serving control plane with nothing to push.

@@ -23,7 +23,8 @@ const DrainPatience = time.Minute
 
 // nodeGroups stands in for the instances of EKS's managed node groups (their Auto Scaling
 // groups and the kubelets that join the cluster), from the fake cloud's node groups:
-//   - the nodes the local cluster starts with are the first node group's: they take its name;
+//   - the nodes the local cluster starts with are the first node group's: they take its name
+//     and instance type;
 //   - every node group has scalingConfig.desiredSize nodes of its instance type, registered
 //     as kwok nodes (which kwok makes Ready): EKS reports a node group ACTIVE only once its
 //     nodes have joined, so a new group's nodes are there before anything after it runs;
@@ -52,9 +53,14 @@ func (s *Standins) nodeGroups() error {
 		byGroup[group] = append(byGroup[group], n)
 	}
 	if initial := byGroup[localcluster.InitialNodeGroup]; len(initial) > 0 && len(live) == 1 {
-		for name := range live {
+		for name, g := range live {
+			types, _ := g["instanceTypes"].([]any)
+			labels := Object{localcluster.NodeGroupLabel: name}
+			if len(types) > 0 {
+				labels["node.kubernetes.io/instance-type"] = types[0]
+			}
 			for _, n := range initial {
-				if _, err := s.cluster.Do(http.MethodPatch, "/api/v1/nodes/"+nameOf(n), Object{"metadata": Object{"labels": Object{localcluster.NodeGroupLabel: name}}}); err != nil {
+				if _, err := s.cluster.Do(http.MethodPatch, "/api/v1/nodes/"+nameOf(n), Object{"metadata": Object{"labels": labels}}); err != nil {
 					return err
 				}
 			}

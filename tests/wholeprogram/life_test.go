@@ -144,13 +144,22 @@ func (e *env) changeInstanceType() {
 	spec := e.spec
 	spec.Config.Cluster.NodeInstanceType = map[bool]string{true: "m6i.large", false: "m7i.large"}[spec.Config.Cluster.NodeInstanceType != "m6i.large"]
 	nodes := spec.Config.ClusterName(e.name) + "-nodes"
+	var old []string
+	for _, n := range e.items("/api/v1/nodes") {
+		old = append(old, fmt.Sprint(field(n, "metadata", "name")))
+	}
 	serving := e.watchDataPlane()
 	e.apply("instance type "+spec.Config.Cluster.NodeInstanceType, spec, map[string]step{
 		"aws:eks/nodeGroup:NodeGroup " + nodes: "replace",
 	})
 	// The old group's nodes are drained (the node group stand-in, as EKS does on its
 	// deletion): the data plane moves to the new nodes, one pod at a time under its PDB.
-	e.waitForNodes(spec.Config.Cluster.NodeInstanceType, spec.Config.Cluster.NodeDesiredSize)
+	e.waitForNodes(old, spec.Config.Cluster.NodeInstanceType, spec.Config.Cluster.NodeDesiredSize)
+	for _, ev := range e.hosts.Events() {
+		if strings.Contains(ev, " node") || strings.Contains(ev, "kong: data plane") {
+			e.t.Logf("stand-in event: %s", ev)
+		}
+	}
 	if least := serving(); least < 1 {
 		e.t.Errorf("while the nodes were replaced the data plane had %d Ready pods at one point, want at least one throughout", least)
 	}
@@ -200,14 +209,17 @@ func (e *env) watchDataPlane() func() int {
 	return func() int { close(stop); return <-done }
 }
 
-// waitForNodes waits until the cluster's nodes are the node group's desired count, all of
-// the instance type, and the data plane is fully available again.
-func (e *env) waitForNodes(instanceType string, desired int) {
+// waitForNodes waits until the old nodes are gone, the cluster's nodes are the node group's
+// desired count, all of the instance type, and the data plane is fully available again.
+func (e *env) waitForNodes(old []string, instanceType string, desired int) {
 	e.t.Helper()
 	kong := e.spec.Config.Kong
 	err := e.cluster.Eventually(3*time.Minute, "the nodes replaced and the data plane back", func() (bool, error) {
 		nodes := e.items("/api/v1/nodes")
 		for _, n := range nodes {
+			if name := fmt.Sprint(field(n, "metadata", "name")); slices.Contains(old, name) {
+				return false, fmt.Errorf("node %s of the replaced node group is still there", name)
+			}
 			if field(n, "metadata", "labels", "node.kubernetes.io/instance-type") != instanceType {
 				return false, fmt.Errorf("node %v is still a %v", field(n, "metadata", "name"), field(n, "metadata", "labels", "node.kubernetes.io/instance-type"))
 			}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/automation"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth/answers"
@@ -288,11 +289,25 @@ func (e *env) checkScalingTheDataPlane() {
 		"kubernetes:helm.sh/v3:Release " + spec.Config.Kong.DataPlaneRelease: "update",
 	})
 	cfg := spec.Config
-	deployments := e.items(fmt.Sprintf("/apis/apps/v1/namespaces/%s/deployments?labelSelector=app.kubernetes.io/instance%%3D%s", cfg.Kong.Namespace, cfg.Kong.DataPlaneRelease))
-	for _, d := range deployments {
-		if field(d, "spec", "replicas") != float64(cfg.Kong.DataPlaneReplicas) || field(d, "status", "availableReplicas") != float64(cfg.Kong.DataPlaneReplicas) {
-			e.t.Errorf("after the scale-up the data plane Deployment has %v/%v, want %d", field(d, "status", "availableReplicas"), field(d, "spec", "replicas"), cfg.Kong.DataPlaneReplicas)
+	path := fmt.Sprintf("/apis/apps/v1/namespaces/%s/deployments?labelSelector=app.kubernetes.io/instance%%3D%s", cfg.Kong.Namespace, cfg.Kong.DataPlaneRelease)
+	for _, d := range e.items(path) {
+		if field(d, "spec", "replicas") != float64(cfg.Kong.DataPlaneReplicas) {
+			e.t.Errorf("after the scale-up the data plane Deployment wants %v replicas, want %d", field(d, "spec", "replicas"), cfg.Kong.DataPlaneReplicas)
 		}
+	}
+	// Helm's wait counts a Deployment ready with all but its rollout's maxUnavailable pods
+	// ready (helm pkg/kube/ready.go, deploymentReady), so the last new pod may still be
+	// starting when the up ends.
+	err := e.cluster.Eventually(time.Minute, "the scaled data plane available", func() (bool, error) {
+		for _, d := range e.items(path) {
+			if field(d, "status", "availableReplicas") != float64(cfg.Kong.DataPlaneReplicas) {
+				return false, fmt.Errorf("the data plane Deployment has %v of %d available", field(d, "status", "availableReplicas"), cfg.Kong.DataPlaneReplicas)
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		e.t.Error(err)
 	}
 }
 

@@ -7,7 +7,7 @@ GOLANGCI_LINT_VERSION := v2.15.0
 ACTIONLINT_VERSION := v1.7.12
 export GOFLAGS := -buildvcs=false
 
-.PHONY: synth synth-json test stress lint tools pulumi-cli cluster
+.PHONY: synth synth-json test stress release-state lint tools pulumi-cli cluster
 
 ## synth: the offline preview of a stack (default dev): what `pulumi up` would create, no credentials.
 synth:
@@ -46,6 +46,12 @@ stress: pulumi-cli cluster
 		echo "== stress run $$run of $(RUNS)"; \
 		$(TEST_ENV) go test -count=1 -cpu 1 -p 1 -timeout 60m ./... || exit 1; \
 	done
+
+## release-state: record the dev stack's state as deployed by this program (after its first up
+## in tests/wholeprogram) as the fixture the next releases must upgrade without losing anything
+## stateful (tests/wholeprogram/testdata/release). Run it when a release is cut.
+release-state: pulumi-cli cluster
+	$(TEST_ENV) go test -count=1 -timeout 20m ./tests/wholeprogram -run 'TestUpgradeFromTheRecordedRelease$$' -args -record-release
 
 ## tools: the pinned linters.
 tools:

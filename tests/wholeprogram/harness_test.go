@@ -220,8 +220,33 @@ func newEnv(t *testing.T, stack string, override map[string]string) *env {
 	if err := access.Bind(world); err != nil {
 		t.Fatal(err)
 	}
-	home := filepath.Join(dir, "home")
-	bin := filepath.Join(dir, "bin")
+	home, bin := installPlugins(t, dir)
+	eng := newEngine()
+	hosts := standins.Start(c, world, cfg.Region, eng)
+	e := &env{t: t, name: name, spec: stacks.Spec{Name: name, Config: cfg}, cluster: c, world: world, hosts: hosts, engine: eng}
+	t.Cleanup(func() {
+		for _, msg := range hosts.Stop() {
+			t.Logf("stand-in: %s", msg)
+		}
+		if t.Failed() {
+			for _, ev := range hosts.Events() {
+				t.Logf("stand-in event: %s", ev)
+			}
+		}
+	})
+	e.managerOptions = managerOptions(dir, home, bin, world)
+	e.manager = e.managerAs("")
+	return e
+}
+
+// passphrase is every test stack's secrets passphrase.
+const passphrase = "whole-program-test"
+
+// installPlugins puts the fake cloud's aws and random plugins and the Kubernetes provider into
+// a Pulumi home under dir, and the fake `aws` CLI into a bin directory, and returns both.
+func installPlugins(t *testing.T, dir string) (home, bin string) {
+	t.Helper()
+	home, bin = filepath.Join(dir, "home"), filepath.Join(dir, "bin")
 	fake := fakeCloudBinary(t)
 	provider := os.Getenv(localcluster.ProviderEnv)
 	if provider == "" {
@@ -237,24 +262,16 @@ func newEnv(t *testing.T, stack string, override map[string]string) *env {
 			t.Fatalf("installing the plugins: %v", err)
 		}
 	}
+	return home, bin
+}
 
-	eng := newEngine()
-	hosts := standins.Start(c, world, cfg.Region, eng)
-	e := &env{t: t, name: name, spec: stacks.Spec{Name: name, Config: cfg}, cluster: c, world: world, hosts: hosts, engine: eng}
-	t.Cleanup(func() {
-		for _, msg := range hosts.Stop() {
-			t.Logf("stand-in: %s", msg)
-		}
-		if t.Failed() {
-			for _, ev := range hosts.Events() {
-				t.Logf("stand-in event: %s", ev)
-			}
-		}
-	})
-	e.managerOptions = automation.ManagerOptions{
+// managerOptions are a manager's whose engine finds only the plugins in home and bin, and the
+// fake cloud's world, keeping its state under dir.
+func managerOptions(dir, home, bin string, world *fakecloud.World) automation.ManagerOptions {
+	return automation.ManagerOptions{
 		StateDir:   filepath.Join(dir, "state"),
 		PulumiHome: home,
-		Passphrase: "whole-program-test",
+		Passphrase: passphrase,
 		EnvVars: map[string]string{
 			fakecloud.WorldEnv: world.Dir,
 			"PATH":             bin + string(os.PathListSeparator) + os.Getenv("PATH"),
@@ -263,8 +280,6 @@ func newEnv(t *testing.T, stack string, override map[string]string) *env {
 		},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
-	e.manager = e.managerAs("")
-	return e
 }
 
 // managerAs is a manager of the environment's stack whose operations run as the IAM principal
@@ -289,9 +304,13 @@ func (e *env) managerAs(principal string) *automation.Manager {
 // resolve (the test then fails with the stand-in's message).
 func (e *env) ctx() (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	var fatal <-chan string // nil without stand-ins: never
+	if e.hosts != nil {
+		fatal = e.hosts.Fatal()
+	}
 	go func() {
 		select {
-		case msg := <-e.hosts.Fatal():
+		case msg := <-fatal:
 			e.t.Errorf("stand-in: %s", msg)
 			cancel()
 		case <-ctx.Done():

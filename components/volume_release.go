@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -55,16 +56,20 @@ func newVolumesReleasedHook(ctx *pulumi.Context, name string, clusterName, kubec
 	return ctx.RegisterResourceHook(name+"-volumes-released", func(args *pulumi.ResourceHookArgs) error {
 		// Not the program's context: that ends when the program has registered everything,
 		// and delete hooks run after.
-		wait, cancel := context.WithTimeout(context.Background(), VolumeReleaseTimeout)
-		defer cancel()
-		cluster, config, err := target.get(wait)
+		// On a destroy the kubeconfig is known from the state at once; it is unknown only while
+		// the cluster itself is being replaced, which the wait cannot follow.
+		known, cancelKnown := context.WithTimeout(context.Background(), time.Minute)
+		defer cancelKnown()
+		cluster, config, err := target.get(known)
 		if err != nil {
-			return fmt.Errorf("before removing the EBS CSI driver: the cluster's kubeconfig: %w", err)
+			return fmt.Errorf("before removing the EBS CSI driver: the cluster's kubeconfig is not known (is the cluster being replaced?): %w", err)
 		}
 		if old := args.OldOutputs["clusterName"]; old.IsString() && old.StringValue() != cluster {
-			// The add-on of a cluster being replaced: that cluster and its volumes go with it.
-			return nil
+			return fmt.Errorf("before removing the EBS CSI driver of cluster %s: the program now reaches cluster %s, so its volumes cannot be checked",
+				old.StringValue(), cluster)
 		}
+		wait, cancel := context.WithTimeout(context.Background(), VolumeReleaseTimeout)
+		defer cancel()
 		rc, err := restConfig(config, env)
 		if err != nil {
 			return fmt.Errorf("before removing the EBS CSI driver of cluster %s: %w", cluster, err)
@@ -99,7 +104,7 @@ func (c *clusterAccess) get(ctx context.Context) (string, string, error) {
 	case <-c.ready:
 		return c.name, c.kubeconfig, nil
 	case <-ctx.Done():
-		return "", "", errors.New("the program never resolved it")
+		return "", "", errors.New("not resolved within a minute")
 	}
 }
 
@@ -139,7 +144,7 @@ func restConfig(kubeconfig string, env map[string]string) (*rest.Config, error) 
 // lookPathIn is the executable file named command in a directory of path, or "".
 func lookPathIn(command, path string) string {
 	for _, dir := range filepath.SplitList(path) {
-		if dir == "" {
+		if !filepath.IsAbs(dir) { // as os/exec: never the working directory
 			continue
 		}
 		candidate := filepath.Join(dir, command)
@@ -159,7 +164,7 @@ const volumeListErrors = time.Minute
 func waitForVolumesReleased(ctx context.Context, config *rest.Config, poll time.Duration, progress func(string)) error {
 	client, err := rest.HTTPClientFor(config)
 	if err != nil {
-		return fmt.Errorf("a client for %s: %w", config.Host, err)
+		return fmt.Errorf("a Kubernetes client: %w", err)
 	}
 	url := strings.TrimSuffix(config.Host, "/") + "/api/v1/persistentvolumes"
 	var left []string // as last listed
@@ -201,6 +206,11 @@ func driverVolumes(ctx context.Context, client *http.Client, url string) ([]stri
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		// Without the URL: the cluster's endpoint is part of the secret kubeconfig.
+		var uerr *neturl.Error
+		if errors.As(err, &uerr) {
+			return nil, fmt.Errorf("listing PersistentVolumes: %w", uerr.Err)
+		}
 		return nil, err
 	}
 	defer func() { _ = resp.Body.Close() }()

@@ -19,9 +19,10 @@ const provisionerFinalizer = "external-provisioner.volume.kubernetes.io/finalize
 
 // DetachTime is how long a released volume stays attached before the driver can delete it.
 // The attach-detach controller detaches a volume only after its pod is gone, through the
-// driver's ControllerUnpublishVolume (EC2 DetachVolume, which takes seconds); until then the
-// driver's DeleteVolume fails (EC2 refuses to delete an attached volume, VolumeInUse:
-// aws-ebs-csi-driver pkg/cloud/cloud.go DeleteDisk) and the external-provisioner retries. On
+// driver's ControllerUnpublishVolume (EC2 DetachVolume, which takes seconds); until its
+// VolumeAttachment is gone the external-provisioner does not delete it ("persistentvolume %s
+// is still attached to node", kubernetes-csi/external-provisioner pkg/controller) and retries,
+// and EC2 itself refuses to delete an attached volume (VolumeInUse). On
 // AWS this is tens of seconds; ten here are enough to lose the race against a destroy that
 // removes the driver right after the claim.
 const DetachTime = 10 * time.Second

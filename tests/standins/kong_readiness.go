@@ -38,7 +38,7 @@ func (s *Standins) kongReadiness() error {
 		if env["KONG_ROLE"] != "data_plane" {
 			continue
 		}
-		why, err := s.kongConfiguration(env["KONG_CLUSTER_CONTROL_PLANE"])
+		why, err := s.kongConfiguration(env["KONG_CLUSTER_CONTROL_PLANE"], ProxyImageTag(pod))
 		if err != nil {
 			return err
 		}
@@ -93,7 +93,7 @@ func waitsOnlyOn(inFlight []string, releases map[string]string) bool {
 
 // kongConfiguration says why the control plane at addr (SERVICE.NAMESPACE.svc...:PORT) has
 // nothing to push, or "" when it has.
-func (s *Standins) kongConfiguration(addr string) (string, error) {
+func (s *Standins) kongConfiguration(addr, dataPlaneVersion string) (string, error) {
 	host, _, _ := strings.Cut(addr, ":")
 	parts := strings.Split(host, ".")
 	if len(parts) < 2 {
@@ -106,8 +106,14 @@ func (s *Standins) kongConfiguration(addr string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if n, err := s.readyPods(svc); err != nil || n == 0 {
+	serving, err := s.servingPods(svc)
+	if err != nil || len(serving) == 0 {
 		return "the control plane " + host + " is not serving", err
+	}
+	for _, cp := range serving {
+		if why := KongVersionIncompatible(ProxyImageTag(cp), dataPlaneVersion); why != "" {
+			return why, nil
+		}
 	}
 	plugins, err := s.list("/apis/configuration.konghq.com/v1/kongclusterplugins")
 	if err != nil {
@@ -128,6 +134,48 @@ func (s *Standins) kongConfiguration(addr string) (string, error) {
 		}
 	}
 	return noEntity, nil
+}
+
+// KongVersionIncompatible is why a control plane of version cp refuses a data plane of
+// version dp, or "" when it accepts it: Kong's check_kong_version_compatibility
+// (kong/clustering/utils.lua) refuses another major version and a newer minor than its own
+// ("data plane version ... is incompatible with control plane version ..."). Versions are
+// image tags (3.10.0.4); one that does not parse is accepted, as Kong does not check it.
+func KongVersionIncompatible(cp, dp string) string {
+	cpMajor, cpMinor, ok1 := majorMinor(cp)
+	dpMajor, dpMinor, ok2 := majorMinor(dp)
+	switch {
+	case !ok1 || !ok2:
+		return ""
+	case cpMajor != dpMajor:
+		return fmt.Sprintf("data plane version %s is incompatible with control plane version %s (%d.x.y are accepted)", dp, cp, cpMajor)
+	case dpMinor > cpMinor:
+		return fmt.Sprintf("data plane version %s is incompatible with older control plane version %s (%d.x.y, x <= %d, are accepted)", dp, cp, cpMajor, cpMinor)
+	}
+	return ""
+}
+
+func majorMinor(version string) (int, int, bool) {
+	var major, minor int
+	if _, err := fmt.Sscanf(version, "%d.%d", &major, &minor); err != nil {
+		return 0, 0, false
+	}
+	return major, minor, true
+}
+
+// ProxyImageTag is the image tag of a Kong pod's proxy container ("" without one).
+func ProxyImageTag(pod Object) string {
+	containers, _ := pod["spec"].(Object)["containers"].([]any)
+	for _, c := range containers {
+		co, _ := c.(Object)
+		if co["name"] == "proxy" {
+			image := fmt.Sprint(co["image"])
+			if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
+				return image[i+1:]
+			}
+		}
+	}
+	return ""
 }
 
 // proxyEnv is the plain environment of a pod's proxy container.

@@ -12,12 +12,12 @@ import (
 )
 
 // DrainPatience is how long the stand-in keeps retrying the eviction of a pod that a
-// PodDisruptionBudget protects before it gives up and deletes the pod. EKS, deleting a managed
-// node group (scaling it to zero), "sends a signal to drain the pods from that node and then
-// waits a few minutes. If the pods haven't drained after a few minutes, Amazon EKS lets Auto
-// Scaling continue the termination of the instance" (EKS user guide, delete-managed-node-group);
-// a rolling update retries for 15 minutes and then fails with PodEvictionFailure
-// (managed-node-update-behavior). A minute here: anything that long is a test failure anyway,
+// PodDisruptionBudget protects before it gives up and deletes the pod. Deleting a managed node
+// group, EKS takes one node at a time, "sends a signal to drain the pods from the node. If pods
+// don't drain from a node for 15 minutes, then the pods are deleted. This can happen, for
+// example, when a pod disruption budget is too restrictive. After the node is drained, it is
+// terminated. This step is repeated until all of the nodes ... are terminated" (EKS user guide,
+// delete-managed-node-group). A minute here: anything that long is a test failure anyway,
 // which Forced reports.
 const DrainPatience = time.Minute
 
@@ -28,10 +28,11 @@ const DrainPatience = time.Minute
 //   - every node group has scalingConfig.desiredSize nodes of its instance type, registered
 //     as kwok nodes (which kwok makes Ready): EKS reports a node group ACTIVE only once its
 //     nodes have joined, so a new group's nodes are there before anything after it runs;
-//   - the nodes of a node group that is gone are drained as EKS drains them, only once every
-//     live group has its nodes: cordoned, each pod not of a DaemonSet evicted through the
-//     Eviction API (which a PodDisruptionBudget may refuse: 429, retried), and, once empty,
-//     deleted. A pod still refused after DrainPatience is deleted (and Forced says so).
+//   - the nodes of a node group that is gone are drained as EKS drains them, one node at a
+//     time and only once every live group has its nodes: cordoned, each pod not of a DaemonSet
+//     evicted through the Eviction API (which a PodDisruptionBudget may refuse: 429, retried),
+//     and, once empty, deleted. A pod still refused after DrainPatience is deleted (and Forced
+//     says so).
 func (s *Standins) nodeGroups() error {
 	groups, err := s.world.Resources()
 	if err != nil {
@@ -87,11 +88,13 @@ func (s *Standins) nodeGroups() error {
 	}
 	sort.Strings(gone)
 	for _, name := range gone {
-		for _, n := range byGroup[name] {
-			if err := s.drain(n); err != nil {
-				return fmt.Errorf("draining %s of node group %s: %w", nameOf(n), name, err)
-			}
+		nodes := byGroup[name]
+		sort.Slice(nodes, func(i, j int) bool { return nameOf(nodes[i]) < nameOf(nodes[j]) })
+		// One node at a time: the first still there.
+		if err := s.drain(nodes[0]); err != nil {
+			return fmt.Errorf("draining %s of node group %s: %w", nameOf(nodes[0]), name, err)
 		}
+		return nil
 	}
 	return nil
 }

@@ -196,9 +196,15 @@ func (s *Standins) release(pod Object, what string) error {
 // readyPods counts the Ready, not terminating pods a Service's selector matches: the
 // addresses the endpoints controller would publish.
 func (s *Standins) readyPods(svc Object) (int, error) {
+	pods, err := s.servingPods(svc)
+	return len(pods), err
+}
+
+// servingPods are the Ready, not terminating pods a Service's selector matches.
+func (s *Standins) servingPods(svc Object) ([]Object, error) {
 	sel, _ := svc["spec"].(Object)["selector"].(Object)
 	if len(sel) == 0 {
-		return 0, nil
+		return nil, nil
 	}
 	var terms []string
 	for k, v := range sel {
@@ -206,15 +212,15 @@ func (s *Standins) readyPods(svc Object) (int, error) {
 	}
 	pods, err := s.list("/api/v1/namespaces/" + fmt.Sprint(meta(svc)["namespace"]) + "/pods?labelSelector=" + url.QueryEscape(strings.Join(terms, ",")))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	n := 0
+	var out []Object
 	for _, p := range pods {
 		if meta(p)["deletionTimestamp"] == nil && condition(p, "Ready") == "True" {
-			n++
+			out = append(out, p)
 		}
 	}
-	return n, nil
+	return out, nil
 }
 
 func meta(o Object) Object { m, _ := o["metadata"].(Object); return m }

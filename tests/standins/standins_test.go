@@ -173,3 +173,23 @@ func TestOrphanedALBIngressIsFatal(t *testing.T) {
 	// Let the cluster stop cleanly: remove the finalizer ourselves.
 	_, _ = c.Do(http.MethodPatch, "/apis/networking.k8s.io/v1/namespaces/default/ingresses/proxy", Object{"metadata": Object{"finalizers": nil}})
 }
+
+// Kong's hybrid-mode rule: a control plane takes data planes of its major version and of its
+// minor or older, never newer.
+func TestKongVersionCompatibility(t *testing.T) {
+	for _, c := range []struct {
+		cp, dp string
+		ok     bool
+	}{
+		{"3.10.0.4", "3.10.0.4", true}, {"3.10.0.4", "3.9.1.2", true}, {"3.10.0.4", "3.10.0.7", true},
+		{"3.9.1.2", "3.10.0.4", false}, {"3.10.0.4", "2.8.4.1", false}, {"4.0.0.0", "3.10.0.4", false},
+	} {
+		if why := KongVersionIncompatible(c.cp, c.dp); (why == "") != c.ok {
+			t.Errorf("control plane %s, data plane %s: %q, want accepted %t", c.cp, c.dp, why, c.ok)
+		}
+	}
+	pod := Object{"spec": Object{"containers": []any{Object{"name": "proxy", "image": "registry.local:5000/kong/kong-gateway:3.10.0.4"}}}}
+	if tag := ProxyImageTag(pod); tag != "3.10.0.4" {
+		t.Errorf("image tag %q", tag)
+	}
+}

@@ -24,6 +24,7 @@ func (e *env) live() {
 	e.upgradeKubernetes()
 	e.upgradeKubernetes()
 	e.changeInstanceType()
+	e.upgradeKong()
 	e.switchWAF()
 	e.grantAndRevokeAccess()
 }

@@ -41,7 +41,7 @@ var stateful = map[string]bool{
 	"aws:eks/cluster:Cluster": true, "aws:eks/nodeGroup:NodeGroup": true, "aws:eks/addon:Addon": true,
 	"aws:iam/openIdConnectProvider:OpenIdConnectProvider": true, "aws:acm/certificate:Certificate": true,
 	"random:index/randomPassword:RandomPassword": true,
-	"kubernetes:core/v1:Secret": true, "kubernetes:core/v1:PersistentVolumeClaim": true, "kubernetes:core/v1:Namespace": true,
+	"kubernetes:core/v1:Secret":                  true, "kubernetes:core/v1:PersistentVolumeClaim": true, "kubernetes:core/v1:Namespace": true,
 	"kubernetes:helm.sh/v3:Release": true,
 }
 

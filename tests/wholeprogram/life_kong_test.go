@@ -1,0 +1,134 @@
+package wholeprogram
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/kong-alb-eks/kong-alb-eks/tests/localcluster"
+	"github.com/kong-alb-eks/kong-alb-eks/tests/standins"
+)
+
+// upgradeKong moves Kong one minor up in the two steps README documents, control plane first:
+// a control plane refuses data planes of a newer minor (the stand-in holds such a data plane
+// un-Ready, as Kong's check_kong_version_compatibility does). First kongVersion moves and
+// kongDataPlaneVersion keeps the data planes where they are: only the control plane's release
+// updates, and the chart runs its migrations as that release's pre-upgrade and post-upgrade
+// hook Jobs. Then kongDataPlaneVersion goes: only the data plane's release updates, one pod at a
+// time. At no moment does a data plane run a newer version than a control plane pod, and a
+// data plane pod is Ready throughout.
+func (e *env) upgradeKong() {
+	e.t.Helper()
+	spec := e.spec
+	kong := spec.Config.Kong
+	from := kong.EffectiveDataPlaneVersion()
+	var major, minor int
+	if _, err := fmt.Sscanf(kong.Version, "%d.%d", &major, &minor); err != nil {
+		e.t.Fatalf("kongVersion %q: %v", kong.Version, err)
+	}
+	to := fmt.Sprintf("%d.%d.0.0", major, minor+1)
+	watch := e.watchKongVersions()
+
+	spec.Config.Kong.Version, spec.Config.Kong.DataPlaneVersion = to, from
+	e.apply("Kong control plane "+from+" → "+to, spec, map[string]step{
+		"kubernetes:helm.sh/v3:Release " + kong.ControlPlaneRelease: "update",
+	})
+	for _, hook := range []string{"pre-upgrade-migrations", "post-upgrade-migrations"} {
+		job := e.get(fmt.Sprintf("/apis/batch/v1/namespaces/%s/jobs/%s-kong-%s", kong.Namespace, kong.ControlPlaneRelease, hook))
+		if field(job, "status", "succeeded") != float64(1) {
+			e.t.Errorf("the chart's %s Job did not run to completion in the control plane's upgrade: %v", hook, field(job, "status"))
+		}
+	}
+
+	spec.Config.Kong.DataPlaneVersion = ""
+	e.apply("Kong data plane "+from+" → "+to, spec, map[string]step{
+		"kubernetes:helm.sh/v3:Release " + kong.DataPlaneRelease: "update",
+	})
+	path := fmt.Sprintf("/api/v1/namespaces/%s/pods?labelSelector=app.kubernetes.io/instance%%3D%s", kong.Namespace, kong.DataPlaneRelease)
+	err := e.cluster.Eventually(2*time.Minute, "every data plane pod at "+to+" and Ready", func() (bool, error) {
+		for _, pod := range e.items(path) {
+			if tag := standins.ProxyImageTag(pod); tag != to || localcluster.Condition(pod, "Ready") != "True" {
+				return false, fmt.Errorf("data plane pod %v: %s, Ready %s", field(pod, "metadata", "name"), tag, localcluster.Condition(pod, "Ready"))
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		e.t.Error(err)
+	}
+	least, newer := watch()
+	if least < 1 {
+		e.t.Errorf("during the Kong upgrade the data plane had %d Ready pods at one point, want at least one throughout", least)
+	}
+	for _, v := range newer {
+		e.t.Errorf("during the Kong upgrade a data plane ran a version its control plane refuses: %s", v)
+	}
+}
+
+// watchKongVersions samples the Kong pods until the returned function is called, which
+// returns the fewest Ready data plane pods seen and every data plane pod seen running a
+// version a control plane pod of the moment refuses.
+func (e *env) watchKongVersions() func() (int, []string) {
+	kong := e.spec.Config.Kong
+	path := fmt.Sprintf("/api/v1/namespaces/%s/pods", kong.Namespace)
+	stop := make(chan struct{})
+	type result struct {
+		least int
+		newer []string
+	}
+	done := make(chan result)
+	go func() {
+		least, newer := -1, map[string]bool{}
+		for {
+			if out, err := e.cluster.Do(http.MethodGet, path, nil); err == nil {
+				var cps, dps []object
+				items, _ := out["items"].([]any)
+				for _, it := range items {
+					pod, _ := it.(object)
+					if field(pod, "metadata", "deletionTimestamp") != nil {
+						continue
+					}
+					switch field(pod, "metadata", "labels", "app.kubernetes.io/instance") {
+					case kong.ControlPlaneRelease:
+						if standins.ProxyImageTag(pod) != "" {
+							cps = append(cps, pod)
+						}
+					case kong.DataPlaneRelease:
+						dps = append(dps, pod)
+					}
+				}
+				ready := 0
+				for _, dp := range dps {
+					if localcluster.Condition(dp, "Ready") == "True" {
+						ready++
+					}
+					for _, cp := range cps {
+						if why := standins.KongVersionIncompatible(standins.ProxyImageTag(cp), standins.ProxyImageTag(dp)); why != "" {
+							newer[fmt.Sprintf("%v: %s", field(dp, "metadata", "name"), why)] = true
+						}
+					}
+				}
+				if least < 0 || ready < least {
+					least = ready
+				}
+			}
+			select {
+			case <-stop:
+				var out []string
+				for v := range newer {
+					out = append(out, v)
+				}
+				sort.Strings(out)
+				done <- result{least, out}
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	return func() (int, []string) {
+		close(stop)
+		r := <-done
+		return r.least, r.newer
+	}
+}

@@ -91,3 +91,26 @@ func mustKey(name string) KeyInfo {
 	k, _ := LookupKey(name)
 	return k
 }
+
+// KongUpgradeProblems checks a configuration against the control plane version the
+// environment runs now (the stack's kongVersion output; "" for a new environment). Both Kong
+// releases update in parallel, so a data plane of a version newer than the running control
+// plane could start before the control plane has rolled, and a control plane refuses data
+// planes newer than itself: the control plane must be upgraded first, with
+// kongDataPlaneVersion holding the data planes back.
+func (k KongConfig) KongUpgradeProblems(running string) Problems {
+	var p Problems
+	dp := k.EffectiveDataPlaneVersion()
+	if running == "" || !kongVersion.MatchString(running) || !kongVersion.MatchString(dp) ||
+		compareVersions(versionParts(dp), versionParts(running)) <= 0 {
+		return p
+	}
+	which := "kongDataPlaneVersion"
+	if k.DataPlaneVersion == "" {
+		which = "kongVersion"
+	}
+	p.add(key(which), "the control plane runs %s, and a data plane of %s could start before it has been upgraded "+
+		"(it refuses data planes newer than itself): upgrade the control plane first, with kongVersion %s and "+
+		"kongDataPlaneVersion %s, then remove kongDataPlaneVersion", running, dp, k.Version, running)
+	return p
+}

@@ -126,6 +126,7 @@ func testProgram(h *hooks) pulumi.RunFunc {
 		ctx.Export(outputs.Domain, pulumi.String(cfg.Domain))
 		ctx.Export(outputs.ClusterName, pulumi.String(cfg.ClusterName(ctx.Stack())))
 		ctx.Export("certificateMode", pulumi.String(cfg.Certificate.Mode))
+		ctx.Export(outputs.KongVersion, pulumi.String(cfg.Kong.Version))
 		ctx.Export("postgresDsn", dsn)
 		return nil
 	}

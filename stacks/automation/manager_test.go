@@ -45,6 +45,7 @@ func TestManagerLifecycle(t *testing.T) {
 	want := map[string]any{
 		outputs.Region: "us-east-1", outputs.Domain: "dev.example.com",
 		outputs.ClusterName: "kong-alb-eks-dev", "certificateMode": "import", "postgresDsn": automation.Redacted,
+		outputs.KongVersion: spec.Config.Kong.Version,
 	}
 	for k, v := range want {
 		if got := up.Outputs[k].Value; got != v {
@@ -456,5 +457,37 @@ func TestManagerOptions(t *testing.T) {
 	}
 	if _, err := m.Locks("dev"); !errors.Is(err, automation.ErrLocksUnsupported) {
 		t.Errorf("locks of an s3 backend: %v", err)
+	}
+}
+
+// The Kong releases update in parallel, so the manager refuses a spec whose data planes would
+// be newer than the control plane the environment runs now; the two-step upgrade (control
+// plane first, kongDataPlaneVersion holding the data planes back) goes through.
+func TestKongDataPlanesNeverOvertakeTheRunningControlPlane(t *testing.T) {
+	t.Parallel()
+	ctx, _, m, spec, _ := devStack(t)
+	spec.Config.Kong.Version = "3.10.0.4"
+	if _, err := m.Up(ctx, spec); err != nil {
+		t.Fatalf("up: %v", err)
+	}
+	oneStep := spec
+	oneStep.Config.Kong.Version = "3.11.0.0"
+	for what, op := range map[string]func() error{
+		"up":      func() error { _, err := m.Up(ctx, oneStep); return err },
+		"preview": func() error { _, err := m.Preview(ctx, oneStep); return err },
+	} {
+		var ise *stacks.InvalidSpecError
+		if err := op(); !errors.As(err, &ise) || len(ise.Problems) != 1 || ise.Problems[0].Key != "kong-alb-eks:kongVersion" ||
+			!strings.Contains(ise.Problems[0].Message, "kongDataPlaneVersion 3.10.0.4") {
+			t.Errorf("%s of kongVersion 3.10.0.4 → 3.11.0.0 in one step: %v, want the kongVersion key refused with the two steps", what, err)
+		}
+	}
+	controlPlaneFirst := oneStep
+	controlPlaneFirst.Config.Kong.DataPlaneVersion = "3.10.0.4"
+	if _, err := m.Up(ctx, controlPlaneFirst); err != nil {
+		t.Fatalf("step 1, the control plane: %v", err)
+	}
+	if _, err := m.Up(ctx, oneStep); err != nil {
+		t.Fatalf("step 2, the data planes: %v", err)
 	}
 }

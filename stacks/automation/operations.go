@@ -11,6 +11,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/outputs"
 )
 
 // Changes counts an operation's steps by kind ("create", "update", "same", "delete", ...).
@@ -114,10 +115,19 @@ func (m *Manager) Up(ctx context.Context, spec stacks.Spec, opts ...OpOption) (*
 }
 
 // prepare opens the stack and writes the spec's config.
+// It refuses a spec whose Kong data planes would overtake the control plane running now.
 func (m *Manager) prepare(ctx context.Context, spec stacks.Spec) (auto.Stack, error) {
 	s, err := m.upsertStack(ctx, spec.Name)
 	if err != nil {
 		return s, err
+	}
+	out, err := s.Outputs(ctx)
+	if err != nil {
+		return s, m.cliError(spec.Name, "reading the outputs of", err)
+	}
+	running, _ := out[outputs.KongVersion].Value.(string)
+	if problems := spec.Config.Kong.KongUpgradeProblems(running); len(problems) > 0 {
+		return s, &stacks.InvalidSpecError{Name: spec.Name, Problems: problems}
 	}
 	return s, m.writeConfig(ctx, s, spec.Config)
 }

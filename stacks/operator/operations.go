@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/outputs"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/automation"
 )
 
@@ -82,12 +83,33 @@ func (e *Executor) runSpec(ctx context.Context, spec stacks.Spec, op automation.
 		return nil, e.opErr(ctx, spec.Name, op, err)
 	}
 	defer release()
+	if err := e.checkKongUpgrade(ctx, spec); err != nil {
+		return nil, e.opErr(ctx, spec.Name, op, err)
+	}
 	name, role := stackOf(spec.Name, op)
 	gen, err := e.apply(ctx, name, spec, role, op, set.ID, op == automation.OpPreview)
 	if err != nil {
 		return nil, e.opErr(ctx, spec.Name, op, err)
 	}
 	return e.followRun(ctx, spec.Name, op, set, gen)
+}
+
+// checkKongUpgrade refuses a spec whose Kong data planes would be newer than the control
+// plane the environment runs now (its Stack's kongVersion output), as the in-process manager
+// does (stacks.KongConfig.KongUpgradeProblems).
+func (e *Executor) checkKongUpgrade(ctx context.Context, spec stacks.Spec) error {
+	st, err := e.get(ctx, stackName(spec.Name, ""))
+	if err != nil || st == nil || e.owns(st, spec.Name, RoleEnvironment) != nil {
+		return err // a new environment, or one the write below refuses
+	}
+	var running string
+	if raw, ok := st.Status.Outputs[outputs.KongVersion]; ok {
+		_ = json.Unmarshal(raw, &running)
+	}
+	if problems := spec.Config.Kong.KongUpgradeProblems(running); len(problems) > 0 {
+		return &stacks.InvalidSpecError{Name: spec.Name, Problems: problems}
+	}
+	return nil
 }
 
 // followRun follows an update's or preview's run (gen: the generation its write produced, 0

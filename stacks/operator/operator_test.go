@@ -60,6 +60,7 @@ func TestOnTheOperatorsAPI(t *testing.T) {
 		{"least privilege", leastPrivilege},
 		{"the portal reports each path", portalReportsEachPath},
 		{"a restart resumes from the Stack", restartResumesFromTheStack},
+		{"Kong's data planes never overtake the control plane", kongUpgradeControlPlaneFirst},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, w) })
 	}
@@ -376,5 +377,29 @@ func runThatNeverStarts(t *testing.T, w *world) {
 	}
 	if _, err := missing.Status(ctx(t), "never-secret"); !errors.Is(err, automation.ErrNotFound) {
 		t.Errorf("a refused operation wrote a Stack: %v", err)
+	}
+}
+
+// The executor refuses, as the in-process manager does, a spec whose Kong data planes would
+// be newer than the control plane the environment's Stack reports running; the two-step
+// upgrade goes through.
+func kongUpgradeControlPlaneFirst(t *testing.T, w *world) {
+	w.scriptFor("kong-up", func(st *operator.Stack, typ string) operatorstandin.Outcome {
+		return operatorstandin.Outcome{Outputs: map[string]any{"kongVersion": "3.10.0.4"}}
+	})
+	e := w.executor(t)
+	sp := spec(t, "kong-up")
+	sp.Config.Kong.Version = "3.10.0.4"
+	if _, err := e.Up(ctx(t), sp, automation.WithID("op-0301")); err != nil {
+		t.Fatal(err)
+	}
+	sp.Config.Kong.Version = "3.11.0.0"
+	var ise *stacks.InvalidSpecError
+	if _, err := e.Up(ctx(t), sp, automation.WithID("op-0302")); !errors.As(err, &ise) || ise.Problems[0].Key != "kong-alb-eks:kongVersion" {
+		t.Fatalf("kongVersion 3.10.0.4 → 3.11.0.0 in one step: %v, want the kongVersion key refused", err)
+	}
+	sp.Config.Kong.DataPlaneVersion = "3.10.0.4"
+	if _, err := e.Up(ctx(t), sp, automation.WithID("op-0303")); err != nil {
+		t.Fatalf("the control plane first: %v", err)
 	}
 }

@@ -16,8 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
-	"github.com/kong-alb-eks/kong-alb-eks/stacks/outputs"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/automation"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/outputs"
 )
 
 // How the operator tells the outcome of a run (operator/internal/controller/pulumi/

@@ -86,15 +86,15 @@ func (s *Standins) nodeGroups() error {
 			gone = append(gone, name)
 		}
 	}
-	sort.Strings(gone)
-	for _, name := range gone {
-		nodes := byGroup[name]
-		sort.Slice(nodes, func(i, j int) bool { return nameOf(nodes[i]) < nameOf(nodes[j]) })
-		// One node at a time: the first still there.
-		if err := s.drain(nodes[0]); err != nil {
-			return fmt.Errorf("draining %s of node group %s: %w", nameOf(nodes[0]), name, err)
-		}
+	if len(gone) == 0 {
 		return nil
+	}
+	// One node at a time: the first still there of the first group gone.
+	sort.Strings(gone)
+	nodes := byGroup[gone[0]]
+	sort.Slice(nodes, func(i, j int) bool { return nameOf(nodes[i]) < nameOf(nodes[j]) })
+	if err := s.drain(nodes[0]); err != nil {
+		return fmt.Errorf("draining %s of node group %s: %w", nameOf(nodes[0]), gone[0], err)
 	}
 	return nil
 }

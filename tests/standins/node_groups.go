@@ -91,10 +91,10 @@ func (s *Standins) nodeGroups() error {
 	}
 	// One node at a time: the first still there of the first group gone.
 	sort.Strings(gone)
-	nodes := byGroup[gone[0]]
-	sort.Slice(nodes, func(i, j int) bool { return nameOf(nodes[i]) < nameOf(nodes[j]) })
-	if err := s.drain(nodes[0]); err != nil {
-		return fmt.Errorf("draining %s of node group %s: %w", nameOf(nodes[0]), gone[0], err)
+	draining := byGroup[gone[0]]
+	sort.Slice(draining, func(i, j int) bool { return nameOf(draining[i]) < nameOf(draining[j]) })
+	if err := s.drain(draining[0]); err != nil {
+		return fmt.Errorf("draining %s of node group %s: %w", nameOf(draining[0]), gone[0], err)
 	}
 	return nil
 }

@@ -28,7 +28,7 @@ func (e *env) upgradeKong() {
 		e.t.Fatalf("kongVersion %q: %v", kong.Version, err)
 	}
 	to := fmt.Sprintf("%d.%d.0.0", major, minor+1)
-	watch := e.watchKongVersions()
+	watch := e.watchKong()
 
 	spec.Config.Kong.Version, spec.Config.Kong.DataPlaneVersion = to, from
 	e.apply("Kong control plane "+from+" → "+to, spec, map[string]step{
@@ -66,10 +66,10 @@ func (e *env) upgradeKong() {
 	}
 }
 
-// watchKongVersions samples the Kong pods until the returned function is called, which
+// watchKong samples the Kong pods every 100 ms until the returned function is called, which
 // returns the fewest Ready data plane pods seen and every data plane pod seen running a
 // version a control plane pod of the moment refuses.
-func (e *env) watchKongVersions() func() (int, []string) {
+func (e *env) watchKong() func() (int, []string) {
 	kong := e.spec.Config.Kong
 	path := fmt.Sprintf("/api/v1/namespaces/%s/pods", kong.Namespace)
 	stop := make(chan struct{})

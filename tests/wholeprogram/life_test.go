@@ -149,19 +149,18 @@ func (e *env) changeInstanceType() {
 	for _, n := range e.items("/api/v1/nodes") {
 		old = append(old, fmt.Sprint(field(n, "metadata", "name")))
 	}
-	serving := e.watchDataPlane()
+	watch := e.watchKong()
 	e.apply("instance type "+spec.Config.Cluster.NodeInstanceType, spec, map[string]step{
 		"aws:eks/nodeGroup:NodeGroup " + nodes: "replace",
 	})
 	// The old group's nodes are drained (the node group stand-in, as EKS does on its
 	// deletion): the data plane moves to the new nodes, one pod at a time under its PDB.
 	e.waitForNodes(old, spec.Config.Cluster.NodeInstanceType, spec.Config.Cluster.NodeDesiredSize)
-	for _, ev := range e.hosts.Events() {
-		if strings.Contains(ev, " node") || strings.Contains(ev, "kong: data plane") {
-			e.t.Logf("stand-in event: %s", ev)
-		}
+	least, refused := watch()
+	for _, v := range refused {
+		e.t.Errorf("while the nodes were replaced a data plane ran a version its control plane refuses: %s", v)
 	}
-	if least := serving(); least < 1 {
+	if least < 1 {
 		e.t.Errorf("while the nodes were replaced the data plane had %d Ready pods at one point, want at least one throughout", least)
 	}
 	if forced := e.hosts.Forced(); len(forced) > 0 {
@@ -175,39 +174,6 @@ func (e *env) changeInstanceType() {
 		e.t.Errorf("the node group's instance types are %s", types)
 	}
 	e.checkCreatedBeforeDeleted("aws:eks/nodeGroup:NodeGroup", nodes)
-}
-
-// watchDataPlane samples the data plane's Ready pods (not terminating) until the returned
-// function is called, which returns the fewest seen.
-func (e *env) watchDataPlane() func() int {
-	kong := e.spec.Config.Kong
-	path := fmt.Sprintf("/api/v1/namespaces/%s/pods?labelSelector=app.kubernetes.io/instance%%3D%s", kong.Namespace, kong.DataPlaneRelease)
-	stop, done := make(chan struct{}), make(chan int)
-	go func() {
-		least := -1
-		for {
-			if out, err := e.cluster.Do(http.MethodGet, path, nil); err == nil {
-				ready := 0
-				items, _ := out["items"].([]any)
-				for _, it := range items {
-					pod, _ := it.(object)
-					if field(pod, "metadata", "deletionTimestamp") == nil && localcluster.Condition(pod, "Ready") == "True" {
-						ready++
-					}
-				}
-				if least < 0 || ready < least {
-					least = ready
-				}
-			}
-			select {
-			case <-stop:
-				done <- least
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-	}()
-	return func() int { close(stop); return <-done }
 }
 
 // waitForNodes waits until the old nodes are gone, the cluster's nodes are the node group's

@@ -39,6 +39,10 @@ func releaseArgs(name, namespace string, src ChartSource, values any, timeoutSec
 		Atomic: pulumi.Bool(true),
 		// A failed upgrade deletes the resources it had created, so a retry starts clean.
 		CleanupOnFail: pulumi.Bool(true),
+		// Helm would create the chart's crds/ on install and never upgrade them: ChartCRDs
+		// applies them instead, and the release waits for it. Charts that template their CRDs
+		// (cert-manager's crds.enabled) are not affected.
+		SkipCrds: pulumi.Bool(true),
 	}
 	if src.Repository != "" {
 		args.RepositoryOpts = helmv3.RepositoryOptsArgs{Repo: pulumi.String(src.Repository)}

@@ -38,8 +38,12 @@ type KongControlPlaneArgs struct {
 	NamespaceName    string
 	Version          string
 	Chart            ChartSource
-	IssuerName       pulumi.StringInput
-	Postgres         KongPostgres
+	// CRDs are the chart's crds/ (stacks/charts reads them from Chart). The control plane's
+	// ingress controller is what uses them, so they are its; the data plane's release of the
+	// same chart skips them too.
+	CRDs       []CRD
+	IssuerName pulumi.StringInput
+	Postgres   KongPostgres
 	// Domain: Kong Manager is published at https://kong.<Domain>, the Admin API at /api.
 	Domain string
 	// AdminAllowedCIDRs are the clients allowed to reach Kong Manager and the Admin API; with
@@ -160,10 +164,15 @@ func (k *KongControlPlane) create(ctx *pulumi.Context, name string, args *KongCo
 		return err
 	}
 	relArgs.Namespace = args.Namespace
+	crds, err := NewChartCRDs(ctx, name+"-crds", &ChartCRDsArgs{Chart: args.Chart, CRDs: args.CRDs}, parent)
+	if err != nil {
+		return err
+	}
 	release, err := helmv3.NewRelease(ctx, name, relArgs, parent,
 		// The chart renders cluster mTLS only if cert-manager's API is there when it renders,
-		// and its certificates need the CA issuer; see WaitFor.
-		pulumi.DependsOn(args.WaitFor))
+		// and its certificates need the CA issuer; see WaitFor. The ingress controller
+		// watches Kong's CRDs from its start: they must be established first.
+		pulumi.DependsOn(append(append([]pulumi.Resource{}, args.WaitFor...), crds.Ready...)))
 	if err != nil {
 		return err
 	}

@@ -34,7 +34,9 @@ type LoadBalancerControllerArgs struct {
 	// OIDCIssuerURL is the cluster's issuer, https://oidc.eks.<region>.amazonaws.com/id/<id>.
 	OIDCIssuerURL pulumi.StringInput
 	Chart         ChartSource
-	Tags          map[string]string
+	// CRDs are the chart's crds/ (stacks/charts reads them from Chart).
+	CRDs []CRD
+	Tags map[string]string
 }
 
 // LoadBalancerController is the AWS Load Balancer Controller with its IAM role for service
@@ -97,11 +99,17 @@ func NewLoadBalancerController(ctx *pulumi.Context, name string, args *LoadBalan
 	if err != nil {
 		return nil, err
 	}
+	crds, err := NewChartCRDs(ctx, name+"-crds", &ChartCRDsArgs{Chart: args.Chart, CRDs: args.CRDs}, parent)
+	if err != nil {
+		return nil, fmt.Errorf("load balancer controller %s: %w", name, err)
+	}
 	release, err := helmv3.NewRelease(ctx, name, relArgs,
 		parent,
 		// The controller calls AWS as soon as it reconciles an Ingress: its role must have
-		// the policy by then. The attachment is not an input of the release.
-		pulumi.DependsOn([]pulumi.Resource{attachment}))
+		// the policy by then. The attachment is not an input of the release. The chart's
+		// templates create an IngressClassParams, and the controller watches its CRDs from
+		// the start: they must be established first.
+		pulumi.DependsOn(append([]pulumi.Resource{attachment}, crds.Ready...)))
 	if err != nil {
 		return nil, fmt.Errorf("load balancer controller %s: %w", name, err)
 	}

@@ -63,6 +63,12 @@ func Deploy(ctx *pulumi.Context, cfg Config, op Operation) (*Environment, error)
 		return nil, fmt.Errorf("looking up the public hosted zone %s: %w", cfg.HostedZone, err)
 	}
 	zoneID := pulumi.String(zone.ZoneId)
+	// The charts are read before anything is registered: a chart that cannot be had stops the
+	// run before it creates anything.
+	crds, err := op.readCRDs(cfg.Charts)
+	if err != nil {
+		return nil, err
+	}
 
 	n := cfg.Network
 	env.Network, err = components.NewNetwork(ctx, clusterName, &components.NetworkArgs{
@@ -124,7 +130,7 @@ func Deploy(ctx *pulumi.Context, cfg Config, op Operation) (*Environment, error)
 		return nil, err
 	}
 
-	if err := deployKubernetes(ctx, cfg, op, env, zoneID, tags); err != nil {
+	if err := deployKubernetes(ctx, cfg, op, crds, env, zoneID, tags); err != nil {
 		return nil, err
 	}
 
@@ -162,7 +168,7 @@ func Deploy(ctx *pulumi.Context, cfg Config, op Operation) (*Environment, error)
 
 // deployKubernetes registers everything inside the cluster, through its provider, and the DNS
 // records that follow the ALB.
-func deployKubernetes(ctx *pulumi.Context, cfg Config, op Operation, env *Environment, zoneID pulumi.StringInput, tags map[string]string) error {
+func deployKubernetes(ctx *pulumi.Context, cfg Config, op Operation, crds chartCRDs, env *Environment, zoneID pulumi.StringInput, tags map[string]string) error {
 	k8s := pulumi.Providers(env.Cluster.Provider)
 	kong := cfg.Kong
 
@@ -210,6 +216,7 @@ func deployKubernetes(ctx *pulumi.Context, cfg Config, op Operation, env *Enviro
 		OIDCProviderARN: env.Cluster.OIDCProviderARN,
 		OIDCIssuerURL:   env.Cluster.OIDCIssuerURL,
 		Chart:           cfg.Charts.LoadBalancerController,
+		CRDs:            crds.LoadBalancerController,
 		Tags:            tags,
 	}, k8s)
 	if err != nil {
@@ -242,6 +249,7 @@ func deployKubernetes(ctx *pulumi.Context, cfg Config, op Operation, env *Enviro
 		DataPlaneRelease: kong.DataPlaneRelease,
 		Version:          kong.Version,
 		Chart:            cfg.Charts.Kong,
+		CRDs:             crds.Kong,
 		IssuerName:       env.CertManager.IssuerName,
 		Postgres: components.KongPostgres{
 			ImageRepository: kong.PostgresImageRepository,

@@ -1,7 +1,12 @@
 package stacks
 
 import (
+	"fmt"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/kong-alb-eks/kong-alb-eks/components"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/charts"
 )
 
 // Run is the program main.go runs: it loads and validates the configuration from the stack's
@@ -26,4 +31,36 @@ type Operation struct {
 	// program, whose environment is already the operation's. What the program itself runs
 	// (the kubeconfig's `aws eks get-token`) runs with it. Never logged.
 	Env map[string]string
+	// CRDs reads a chart's crds/; nil is charts.CRDs, which downloads a chart that is not
+	// local, as the Helm release does. Synth, which is offline, passes its own.
+	CRDs func(components.ChartSource) ([]components.CRD, error)
+}
+
+// chartCRDs are the crds/ of the charts that have them (cert-manager templates its own).
+type chartCRDs struct {
+	LoadBalancerController, Kong []components.CRD
+}
+
+// readCRDs reads the charts' CRDs, naming the configuration key of a chart it cannot read.
+func (op Operation) readCRDs(c ChartsConfig) (chartCRDs, error) {
+	read := op.CRDs
+	if read == nil {
+		read = charts.CRDs
+	}
+	var out chartCRDs
+	for _, chart := range []struct {
+		key string
+		src components.ChartSource
+		to  *[]components.CRD
+	}{
+		{"loadBalancerControllerChart", c.LoadBalancerController, &out.LoadBalancerController},
+		{"kongChart", c.Kong, &out.Kong},
+	} {
+		crds, err := read(chart.src)
+		if err != nil {
+			return chartCRDs{}, fmt.Errorf("reading the CRDs of the chart %s:%s names: %w", Project, chart.key, err)
+		}
+		*chart.to = crds
+	}
+	return out, nil
 }

@@ -225,3 +225,47 @@ func TestSynthIsDeterministic(t *testing.T) {
 		t.Error("two synth runs list resources differently")
 	}
 }
+
+// Each chart's crds/ is applied by the program, before the release whose templates and
+// controller use it, and no release installs crds/ itself: Helm would never upgrade them.
+// Read from the real charts, as local charts (synth downloads nothing).
+func TestChartCRDsComeBeforeTheirReleases(t *testing.T) {
+	t.Parallel()
+	file, err := synth.ReadStackFile(synth.StackFilePath(projectDir, "dev"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	charts := testkit.ChartsDir(t, projectDir)
+	for key, dir := range map[string]string{"kongChart": "kong-3.4.1", "loadBalancerControllerChart": "aws-load-balancer-controller-3.5.0", "certManagerChart": "cert-manager-v1.21.1"} {
+		file.Config["kong-alb-eks:"+key] = filepath.Join(charts, dir)
+		file.Config["kong-alb-eks:"+key+"Repository"] = ""
+	}
+	doc, err := synth.Run(synth.Options{Stack: "dev", Config: file.Config, SecretKeys: file.SecretKeys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const release = "kubernetes:helm.sh/v3:Release"
+	for _, r := range doc.Find(release) {
+		if r.Input("skipCrds") != true {
+			t.Errorf("release %s installs its chart's crds/, which Helm never upgrades", r.Name)
+		}
+	}
+	perRelease := map[string]int{}
+	for _, crd := range doc.Find("kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition") {
+		owner := strings.TrimSuffix(crd.Parent[strings.LastIndex(crd.Parent, "::")+2:], "-crds")
+		testkit.WaitsOn(t, testkit.Named(t, doc, release, owner), crd, "the chart's templates and its controller use its CRDs")
+		perRelease[owner]++
+		if !crd.RetainOnDelete {
+			t.Errorf("CRD %s is deleted on destroy", crd.Name)
+		}
+	}
+	if perRelease["aws-load-balancer-controller"] != 7 || perRelease["kong-aws-cp"] != 12 || len(perRelease) != 2 {
+		t.Errorf("CRDs per release %v, want the load balancer controller's 7 and Kong's 12 (the control plane's)", perRelease)
+	}
+	// Kong's objects wait for Kong's CRDs (through the control plane's release).
+	plugin := testkit.Named(t, doc, "kubernetes:configuration.konghq.com/v1:KongClusterPlugin", "kong-aws-cp-request-id")
+	crd := testkit.Named(t, doc, "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition", "kong-aws-cp-crds-kongclusterplugins.configuration.konghq.com")
+	if !reaches(doc, plugin.URN, crd.URN) {
+		t.Error("the KongClusterPlugin does not wait for its CRD")
+	}
+}

@@ -132,14 +132,10 @@ func outputNames(t *testing.T) []string {
 // that breaks the rule fails here.
 func TestClusterServerNameIsTheCertificatesCommonName(t *testing.T) {
 	t.Parallel()
-	charts := os.Getenv("KONG_ALB_EKS_CHARTS")
-	if charts == "" {
-		charts = filepath.Join(projectDir, "..", "shared", "charts")
-	}
-	chart := filepath.Join(charts, "kong-3.4.1", "templates")
+	chart := filepath.Join(testkit.ChartsDir(t, projectDir), "kong-3.4.1", "templates")
 	helpers, err := os.ReadFile(filepath.Join(chart, "_helpers.tpl"))
 	if err != nil {
-		t.Fatalf("the Kong chart 3.4.1 is not in %s (set KONG_ALB_EKS_CHARTS to the charts' directory): %v", charts, err)
+		t.Fatal(err)
 	}
 	if !strings.Contains(string(helpers), `set $autoEnv "KONG_CLUSTER_SERVER_NAME" .Values.certificates.cluster.commonName`) {
 		t.Error("the chart no longer takes the server name from certificates.cluster.commonName")

@@ -42,6 +42,8 @@ type Resource struct {
 	// DeleteHooks names the hooks the engine runs before and after deleting it (which make
 	// `pulumi destroy` need --run-program).
 	DeleteHooks []string `json:"deleteHooks,omitempty"`
+	// RetainOnDelete: deleting it from the stack leaves it in the cloud or the cluster.
+	RetainOnDelete bool `json:"retainOnDelete,omitempty"`
 }
 
 // Invoke is one provider function call (a lookup).

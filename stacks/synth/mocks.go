@@ -60,6 +60,7 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 			r.Dependencies = append(r.Dependencies, d)
 		}
 		sort.Strings(r.Dependencies)
+		r.RetainOnDelete = rpc.GetRetainOnDelete()
 		if h := rpc.GetHooks(); h != nil {
 			r.DeleteHooks = append(append([]string(nil), h.GetBeforeDelete()...), h.GetAfterDelete()...)
 		}

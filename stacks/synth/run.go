@@ -9,7 +9,9 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 
+	"github.com/kong-alb-eks/kong-alb-eks/components"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/charts"
 )
 
 // Options says which stack to synthesize and with what configuration.
@@ -33,12 +35,22 @@ func realProgram(config map[string]string) func(ctx *pulumi.Context) (pulumi.Map
 		set = append(set, k)
 	}
 	return func(ctx *pulumi.Context) (pulumi.Map, error) {
-		env, err := stacks.LoadAndDeploy(ctx, stacks.Operation{}, set...)
+		env, err := stacks.LoadAndDeploy(ctx, stacks.Operation{CRDs: offlineCRDs}, set...)
 		if err != nil {
 			return nil, err
 		}
 		return env.Outputs, nil
 	}
+}
+
+// offlineCRDs reads the CRDs of a local chart. Synth downloads nothing: a chart from a
+// repository or a registry shows no CRDs here; `pulumi up` and `pulumi preview` read them.
+func offlineCRDs(src components.ChartSource) ([]components.CRD, error) {
+	crds, err := charts.Local(src)
+	if errors.Is(err, charts.ErrNotLocal) {
+		return nil, nil
+	}
+	return crds, err
 }
 
 // Run runs the program under mocks, as a preview, and returns the desired state. A program

@@ -24,6 +24,7 @@ import (
 	"github.com/kong-alb-eks/kong-alb-eks/tests/fakecloud"
 	"github.com/kong-alb-eks/kong-alb-eks/tests/localcluster"
 	"github.com/kong-alb-eks/kong-alb-eks/tests/standins"
+	"github.com/kong-alb-eks/kong-alb-eks/tests/testkit"
 )
 
 // The plugin versions the program's SDKs ask the engine for (go.mod); the Kubernetes
@@ -146,22 +147,8 @@ func fakeCloudBinary(t *testing.T) string {
 	return fakeBinary
 }
 
-// chartsDir is where the real charts are: KONG_ALB_EKS_CHARTS, else ../shared/charts.
-func chartsDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("KONG_ALB_EKS_CHARTS")
-	if dir == "" {
-		dir = filepath.Join(repoRoot, "..", "shared", "charts")
-	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(abs, "kong-3.4.1", "Chart.yaml")); err != nil {
-		t.Fatalf("the real charts are not in %s (set KONG_ALB_EKS_CHARTS): %v", abs, err)
-	}
-	return abs
-}
+// chartsDir is where the real charts are.
+func chartsDir(t *testing.T) string { return testkit.ChartsDir(t, repoRoot) }
 
 // stackConfig is a shipped stack's configuration ("defaults": only the required keys), with
 // the charts taken from their local directories.

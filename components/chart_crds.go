@@ -81,9 +81,11 @@ func newCRD(ctx *pulumi.Context, component string, crd CRD, opts ...pulumi.Resou
 	for k, v := range stringMap(meta["annotations"]) {
 		annotations[k] = pulumi.String(v)
 	}
-	labels := pulumi.StringMap{}
-	for k, v := range stringMap(meta["labels"]) {
-		labels[k] = pulumi.String(v)
+	metadata := metav1.ObjectMetaArgs{Name: pulumi.String(crd.Name), Annotations: annotations}
+	// Labels only when the chart sets some: an empty map the API server drops would be a
+	// difference on every preview.
+	if labels := stringMap(meta["labels"]); len(labels) > 0 {
+		metadata.Labels = pulumi.ToStringMap(labels)
 	}
 	fields := map[string]any{}
 	for k, v := range crd.Manifest {
@@ -96,11 +98,7 @@ func newCRD(ctx *pulumi.Context, component string, crd CRD, opts ...pulumi.Resou
 	return apiextensions.NewCustomResource(ctx, component+"-"+crd.Name, &apiextensions.CustomResourceArgs{
 		ApiVersion: pulumi.String("apiextensions.k8s.io/v1"),
 		Kind:       pulumi.String("CustomResourceDefinition"),
-		Metadata: metav1.ObjectMetaArgs{
-			Name:        pulumi.String(crd.Name),
-			Labels:      labels,
-			Annotations: annotations,
-		},
+		Metadata:    metadata,
 		OtherFields: fields,
 	}, append(opts, pulumi.RetainOnDelete(true))...)
 }

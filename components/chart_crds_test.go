@@ -56,6 +56,9 @@ func TestChartCRDsAreAppliedAndKeptOnDestroy(t *testing.T) {
 	assertEqual(t, "patchForce", crd.Annotation("pulumi.com/patchForce"), "true")
 	assertEqual(t, "the chart's annotation", crd.Annotation("controller-gen.kubebuilder.io/version"), "v0.16.5")
 	assertEqual(t, "storage version", crd.Input("spec.versions.0.name"), "v1")
+	if labels := crd.Input("metadata.labels"); labels != nil {
+		t.Errorf("labels %v on a CRD the chart labels not: the API server drops an empty map, a diff on every preview", labels)
+	}
 	if crd.Input("status") != nil {
 		t.Errorf("status is the API server's, but the CRD sets it: %v", crd.Input("status"))
 	}

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/kong-alb-eks/kong-alb-eks/components"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/charts"
 )
 
 // transient are the resources the cluster itself writes and removes (events, leases,
@@ -51,12 +54,22 @@ func listable(res object) bool {
 }
 
 // checkNothingLeft: every object the API server holds after destroy was there before up, but
-// the CRDs Helm keeps by design: those a chart installs from its crds/ directory (Helm never
-// deletes them, and they carry no release annotation) and those annotated
-// helm.sh/resource-policy: keep (cert-manager's, crds.keep defaults to true), and the API
-// server's own APIServices for their groups. On EKS they go with the cluster.
+// the CRDs kept by design: those of the charts' crds/ directories, which the program applies
+// and keeps (components.ChartCRDs), and those annotated helm.sh/resource-policy: keep
+// (cert-manager's templated ones, crds.keep defaults to true); and the API server's own
+// APIServices for their groups. On EKS they go with the cluster.
 func (e *env) checkNothingLeft(before map[string]object) {
 	e.t.Helper()
+	kept := map[string]bool{}
+	for _, src := range []components.ChartSource{e.spec.Config.Charts.Kong, e.spec.Config.Charts.LoadBalancerController} {
+		crds, err := charts.Local(src)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		for _, crd := range crds {
+			kept["customresourcedefinitions.apiextensions.k8s.io /"+crd.Name] = true
+		}
+	}
 	var left []string
 	for key, o := range e.objects() {
 		if _, ok := before[key]; ok {
@@ -69,8 +82,7 @@ func (e *env) checkNothingLeft(before map[string]object) {
 		if strings.HasPrefix(key, "apiservices.apiregistration.k8s.io ") && labels["kube-aggregator.kubernetes.io/automanaged"] != nil {
 			continue
 		}
-		if strings.HasPrefix(key, "customresourcedefinitions.apiextensions.k8s.io ") &&
-			(annotations["helm.sh/resource-policy"] == "keep" || annotations["meta.helm.sh/release-name"] == nil) {
+		if kept[key] || strings.HasPrefix(key, "customresourcedefinitions.apiextensions.k8s.io ") && annotations["helm.sh/resource-policy"] == "keep" {
 			continue
 		}
 		left = append(left, fmt.Sprintf("%s (finalizers %v)", key, field(o, "metadata", "finalizers")))

@@ -150,8 +150,30 @@ func fakeCloudBinary(t *testing.T) string {
 // chartsDir is where the real charts are.
 func chartsDir(t *testing.T) string { return testkit.ChartsDir(t, repoRoot) }
 
+// currentCharts and previousCharts are the charts' directories in chartsDir, by configuration
+// key: the releases the program pins, and the ones before them (the charts' README, "Upgrade
+// pairs"), which a stack starts on to live a chart upgrade.
+var (
+	currentCharts = map[string]string{
+		"kongChart": "kong-3.4.1", "loadBalancerControllerChart": "aws-load-balancer-controller-3.5.0", "certManagerChart": "cert-manager-v1.21.1",
+	}
+	previousCharts = map[string]string{
+		"kongChart": "kong-3.3.0", "loadBalancerControllerChart": "aws-load-balancer-controller-3.4.3", "certManagerChart": "cert-manager-v1.20.3",
+	}
+)
+
+// chartConfig is the configuration of the charts in dirs, taken from their local directories.
+func chartConfig(t *testing.T, dirs map[string]string) map[string]string {
+	out := map[string]string{}
+	for key, dir := range dirs {
+		out["kong-alb-eks:"+key] = filepath.Join(chartsDir(t), dir)
+		out["kong-alb-eks:"+key+"Repository"] = ""
+	}
+	return out
+}
+
 // stackConfig is a shipped stack's configuration ("defaults": only the required keys), with
-// the charts taken from their local directories.
+// the current charts taken from their local directories.
 func stackConfig(t *testing.T, stack string) map[string]string {
 	t.Helper()
 	values := map[string]string{
@@ -164,13 +186,7 @@ func stackConfig(t *testing.T, stack string) map[string]string {
 		}
 		values = f.Config
 	}
-	charts := chartsDir(t)
-	for key, dir := range map[string]string{
-		"kongChart": "kong-3.4.1", "loadBalancerControllerChart": "aws-load-balancer-controller-3.5.0", "certManagerChart": "cert-manager-v1.21.1",
-	} {
-		values["kong-alb-eks:"+key] = filepath.Join(charts, dir)
-		values["kong-alb-eks:"+key+"Repository"] = ""
-	}
+	maps.Copy(values, chartConfig(t, currentCharts))
 	return values
 }
 

@@ -34,12 +34,7 @@ func (e *env) upgradeKong() {
 	e.apply("Kong control plane "+from+" → "+to, spec, map[string]step{
 		"kubernetes:helm.sh/v3:Release " + kong.ControlPlaneRelease: "update",
 	})
-	for _, hook := range []string{"pre-upgrade-migrations", "post-upgrade-migrations"} {
-		job := e.get(fmt.Sprintf("/apis/batch/v1/namespaces/%s/jobs/%s-kong-%s", kong.Namespace, kong.ControlPlaneRelease, hook))
-		if field(job, "status", "succeeded") != float64(1) {
-			e.t.Errorf("the chart's %s Job did not run to completion in the control plane's upgrade: %v", hook, field(job, "status"))
-		}
-	}
+	e.checkMigrationJobs()
 
 	spec.Config.Kong.DataPlaneVersion = ""
 	e.apply("Kong data plane "+from+" → "+to, spec, map[string]step{

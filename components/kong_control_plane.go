@@ -99,7 +99,7 @@ func (k *KongControlPlane) create(ctx *pulumi.Context, name string, args *KongCo
 		managerURL, adminURL = fmt.Sprintf("http://localhost:%d", KongManagerPort), fmt.Sprintf("http://localhost:%d", KongAdminPort)
 	}
 
-	values := kongBaseValues(args.Version, args.IssuerName)
+	values := kongBaseValues(args.ReleaseName, args.Version, args.IssuerName)
 	values.ReplicaCount = 1
 	values.Env["role"] = "control_plane"
 	// A hybrid control plane needs a database.

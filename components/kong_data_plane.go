@@ -61,7 +61,7 @@ func NewKongDataPlane(ctx *pulumi.Context, name string, args *KongDataPlaneArgs,
 	}
 	cluster, telemetry := ClusterEndpoints(args.ControlPlaneRelease, args.NamespaceName)
 
-	values := kongBaseValues(args.Version, args.IssuerName)
+	values := kongBaseValues(args.ReleaseName, args.Version, args.IssuerName)
 	values.ReplicaCount = args.Replicas
 	// Drains keep all but one data plane serving; a single replica has nothing to keep.
 	values.PodDisruptionBudget = &kongPDB{Enabled: args.Replicas > 1, MaxUnavailable: 1}

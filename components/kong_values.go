@@ -42,6 +42,17 @@ func KongPodLabels(release string) map[string]string {
 	}
 }
 
+// KongClusterCertSecret is the Secret cert-manager keeps a release's cluster certificate in:
+// the chart's Certificate <release>-kong-cluster has secretName <fullname>-cluster-cert
+// (templates/certificate.yaml, fullname <release>-kong). The proxy container mounts it and
+// Kong reads it once, at start.
+func KongClusterCertSecret(release string) string { return release + "-kong-cluster-cert" }
+
+// ReloadOnSecretAnnotation, on a Deployment, names the Secrets whose change makes Stakater
+// Reloader restart it (Reloader internal/pkg/options/flags.go; read from the Deployment's own
+// metadata first, pkg/common ShouldReload).
+const ReloadOnSecretAnnotation = "secret.reloader.stakater.com/reload"
+
 // KongServiceName is the name the chart gives a release's Service: <release>-kong-<service>.
 func KongServiceName(release, service string) string { return release + "-kong-" + service }
 
@@ -65,6 +76,9 @@ type kongValues struct {
 	Certificates                  kongCertificates      `json:"certificates"`
 	IngressController             kongIngressController `json:"ingressController"`
 	PostgreSQL                    *kongPostgreSQL       `json:"postgresql,omitempty"`
+	// DeploymentAnnotations go on the Kong Deployment's own metadata (the chart's
+	// deploymentAnnotations).
+	DeploymentAnnotations map[string]string `json:"deploymentAnnotations,omitempty"`
 }
 
 type kongImage struct {
@@ -173,7 +187,7 @@ type kongPostgresImage struct {
 
 // kongBaseValues are the settings both planes share: the image, cluster mTLS certificates
 // from the one CA issuer, the status listener, and no chart-made Ingresses.
-func kongBaseValues(version string, issuer pulumi.StringInput) kongValues {
+func kongBaseValues(release, version string, issuer pulumi.StringInput) kongValues {
 	return kongValues{
 		Image:     kongImage{Repository: KongGatewayImage, Tag: version},
 		Env:       map[string]any{},
@@ -191,5 +205,11 @@ func kongBaseValues(version string, issuer pulumi.StringInput) kongValues {
 			Issuer:  issuer,
 			Cluster: kongCertificate{Enabled: true, CommonName: KongClusterCommonName},
 		},
+		// cert-manager renews the cluster certificate (90 days, 15 before expiry, the chart's
+		// certificates.duration and renewBefore) by rewriting its Secret, but Kong reads it only
+		// at start: without a restart a plane would present the old certificate until it
+		// expires, and then fail the other plane's mTLS. Reloader (components/reloader.go)
+		// restarts the Deployment, a rolling update, when the Secret's data changes.
+		DeploymentAnnotations: map[string]string{ReloadOnSecretAnnotation: KongClusterCertSecret(release)},
 	}
 }

@@ -151,11 +151,12 @@ type ALBConfig struct {
 // or (with Repository empty) an oci:// reference or a local chart path in Chart.
 type ChartSource = components.ChartSource
 
-// ChartsConfig pins the three charts and where to fetch them.
+// ChartsConfig pins the charts and where to fetch them.
 type ChartsConfig struct {
 	Kong                   ChartSource `key:"kongChart"`
 	LoadBalancerController ChartSource `key:"loadBalancerControllerChart"`
 	CertManager            ChartSource `key:"certManagerChart"`
+	Reloader               ChartSource `key:"reloaderChart"`
 }
 
 // DemoConfig describes the optional demo workload published through Kong.
@@ -216,6 +217,7 @@ func DefaultConfig() Config {
 			Kong:                   ChartSource{Chart: "kong", Repository: "https://charts.konghq.com", Version: "3.4.1"},
 			LoadBalancerController: ChartSource{Chart: "aws-load-balancer-controller", Repository: "https://aws.github.io/eks-charts", Version: "3.5.0"},
 			CertManager:            ChartSource{Chart: "cert-manager", Repository: "https://charts.jetstack.io", Version: "v1.21.1"},
+			Reloader:               ChartSource{Chart: "reloader", Repository: "https://stakater.github.io/stakater-charts", Version: "2.2.16"},
 		},
 		Demo: DemoConfig{
 			Name:  "kuard",

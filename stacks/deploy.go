@@ -22,6 +22,7 @@ type Environment struct {
 	Storage                *components.EBSCSIDriver
 	ControlPlane           *components.KongControlPlane
 	DataPlane              *components.KongDataPlane
+	Reloader               *components.Reloader
 	ProxyIngress           *components.ProxyIngress
 	DNS                    *components.WildcardRecords
 	Demo                   *components.DemoWorkload // nil unless demoEnabled
@@ -280,6 +281,17 @@ func deployKubernetes(ctx *pulumi.Context, cfg Config, op Operation, crds chartC
 		TrustedCIDRs:        env.Network.PublicSubnetCIDRs,
 		DeregistrationDelay: components.ALBDeregistrationDelay,
 		WaitFor:             kongWaitsFor,
+	}, k8s)
+	if err != nil {
+		return err
+	}
+
+	// Restarts the Kong planes when their cluster certificates are renewed. Nothing waits
+	// for it: the first renewal comes weeks after the first up.
+	env.Reloader, err = components.NewReloader(ctx, "reloader", &components.ReloaderArgs{
+		Namespace:     namespace,
+		NamespaceName: kong.Namespace,
+		Chart:         cfg.Charts.Reloader,
 	}, k8s)
 	if err != nil {
 		return err

@@ -327,7 +327,7 @@ func (c Config) validateCharts(p *Problems) {
 	for _, ch := range []struct {
 		name string
 		src  ChartSource
-	}{{"kongChart", c.Charts.Kong}, {"loadBalancerControllerChart", c.Charts.LoadBalancerController}, {"certManagerChart", c.Charts.CertManager}} {
+	}{{"kongChart", c.Charts.Kong}, {"loadBalancerControllerChart", c.Charts.LoadBalancerController}, {"certManagerChart", c.Charts.CertManager}, {"reloaderChart", c.Charts.Reloader}} {
 		if ch.src.Chart == "" {
 			p.add(key(ch.name), "expected a chart name, an oci:// reference or a local chart path")
 		}

@@ -11,7 +11,10 @@ import (
 // SelfSigned or CA issuer becomes Ready (a CA issuer once its Secret holds a key pair), and a
 // Certificate whose issuer is Ready gets its Secret (tls.crt, tls.key, ca.crt) signed by that
 // issuer's key, then becomes Ready (cert-manager pkg/controller/certificates: the Secret is
-// written before the Ready condition).
+// written before the Ready condition). A Certificate whose Issuing condition is True (what
+// renewal time, or `cmctl renew`, sets: cert-manager pkg/controller/certificates/trigger) is
+// issued again, with a new key and serial, into the same Secret, which keeps its name, and the
+// Issuing condition goes.
 func (s *Standins) certManager() error {
 	ready, err := s.deploymentReady("cert-manager")
 	if err != nil || !ready {
@@ -62,7 +65,10 @@ func (s *Standins) issue(c Object, issuers map[string]Object) error {
 		return s.setReady("/apis/cert-manager.io/v1", "certificates", c, false)
 	}
 	secretName := fmt.Sprint(spec["secretName"])
-	if _, err := s.cluster.Do(http.MethodGet, "/api/v1/namespaces/"+ns+"/secrets/"+secretName, nil); err == nil {
+	renew := condition(c, "Issuing") == "True"
+	_, err := s.cluster.Do(http.MethodGet, "/api/v1/namespaces/"+ns+"/secrets/"+secretName, nil)
+	exists := err == nil
+	if exists && !renew {
 		return s.setReady("/apis/cert-manager.io/v1", "certificates", c, true)
 	}
 	var names []string
@@ -88,21 +94,32 @@ func (s *Standins) issue(c Object, issuers map[string]Object) error {
 		if err != nil {
 			return err
 		}
-		if err := s.writeTLSSecret(ns, secretName, self.certPEM, self.keyPEM, self.certPEM); err != nil {
+		if err := s.writeTLSSecret(ns, secretName, exists, self.certPEM, self.keyPEM, self.certPEM); err != nil {
 			return err
 		}
 		s.logf("cert-manager: %s issued (self-signed)", nameOf(c))
-		return s.setReady("/apis/cert-manager.io/v1", "certificates", c, true)
+		return s.issued(c, renew)
 	}
 	crt, k, err := signer.sign(names, isCA)
 	if err != nil {
 		return err
 	}
-	if err := s.writeTLSSecret(ns, secretName, crt, k, signer.certPEM); err != nil {
+	if err := s.writeTLSSecret(ns, secretName, exists, crt, k, signer.certPEM); err != nil {
 		return err
 	}
 	s.logf("cert-manager: %s issued by %s", nameOf(c), key)
-	return s.setReady("/apis/cert-manager.io/v1", "certificates", c, true)
+	return s.issued(c, renew)
+}
+
+// issued sets Ready; after a renewal it also drops the Issuing condition.
+func (s *Standins) issued(c Object, renewed bool) error {
+	if !renewed {
+		return s.setReady("/apis/cert-manager.io/v1", "certificates", c, true)
+	}
+	_, err := s.cluster.Do(http.MethodPatch, objectPath("/apis/cert-manager.io/v1", "certificates", c)+"/status", Object{"status": Object{
+		"conditions": []any{Object{"type": "Ready", "status": "True", "reason": "StandIn",
+			"lastTransitionTime": time.Now().UTC().Format(time.RFC3339)}}}})
+	return err
 }
 
 // issuerKey names an Issuer (namespaced) or a ClusterIssuer (not).
@@ -113,11 +130,17 @@ func issuerKey(kind, ns, name string) string {
 	return kind + "/" + ns + "/" + name
 }
 
-func (s *Standins) writeTLSSecret(ns, name string, crt, key, ca []byte) error {
+// writeTLSSecret creates the Secret, or rewrites the data of the one there (a renewal).
+func (s *Standins) writeTLSSecret(ns, name string, exists bool, crt, key, ca []byte) error {
+	data := Object{"tls.crt": b64(crt), "tls.key": b64(key), "ca.crt": b64(ca)}
+	if exists {
+		_, err := s.cluster.Do(http.MethodPatch, "/api/v1/namespaces/"+ns+"/secrets/"+name, Object{"data": data})
+		return err
+	}
 	_, err := s.cluster.Do(http.MethodPost, "/api/v1/namespaces/"+ns+"/secrets", Object{
 		"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
 		"metadata": Object{"name": name, "namespace": ns, "annotations": Object{"cert-manager.io/certificate-name": name}},
-		"data":     Object{"tls.crt": b64(crt), "tls.key": b64(key), "ca.crt": b64(ca)},
+		"data":     data,
 	})
 	return err
 }

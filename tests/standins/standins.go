@@ -46,6 +46,8 @@ type Standins struct {
 	// draining is when each node's drain started; forced, the pods a drain deleted.
 	draining map[string]time.Time
 	forced   []string
+	// secretHashes are the data hashes of the Secrets Reloader watches, as it last saw them.
+	secretHashes map[string]string
 }
 
 // Holds are the pods the stand-ins turn Ready themselves (localcluster.Options.Holds): the
@@ -81,6 +83,7 @@ func Start(c *localcluster.Cluster, w *fakecloud.World, region string, engine En
 		"ebs-csi-driver":                     s.ebsCSIDriver,
 		"node-groups":                        s.nodeGroups,
 		"kong":                               s.kongReadiness,
+		"reloader":                           s.reloader,
 	} {
 		s.loop(ctx, name, step)
 	}

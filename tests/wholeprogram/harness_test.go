@@ -172,6 +172,15 @@ func chartConfig(t *testing.T, dirs map[string]string) map[string]string {
 	return out
 }
 
+// standInCharts points the charts this machine has no copy of at their stand-ins: Stakater
+// Reloader's (tests/standins/charts/reloader).
+func standInCharts() map[string]string {
+	return map[string]string{
+		"kong-alb-eks:reloaderChart":           filepath.Join(repoRoot, "tests", "standins", "charts", "reloader"),
+		"kong-alb-eks:reloaderChartRepository": "",
+	}
+}
+
 // stackConfig is a shipped stack's configuration ("defaults": only the required keys), with
 // the current charts taken from their local directories.
 func stackConfig(t *testing.T, stack string) map[string]string {
@@ -187,6 +196,7 @@ func stackConfig(t *testing.T, stack string) map[string]string {
 		values = f.Config
 	}
 	maps.Copy(values, chartConfig(t, currentCharts))
+	maps.Copy(values, standInCharts())
 	return values
 }
 

@@ -63,6 +63,7 @@ func TestShippedStacksLifecycle(t *testing.T) {
 				e.destroy(before)
 			default:
 				e.upgradeCharts()
+				e.renewClusterCertificates()
 				e.destroy(before)
 			}
 		})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,6 +78,7 @@ func releaseEnv(t *testing.T) *env {
 	if err := json.Unmarshal(readRelease(t, "config.json", charts), &values); err != nil {
 		t.Fatalf("the recorded config: %v", err)
 	}
+	maps.Copy(values, standInCharts())
 	cfg, err := stacks.LoadConfig(func(k string) (string, bool) { v, ok := values[k]; return v, ok })
 	if err != nil {
 		t.Fatalf("the recorded config no longer loads: %v", err)
@@ -165,7 +167,11 @@ func recordRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 	charts := chartsDir(t)
-	config, err := json.MarshalIndent(stackConfig(t, "dev"), "", "  ")
+	values := stackConfig(t, "dev")
+	for k := range standInCharts() { // inside the checkout: releaseEnv adds them
+		delete(values, k)
+	}
+	config, err := json.MarshalIndent(values, "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -175,8 +175,9 @@ func chartConfig(t *testing.T, dirs map[string]string) map[string]string {
 // standInCharts points the charts this machine has no copy of at their stand-ins: Stakater
 // Reloader's (tests/standins/charts/reloader).
 func standInCharts() map[string]string {
+	reloader, _ := filepath.Abs(filepath.Join(repoRoot, "tests", "standins", "charts", "reloader"))
 	return map[string]string{
-		"kong-alb-eks:reloaderChart":           filepath.Join(repoRoot, "tests", "standins", "charts", "reloader"),
+		"kong-alb-eks:reloaderChart":           reloader,
 		"kong-alb-eks:reloaderChartRepository": "",
 	}
 }

@@ -1,6 +1,9 @@
 package standins
 
 import (
+	"crypto/sha1" //nolint:gosec // Reloader's hash
+	"encoding/base64"
+	"encoding/hex"
 	"net/http"
 	"strings"
 	"sync"
@@ -191,5 +194,23 @@ func TestKongVersionCompatibility(t *testing.T) {
 	pod := Object{"spec": Object{"containers": []any{Object{"name": "proxy", "image": "registry.local:5000/kong/kong-gateway:3.10.0.4"}}}}
 	if tag := ProxyImageTag(pod); tag != "3.10.0.4" {
 		t.Errorf("image tag %q", tag)
+	}
+}
+
+// The stand-in writes what Reloader v1.4.21 writes: util.go ConvertToEnvVarName and
+// GetSHAfromSecret (key=value of the decoded data, sorted, joined with ";").
+func TestReloaderNamesAndHashesAsReloaderDoes(t *testing.T) {
+	for in, want := range map[string]string{
+		"kong-aws-cp-kong-cluster-cert": "KONG_AWS_CP_KONG_CLUSTER_CERT",
+		"-my..secret":                   "MY_SECRET",
+	} {
+		if got := envVarName(in); got != want {
+			t.Errorf("envVarName(%q) = %q, want %q", in, got, want)
+		}
+	}
+	sec := Object{"data": Object{"b": base64.StdEncoding.EncodeToString([]byte("2")), "a": base64.StdEncoding.EncodeToString([]byte("1"))}}
+	sum := sha1.Sum([]byte("a=1;b=2")) //nolint:gosec // Reloader's hash
+	if got := secretHash(sec); got != hex.EncodeToString(sum[:]) {
+		t.Errorf("secretHash = %s, want the SHA-1 of a=1;b=2", got)
 	}
 }

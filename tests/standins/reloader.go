@@ -44,7 +44,9 @@ func (s *Standins) reloader() error {
 	if namespace == "" {
 		return nil
 	}
-	secrets, err := s.list("/api/v1/namespaces/" + namespace + "/secrets")
+	// Helm's release records are Secrets too, large ones, and never named in an annotation
+	// here: leaving them out keeps this poll cheap.
+	secrets, err := s.list("/api/v1/namespaces/" + namespace + "/secrets?fieldSelector=type%21%3Dhelm.sh%2Frelease.v1")
 	if err != nil {
 		return err
 	}

@@ -60,13 +60,7 @@ func (e *env) renewClusterCertificates() {
 	if err != nil {
 		e.t.Error(err)
 	}
-	least, newer := watch()
-	if least < 1 {
-		e.t.Errorf("while the planes restarted on their renewed certificates the data plane had %d Ready pods at one point, want at least one throughout", least)
-	}
-	for _, v := range newer {
-		e.t.Errorf("while the planes restarted a data plane ran a version its control plane refuses: %s", v)
-	}
+	watch("while the planes restarted on their renewed certificates")
 	e.checkPreviewIsClean()
 }
 

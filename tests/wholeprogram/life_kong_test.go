@@ -52,19 +52,13 @@ func (e *env) upgradeKong() {
 	if err != nil {
 		e.t.Error(err)
 	}
-	least, newer := watch()
-	if least < 1 {
-		e.t.Errorf("during the Kong upgrade the data plane had %d Ready pods at one point, want at least one throughout", least)
-	}
-	for _, v := range newer {
-		e.t.Errorf("during the Kong upgrade a data plane ran a version its control plane refuses: %s", v)
-	}
+	watch("during the Kong upgrade")
 }
 
 // watchKong samples the Kong pods every 100 ms until the returned function is called, which
-// returns the fewest Ready data plane pods seen and every data plane pod seen running a
-// version a control plane pod of the moment refuses.
-func (e *env) watchKong() func() (int, []string) {
+// fails the test (saying when, "during ...") if there was a moment without a Ready data plane
+// pod, or a data plane pod running a version a control plane pod of the moment refuses.
+func (e *env) watchKong() func(when string) {
 	kong := e.spec.Config.Kong
 	path := fmt.Sprintf("/api/v1/namespaces/%s/pods", kong.Namespace)
 	stop := make(chan struct{})
@@ -121,9 +115,15 @@ func (e *env) watchKong() func() (int, []string) {
 			}
 		}
 	}()
-	return func() (int, []string) {
+	return func(when string) {
+		e.t.Helper()
 		close(stop)
 		r := <-done
-		return r.least, r.newer
+		if r.least < 1 {
+			e.t.Errorf("%s the data plane had %d Ready pods at one point, want at least one throughout", when, r.least)
+		}
+		for _, v := range r.newer {
+			e.t.Errorf("%s a data plane ran a version its control plane refuses: %s", when, v)
+		}
 	}
 }

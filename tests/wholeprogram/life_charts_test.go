@@ -3,6 +3,7 @@ package wholeprogram
 import (
 	"fmt"
 	"net/http"
+	"path/filepath"
 
 	"github.com/kong-alb-eks/kong-alb-eks/components"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/charts"
@@ -15,13 +16,16 @@ var upgradedCRDs = []string{
 	"listenerruleconfigurations.gateway.k8s.aws", "loadbalancerconfigurations.gateway.k8s.aws", "targetgroupconfigurations.gateway.k8s.aws",
 }
 
-// adoptHelmCRDs creates the configured charts' CRDs as `helm install` did for a stack of a
-// program release that left crds/ to Helm: created, not applied, by Helm's field manager
-// (helm pkg/kube client.go, Create with the "helm" manager). The next up must take them over.
-func (e *env) adoptHelmCRDs() {
+// helmCRDs creates the CRDs of the charts in dirs (chartsDir's, by configuration key) as
+// `helm install` did for a stack of a program release that left crds/ to Helm: created, not
+// applied, by Helm's field manager (helm pkg/kube client.go, Create). The next up must take
+// them over, and, where the stack's charts are newer, upgrade them: an apply that changes a
+// field another manager set is a conflict (the API server's server-side apply), which
+// pulumi.com/patchForce overrides.
+func (e *env) helmCRDs(dirs map[string]string) {
 	e.t.Helper()
-	for _, src := range []components.ChartSource{e.spec.Config.Charts.Kong, e.spec.Config.Charts.LoadBalancerController} {
-		crds, err := charts.Local(src)
+	for _, key := range []string{"kongChart", "loadBalancerControllerChart"} {
+		crds, err := charts.Local(components.ChartSource{Chart: filepath.Join(chartsDir(e.t), dirs[key])})
 		if err != nil {
 			e.t.Fatal(err)
 		}
@@ -50,7 +54,7 @@ func (e *env) upgradeCharts() {
 		{&spec.Config.Charts.LoadBalancerController, "loadBalancerControllerChart"},
 		{&spec.Config.Charts.CertManager, "certManagerChart"},
 	} {
-		c.src.Chart = dir + "/" + currentCharts[c.key]
+		c.src.Chart = filepath.Join(dir, currentCharts[c.key])
 	}
 	kong := spec.Config.Kong
 	want := map[string]step{}
@@ -63,12 +67,7 @@ func (e *env) upgradeCharts() {
 	watch := e.watchKong()
 	e.apply("charts, previous → current", spec, want)
 
-	for _, name := range upgradedCRDs {
-		crd := e.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/" + name)
-		if v := storageVersion(crd); v != "v1" {
-			e.t.Errorf("CRD %s stores %s after the chart upgrade, want the new chart's v1", name, v)
-		}
-	}
+	e.checkUpgradedCRDs("the chart upgrade")
 	deployment := e.get("/apis/apps/v1/namespaces/kube-system/deployments/aws-load-balancer-controller")
 	if chart := field(deployment, "metadata", "labels", "helm.sh/chart"); chart != "aws-load-balancer-controller-3.5.0" {
 		e.t.Errorf("the load balancer controller's Deployment is of chart %v after the upgrade", chart)
@@ -76,6 +75,17 @@ func (e *env) upgradeCharts() {
 	e.checkMigrationJobs()
 	e.checkDeclaredObjects()
 	watch("during the chart upgrade")
+}
+
+// checkUpgradedCRDs: the CRDs the load balancer controller 3.5.0 changed are its, after what.
+func (e *env) checkUpgradedCRDs(after string) {
+	e.t.Helper()
+	for _, name := range upgradedCRDs {
+		crd := e.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/" + name)
+		if v := storageVersion(crd); v != "v1" {
+			e.t.Errorf("CRD %s stores %s after %s, want the current chart's v1", name, v, after)
+		}
+	}
 }
 
 // checkMigrationJobs: the Kong chart's pre-upgrade and post-upgrade hook Jobs (`kong

@@ -30,18 +30,22 @@ func TestShippedStacksLifecycle(t *testing.T) {
 			// stack's time is spent waiting (on the engine, on the stand-ins' reconcile loops),
 			// so the stacks share the machine well.
 			t.Parallel()
-			// The defaults start on the previous charts, with the CRDs Helm created for a stack
-			// of a program release that left them to Helm, and live the charts' upgrade.
+			// Where a program release that left crds/ to Helm had deployed: the defaults start
+			// on the previous charts, with the CRDs Helm created for them, and live the charts'
+			// upgrade; dev's charts were upgraded by Helm since, which left the previous CRDs.
 			var override map[string]string
 			if stack == "defaults" {
 				override = chartConfig(t, previousCharts)
 			}
 			e := newEnv(t, stack, override)
 			before := e.objects()
-			if stack == "defaults" {
-				e.adoptHelmCRDs()
+			if stack == "defaults" || stack == "dev" {
+				e.helmCRDs(previousCharts)
 			}
 			e.up()
+			if stack == "dev" {
+				e.checkUpgradedCRDs("the first up over Helm's")
+			}
 			e.checkOrder("create")
 			e.checkStateOrdering()
 			e.checkDeclaredObjects()

@@ -84,6 +84,7 @@ func Start(c *localcluster.Cluster, w *fakecloud.World, region string, engine En
 		"node-groups":                        s.nodeGroups,
 		"kong":                               s.kongReadiness,
 		"reloader":                           s.reloader,
+		"endpoints":                          s.endpoints,
 	} {
 		s.loop(ctx, name, step)
 	}

@@ -96,8 +96,8 @@ func newCRD(ctx *pulumi.Context, component string, crd CRD, opts ...pulumi.Resou
 		}
 	}
 	return apiextensions.NewCustomResource(ctx, component+"-"+crd.Name, &apiextensions.CustomResourceArgs{
-		ApiVersion: pulumi.String("apiextensions.k8s.io/v1"),
-		Kind:       pulumi.String("CustomResourceDefinition"),
+		ApiVersion:  pulumi.String("apiextensions.k8s.io/v1"),
+		Kind:        pulumi.String("CustomResourceDefinition"),
 		Metadata:    metadata,
 		OtherFields: fields,
 	}, append(opts, pulumi.RetainOnDelete(true))...)

@@ -86,6 +86,9 @@ type Cluster struct {
 	OIDCIssuerURL   pulumi.StringOutput `pulumi:"oidcIssuerUrl"`
 	// Kubeconfig is secret: it names the cluster's endpoint and CA.
 	Kubeconfig pulumi.StringOutput `pulumi:"kubeconfig"`
+	// SecurityGroupID is the cluster security group EKS made: the managed nodes carry it, and
+	// so do the pods on them (the VPC CNI gives pods the node's groups).
+	SecurityGroupID pulumi.StringOutput `pulumi:"clusterSecurityGroupId"`
 
 	// Provider is the Kubernetes provider for everything inside the cluster. It is ready
 	// only once the nodes and the add-ons every pod needs are, so workloads can run.
@@ -180,6 +183,7 @@ func (c *Cluster) create(ctx *pulumi.Context, name string, args *ClusterArgs) er
 	}
 	c.Name = cluster.Name
 	c.KubernetesVersion = cluster.Version
+	c.SecurityGroupID = cluster.VpcConfig.ClusterSecurityGroupId().Elem()
 	c.OIDCProviderARN = oidc.Arn
 	c.OIDCIssuerURL = issuer
 

@@ -1,6 +1,8 @@
 package components
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -14,20 +16,36 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// KongPostgres is the control plane's database: the chart's bundled PostgreSQL (Host empty)
-// or an external one such as RDS.
+// KongPostgres is the control plane's database: the chart's bundled PostgreSQL (Host nil)
+// or an external one, such as the RDSDatabase.
 type KongPostgres struct {
 	// Bundled: the image, which the chart requires (registry/repository and tag).
 	ImageRepository string
 	ImageTag        string
 	// External.
-	Host     string
+	Host     pulumi.StringInput
 	Port     int
 	Database string
 	User     string
 	Password pulumi.StringInput // secret
 	SSL      bool
+	// CABundle, when set, is the PEM of the certificate authorities the server's certificate
+	// must chain to: Kong then requires TLS and verifies the server (pg_ssl_verify).
+	CABundle pulumi.StringInput
+	// Reachable is what must exist before Kong connects (the database's security group rule).
+	Reachable []pulumi.Resource
 }
+
+// The external database's CA bundle, as mounted into every Kong container (the chart mounts
+// extraConfigMaps into the Deployment's and the migration Jobs' containers alike).
+const (
+	postgresCAKey       = "ca-bundle.pem"
+	postgresCAMountPath = "/etc/kong/postgres-ca"
+	// PostgresCAFile is the bundle's path in the containers.
+	PostgresCAFile = postgresCAMountPath + "/" + postgresCAKey
+	// PostgresCAChecksumAnnotation, on the control plane's pods, is the bundle's SHA-256.
+	PostgresCAChecksumAnnotation = "kong-alb-eks.io/postgres-ca-sha256"
+)
 
 // KongControlPlaneArgs configures the control plane release.
 type KongControlPlaneArgs struct {
@@ -138,13 +156,18 @@ func (k *KongControlPlane) create(ctx *pulumi.Context, name string, args *KongCo
 	values.Env["pg_password"] = map[string]any{"valueFrom": map[string]any{"secretKeyRef": map[string]any{
 		"name": secret.Metadata.Name().Elem(), "key": postgresUserPasswordKey,
 	}}}
-	if pg := args.Postgres; pg.Host != "" {
+	if pg := args.Postgres; pg.Host != nil {
 		values.Env["pg_host"] = pg.Host
 		values.Env["pg_port"] = strconv.Itoa(pg.Port)
 		values.Env["pg_database"] = pg.Database
 		values.Env["pg_user"] = pg.User
-		if pg.SSL {
+		if pg.SSL || pg.CABundle != nil {
 			values.Env["pg_ssl"] = "on"
+		}
+		if pg.CABundle != nil {
+			if err := k.verifyPostgres(ctx, name, args, &values); err != nil {
+				return err
+			}
 		}
 		values.PostgreSQL = &kongPostgreSQL{Enabled: false}
 	} else {
@@ -171,8 +194,9 @@ func (k *KongControlPlane) create(ctx *pulumi.Context, name string, args *KongCo
 	release, err := helmv3.NewRelease(ctx, name, relArgs, parent,
 		// The chart renders cluster mTLS only if cert-manager's API is there when it renders,
 		// and its certificates need the CA issuer; see WaitFor. The ingress controller
-		// watches Kong's CRDs from its start: they must be established first.
-		pulumi.DependsOn(append(append([]pulumi.Resource{}, args.WaitFor...), crds.Ready...)))
+		// watches Kong's CRDs from its start: they must be established first. Its migration
+		// Job connects to the database at once: the database must admit the cluster's pods.
+		pulumi.DependsOn(append(append(append([]pulumi.Resource{}, args.WaitFor...), crds.Ready...), args.Postgres.Reachable...)))
 	if err != nil {
 		return err
 	}
@@ -349,7 +373,7 @@ const (
 func (k *KongControlPlane) postgresSecret(ctx *pulumi.Context, name string, args *KongControlPlaneArgs) (*corev1.Secret, error) {
 	parent := pulumi.Parent(k)
 	data := pulumi.StringMap{}
-	if args.Postgres.Host != "" {
+	if args.Postgres.Host != nil {
 		data[postgresUserPasswordKey] = pulumi.ToSecret(args.Postgres.Password).(pulumi.StringOutput)
 	} else {
 		for _, key := range []string{postgresUserPasswordKey, postgresAdminPasswordKey} {
@@ -367,6 +391,34 @@ func (k *KongControlPlane) postgresSecret(ctx *pulumi.Context, name string, args
 		Metadata:   metav1.ObjectMetaArgs{Name: pulumi.String(args.ReleaseName + "-postgres"), Namespace: args.Namespace},
 		StringData: data,
 	}, parent)
+}
+
+// verifyPostgres makes Kong require TLS of the database and verify its certificate against
+// the CA bundle, which a ConfigMap carries into every Kong container. Kong checks the chain
+// only (pgmoon does the handshake without a server name), so the bundle should hold the
+// database's CAs and nothing more.
+func (k *KongControlPlane) verifyPostgres(ctx *pulumi.Context, name string, args *KongControlPlaneArgs, values *kongValues) error {
+	bundle, err := corev1.NewConfigMap(ctx, name+"-postgres-ca", &corev1.ConfigMapArgs{
+		Metadata: metav1.ObjectMetaArgs{Name: pulumi.String(args.ReleaseName + "-postgres-ca"), Namespace: args.Namespace},
+		Data:     pulumi.StringMap{postgresCAKey: args.Postgres.CABundle},
+	}, pulumi.Parent(k))
+	if err != nil {
+		return err
+	}
+	values.ExtraConfigMaps = append(values.ExtraConfigMaps, kongExtraMount{Name: bundle.Metadata.Name().Elem(), MountPath: postgresCAMountPath})
+	// Kong reads the bundle at start: a new bundle (a CA AWS added) rolls the control plane.
+	values.PodAnnotations = map[string]pulumi.StringInput{PostgresCAChecksumAnnotation: args.Postgres.CABundle.ToStringOutput().ApplyT(func(pem string) string {
+		sum := sha256.Sum256([]byte(pem))
+		return hex.EncodeToString(sum[:])
+	}).(pulumi.StringOutput)}
+	// The server's certificate must chain to the bundle, and a server that offers no TLS is
+	// refused (pg_ssl alone is a hint: Kong would go on in plain text).
+	values.Env["pg_ssl_verify"] = "on"
+	values.Env["pg_ssl_required"] = "on"
+	// Kong verifies every TLS peer against this list: the system's CAs stay in it for the
+	// rest (plugins' upstreams), the bundle is added for the database.
+	values.Env["lua_ssl_trusted_certificate"] = "system," + PostgresCAFile
+	return nil
 }
 
 // splitImageRegistry splits "docker.io/bitnamilegacy/postgresql" into the registry and the

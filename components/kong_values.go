@@ -76,9 +76,14 @@ type kongValues struct {
 	Certificates                  kongCertificates      `json:"certificates"`
 	IngressController             kongIngressController `json:"ingressController"`
 	PostgreSQL                    *kongPostgreSQL       `json:"postgresql,omitempty"`
+	// ExtraConfigMaps are mounted into the Kong containers of the Deployment and the
+	// migration Jobs (the chart's extraConfigMaps; templates/_helpers.tpl userDefinedVolumes).
+	ExtraConfigMaps []kongExtraMount `json:"extraConfigMaps,omitempty"`
 	// DeploymentAnnotations go on the Kong Deployment's own metadata (the chart's
 	// deploymentAnnotations).
 	DeploymentAnnotations map[string]string `json:"deploymentAnnotations,omitempty"`
+	// PodAnnotations go on the pod template: a change rolls the Deployment.
+	PodAnnotations map[string]pulumi.StringInput `json:"podAnnotations,omitempty"`
 }
 
 type kongImage struct {
@@ -165,6 +170,11 @@ type kongIngressController struct {
 	IngressClass     string         `json:"ingressClass,omitempty"`
 	Env              map[string]any `json:"env,omitempty"`
 	GatewayDiscovery *enabled       `json:"gatewayDiscovery,omitempty"`
+}
+
+type kongExtraMount struct {
+	Name      pulumi.StringInput `json:"name"`
+	MountPath string             `json:"mountPath"`
 }
 
 type kongPostgreSQL struct {

@@ -396,7 +396,7 @@ func TestExternalPostgresPasswordStaysOutOfHelmValues(t *testing.T) {
 	t.Parallel()
 	const password = "correct-horse-battery-staple"
 	doc := renderKong(t, kongPlanes{postgres: components.KongPostgres{
-		Host: "kong.abc123.us-east-1.rds.amazonaws.com", Port: 5432, Database: "kong", User: "kong",
+		Host: pulumi.String("kong.abc123.us-east-1.rds.amazonaws.com"), Port: 5432, Database: "kong", User: "kong",
 		Password: pulumi.String(password), SSL: true,
 	}})
 	cp := testkit.Named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")

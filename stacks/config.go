@@ -2,7 +2,11 @@
 // main.go and the Automation API run, and the Automation API manager a platform portal uses.
 package stacks
 
-import "github.com/kong-alb-eks/kong-alb-eks/components"
+import (
+	"strings"
+
+	"github.com/kong-alb-eks/kong-alb-eks/components"
+)
 
 // Project is the Pulumi project name and the namespace of every project config key.
 const Project = "kong-alb-eks"
@@ -26,6 +30,7 @@ type Config struct {
 	Cluster     ClusterConfig
 	Certificate CertificateConfig
 	Kong        KongConfig
+	Database    DatabaseConfig
 	ALB         ALBConfig
 	Charts      ChartsConfig
 	Demo        DemoConfig
@@ -129,8 +134,56 @@ func (k KongConfig) EffectiveDataPlaneVersion() string {
 	return k.Version
 }
 
-// UsesExternalPostgres reports whether the control plane uses a Postgres outside the chart.
+// UsesExternalPostgres reports whether the control plane uses a Postgres outside the chart
+// that the stack names with postgresHost.
 func (k KongConfig) UsesExternalPostgres() bool { return k.PostgresHost != "" }
+
+// The control plane's databases.
+const (
+	// DatabaseBundled is the Kong chart's own PostgreSQL, a pod with an EBS volume.
+	DatabaseBundled = "bundled"
+	// DatabaseRDS is an Amazon RDS for PostgreSQL instance the program makes.
+	DatabaseRDS = "rds"
+	// DatabaseExternal is a PostgreSQL made elsewhere, named by postgresHost.
+	DatabaseExternal = "external"
+)
+
+// DatabaseConfig chooses the control plane's database and, for RDS, describes the instance.
+type DatabaseConfig struct {
+	// Kind is bundled, rds or external; empty means external when postgresHost is set, else
+	// bundled (what stacks made before the choice existed run).
+	Kind string `key:"database"`
+
+	// RDS. The engine version is pinned as major.minor (RDS's form): minor upgrades are
+	// changes of this key, reviewed in a preview like any other.
+	EngineVersion       string `key:"databaseEngineVersion"`
+	InstanceClass       string `key:"databaseInstanceClass"`
+	AllocatedStorage    int    `key:"databaseAllocatedStorage"`    // GiB, gp3
+	MaxAllocatedStorage int    `key:"databaseMaxAllocatedStorage"` // GiB; 0 turns storage autoscaling off
+	MultiAZ             bool   `key:"databaseMultiAz"`
+	BackupRetentionDays int    `key:"databaseBackupRetentionDays"`
+	// Windows in UTC, in RDS's forms: hh24:mi-hh24:mi and ddd:hh24:mi-ddd:hh24:mi.
+	BackupWindow       string `key:"databaseBackupWindow"`
+	MaintenanceWindow  string `key:"databaseMaintenanceWindow"`
+	DeletionProtection bool   `key:"databaseDeletionProtection"`
+	// ApplyImmediately applies instance class and engine version changes at the next up
+	// instead of in the maintenance window.
+	ApplyImmediately bool `key:"databaseApplyImmediately"`
+	// CABundle is where the RDS certificate authorities Kong trusts come from: an https://
+	// URL or a local PEM file; empty means the region's bundle from AWS's trust store.
+	CABundle string `key:"databaseCaBundle"`
+}
+
+// EffectiveDatabase is the database the control plane uses: Kind, or what an unset Kind means.
+func (c Config) EffectiveDatabase() string {
+	switch {
+	case c.Database.Kind != "":
+		return c.Database.Kind
+	case c.Kong.UsesExternalPostgres():
+		return DatabaseExternal
+	}
+	return DatabaseBundled
+}
 
 // ALB IP address types.
 const (
@@ -208,6 +261,16 @@ func DefaultConfig() Config {
 			PostgresUser:            "kong",
 			PostgresSSL:             true,
 		},
+		Database: DatabaseConfig{
+			EngineVersion:       "17.6",
+			InstanceClass:       "db.t4g.medium",
+			AllocatedStorage:    20,
+			MaxAllocatedStorage: 100,
+			BackupRetentionDays: 7,
+			BackupWindow:        "03:00-03:30",
+			MaintenanceWindow:   "sun:04:00-sun:04:30",
+			DeletionProtection:  true,
+		},
 		ALB: ALBConfig{
 			SSLPolicy:     "ELBSecurityPolicy-TLS13-1-2-2021-06",
 			InboundCIDRs:  []string{},
@@ -232,4 +295,28 @@ func (c Config) ClusterName(stack string) string {
 		return c.Cluster.Name
 	}
 	return Project + "-" + stack
+}
+
+// DatabaseIdentifier is the RDS instance's identifier: <cluster name>-kong, in the form RDS
+// requires (RDS User Guide, "Naming constraints": 1 to 63 letters, digits and hyphens, a
+// letter first, no two hyphens in a row, none last; RDS stores it in lower case), which a
+// cluster name need not have (it may hold underscores, or start with a digit).
+func (c Config) DatabaseIdentifier(stack string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(c.ClusterName(stack)) + "-kong" {
+		switch {
+		case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case b.Len() > 0 && !strings.HasSuffix(b.String(), "-"):
+			b.WriteByte('-')
+		}
+	}
+	id := b.String()
+	if id == "" || id[0] < 'a' || id[0] > 'z' {
+		id = "db-" + id
+	}
+	if len(id) > 63 {
+		id = id[:63]
+	}
+	return strings.TrimRight(id, "-")
 }

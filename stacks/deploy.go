@@ -17,6 +17,7 @@ type Environment struct {
 	Network                *components.Network
 	Cluster                *components.Cluster
 	Certificate            *components.Certificate
+	Database               *components.RDSDatabase // nil unless database is rds
 	LoadBalancerController *components.LoadBalancerController
 	CertManager            *components.CertManager
 	Storage                *components.EBSCSIDriver
@@ -69,6 +70,12 @@ func Deploy(ctx *pulumi.Context, cfg Config, op Operation) (*Environment, error)
 	crds, err := op.readCRDs(cfg.Charts)
 	if err != nil {
 		return nil, err
+	}
+	var caBundle string
+	if cfg.EffectiveDatabase() == DatabaseRDS {
+		if caBundle, err = op.readCABundle(ctx.Context(), cfg); err != nil {
+			return nil, err
+		}
 	}
 
 	n := cfg.Network
@@ -131,7 +138,34 @@ func Deploy(ctx *pulumi.Context, cfg Config, op Operation) (*Environment, error)
 		return nil, err
 	}
 
-	if err := deployKubernetes(ctx, cfg, op, crds, env, zoneID, tags); err != nil {
+	if cfg.EffectiveDatabase() == DatabaseRDS {
+		// Only its security group rule waits for the cluster (for the cluster's group): the
+		// instance is created while EKS is.
+		d := cfg.Database
+		id := cfg.DatabaseIdentifier(ctx.Stack())
+		env.Database, err = components.NewRDSDatabase(ctx, id, &components.RDSDatabaseArgs{
+			Identifier:            id,
+			VPCID:                 env.Network.VPCID,
+			SubnetIDs:             env.Network.PrivateSubnetIDs,
+			ClientSecurityGroupID: env.Cluster.SecurityGroupID,
+			EngineVersion:         d.EngineVersion,
+			InstanceClass:         d.InstanceClass,
+			AllocatedStorage:      d.AllocatedStorage,
+			MaxAllocatedStorage:   d.MaxAllocatedStorage,
+			MultiAZ:               d.MultiAZ,
+			BackupRetentionDays:   d.BackupRetentionDays,
+			BackupWindow:          d.BackupWindow,
+			MaintenanceWindow:     d.MaintenanceWindow,
+			DeletionProtection:    d.DeletionProtection,
+			ApplyImmediately:      d.ApplyImmediately,
+			Tags:                  tags,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if err := deployKubernetes(ctx, cfg, op, crds, caBundle, env, zoneID, tags); err != nil {
 		return nil, err
 	}
 
@@ -160,6 +194,10 @@ func Deploy(ctx *pulumi.Context, cfg Config, op Operation) (*Environment, error)
 	if env.Demo != nil {
 		env.Outputs[outputs.DemoURL] = env.Demo.URL
 	}
+	if env.Database != nil {
+		env.Outputs[outputs.DatabaseAddress] = env.Database.Address
+		env.Outputs[outputs.DatabaseFinalSnapshot] = env.Database.FinalSnapshot
+	}
 
 	for name, value := range env.Outputs {
 		ctx.Export(name, value)
@@ -169,7 +207,7 @@ func Deploy(ctx *pulumi.Context, cfg Config, op Operation) (*Environment, error)
 
 // deployKubernetes registers everything inside the cluster, through its provider, and the DNS
 // records that follow the ALB.
-func deployKubernetes(ctx *pulumi.Context, cfg Config, op Operation, crds chartCRDs, env *Environment, zoneID pulumi.StringInput, tags map[string]string) error {
+func deployKubernetes(ctx *pulumi.Context, cfg Config, op Operation, crds chartCRDs, caBundle string, env *Environment, zoneID pulumi.StringInput, tags map[string]string) error {
 	k8s := pulumi.Providers(env.Cluster.Provider)
 	kong := cfg.Kong
 
@@ -239,29 +277,20 @@ func deployKubernetes(ctx *pulumi.Context, cfg Config, op Operation, crds chartC
 	// installs in parallel with cert-manager, which takes as long, so this costs nothing.
 	kongWaitsFor := []pulumi.Resource{env.LoadBalancerController.Ready}
 	controlPlaneWaitsFor := kongWaitsFor
-	if !kong.UsesExternalPostgres() {
+	if cfg.EffectiveDatabase() == DatabaseBundled {
 		// The bundled PostgreSQL's volume needs the EBS CSI driver and a default StorageClass.
 		controlPlaneWaitsFor = append(append([]pulumi.Resource{}, kongWaitsFor...), env.Storage.Ready...)
 	}
 	env.ControlPlane, err = components.NewKongControlPlane(ctx, kong.ControlPlaneRelease, &components.KongControlPlaneArgs{
-		Namespace:        namespace,
-		NamespaceName:    kong.Namespace,
-		ReleaseName:      kong.ControlPlaneRelease,
-		DataPlaneRelease: kong.DataPlaneRelease,
-		Version:          kong.Version,
-		Chart:            cfg.Charts.Kong,
-		CRDs:             crds.Kong,
-		IssuerName:       env.CertManager.IssuerName,
-		Postgres: components.KongPostgres{
-			ImageRepository: kong.PostgresImageRepository,
-			ImageTag:        kong.PostgresImageTag,
-			Host:            kong.PostgresHost,
-			Port:            kong.PostgresPort,
-			Database:        kong.PostgresDatabase,
-			User:            kong.PostgresUser,
-			Password:        pulumi.ToSecret(pulumi.String(kong.PostgresPassword.Reveal())).(pulumi.StringOutput),
-			SSL:             kong.PostgresSSL,
-		},
+		Namespace:         namespace,
+		NamespaceName:     kong.Namespace,
+		ReleaseName:       kong.ControlPlaneRelease,
+		DataPlaneRelease:  kong.DataPlaneRelease,
+		Version:           kong.Version,
+		Chart:             cfg.Charts.Kong,
+		CRDs:              crds.Kong,
+		IssuerName:        env.CertManager.IssuerName,
+		Postgres:          controlPlaneDatabase(cfg, env.Database, caBundle),
 		Domain:            cfg.Domain,
 		AdminAllowedCIDRs: kong.AdminAllowedCIDRs,
 		WaitFor:           controlPlaneWaitsFor,
@@ -346,4 +375,33 @@ func deployKubernetes(ctx *pulumi.Context, cfg Config, op Operation, crds chartC
 		}
 	}
 	return nil
+}
+
+// controlPlaneDatabase is what Kong's control plane connects to: the bundled PostgreSQL, the
+// RDS instance (over verified TLS) or the database postgresHost names.
+func controlPlaneDatabase(cfg Config, rds *components.RDSDatabase, caBundle string) components.KongPostgres {
+	kong := cfg.Kong
+	switch cfg.EffectiveDatabase() {
+	case DatabaseRDS:
+		return components.KongPostgres{
+			Host:      rds.Address,
+			Port:      components.PostgresPort,
+			Database:  rds.Database,
+			User:      rds.User,
+			Password:  rds.Password,
+			SSL:       true,
+			CABundle:  pulumi.String(caBundle),
+			Reachable: rds.Reachable,
+		}
+	case DatabaseExternal:
+		return components.KongPostgres{
+			Host:     pulumi.String(kong.PostgresHost),
+			Port:     kong.PostgresPort,
+			Database: kong.PostgresDatabase,
+			User:     kong.PostgresUser,
+			Password: pulumi.ToSecret(pulumi.String(kong.PostgresPassword.Reveal())).(pulumi.StringOutput),
+			SSL:      kong.PostgresSSL,
+		}
+	}
+	return components.KongPostgres{ImageRepository: kong.PostgresImageRepository, ImageTag: kong.PostgresImageTag}
 }

@@ -1,11 +1,13 @@
 package stacks
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/kong-alb-eks/kong-alb-eks/components"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/cabundle"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/charts"
 )
 
@@ -34,6 +36,9 @@ type Operation struct {
 	// CRDs reads a chart's crds/; nil is charts.CRDs, which downloads a chart that is not
 	// local, as the Helm release does. Synth, which is offline, passes its own.
 	CRDs func(components.ChartSource) ([]components.CRD, error)
+	// CABundle reads the RDS CA bundle databaseCaBundle names (empty: the region's from AWS's
+	// trust store); nil is cabundle.Read. Synth, which is offline, passes its own.
+	CABundle func(ctx context.Context, src, region string) (string, error)
 }
 
 // chartCRDs are the crds/ of the charts that have them (cert-manager templates its own).
@@ -63,4 +68,18 @@ func (op Operation) readCRDs(c ChartsConfig) (chartCRDs, error) {
 		*chart.to = crds
 	}
 	return out, nil
+}
+
+// readCABundle reads the certificate authorities Kong verifies the RDS instance against,
+// naming the key that says where they come from.
+func (op Operation) readCABundle(ctx context.Context, cfg Config) (string, error) {
+	read := op.CABundle
+	if read == nil {
+		read = cabundle.Read
+	}
+	bundle, err := read(ctx, cfg.Database.CABundle, cfg.Region)
+	if err != nil {
+		return "", fmt.Errorf("reading the RDS CA bundle (%s:databaseCaBundle; empty is the region's from AWS's trust store): %w", Project, err)
+	}
+	return bundle, nil
 }

@@ -90,6 +90,7 @@ func (c Config) Validate() error {
 	c.validateCluster(&p)
 	c.validateCertificate(&p)
 	c.validateKong(&p)
+	c.validateDatabase(&p)
 	c.validateALB(&p)
 	c.validateCharts(&p)
 	c.validateDemo(&p)
@@ -184,8 +185,9 @@ func (c Config) validateKong(p *Problems) {
 			p.add(key("adminAllowedCidrs"), "%s would publish Kong Manager and the Admin API to the whole internet; list your own networks", s)
 		}
 	}
-	if k.UsesExternalPostgres() {
-		if !dnsName(k.PostgresHost) {
+	switch c.EffectiveDatabase() {
+	case DatabaseExternal:
+		if k.PostgresHost != "" && !dnsName(k.PostgresHost) {
 			p.add(key("postgresHost"), "expected a host name such as kong.abc123.us-east-1.rds.amazonaws.com, got %q", k.PostgresHost)
 		}
 		if k.PostgresPort < 1 || k.PostgresPort > 65535 {
@@ -200,13 +202,17 @@ func (c Config) validateKong(p *Problems) {
 		if k.PostgresPassword == "" {
 			p.add(key("postgresPassword"), "required with postgresHost (set it with pulumi config set --secret)")
 		}
-	} else {
+	case DatabaseBundled:
 		if k.PostgresImageRepository == "" {
 			p.add(key("postgresImageRepository"), "required for the bundled PostgreSQL: the Kong chart does not render without it")
 		}
 		checkPinned(p, key("postgresImageTag"), k.PostgresImageTag, releaseTag, "a PostgreSQL image tag naming a release, such as 13.11.0-debian-11-r20 (not a moving tag such as 13)")
 		if k.PostgresPassword != "" {
 			p.add(key("postgresPassword"), "only used with postgresHost: the bundled PostgreSQL's passwords are generated and kept in the stack's state")
+		}
+	case DatabaseRDS:
+		if k.PostgresPassword != "" {
+			p.add(key("postgresPassword"), "only used with postgresHost: the RDS instance's password is generated and kept in the stack's state")
 		}
 	}
 }

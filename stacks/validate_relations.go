@@ -24,13 +24,20 @@ var conditionalKeys = []struct {
 	},
 	{
 		keys:    []string{"postgresPort", "postgresDatabase", "postgresUser", "postgresSsl"},
-		applies: func(c Config) bool { return c.Kong.UsesExternalPostgres() },
-		when:    "with postgresHost: the bundled PostgreSQL always serves database kong to user kong",
+		applies: func(c Config) bool { return c.EffectiveDatabase() == DatabaseExternal },
+		when:    "with postgresHost (database external): the bundled PostgreSQL and the RDS instance always serve database kong to user kong",
 	},
 	{
 		keys:    []string{"postgresImageRepository", "postgresImageTag"},
-		applies: func(c Config) bool { return !c.Kong.UsesExternalPostgres() },
-		when:    "for the bundled PostgreSQL, without postgresHost",
+		applies: func(c Config) bool { return c.EffectiveDatabase() == DatabaseBundled },
+		when:    "for the bundled PostgreSQL (database bundled)",
+	},
+	{
+		keys: []string{"databaseEngineVersion", "databaseInstanceClass", "databaseAllocatedStorage", "databaseMaxAllocatedStorage",
+			"databaseMultiAz", "databaseBackupRetentionDays", "databaseBackupWindow", "databaseMaintenanceWindow",
+			"databaseDeletionProtection", "databaseApplyImmediately", "databaseCaBundle"},
+		applies: func(c Config) bool { return c.EffectiveDatabase() == DatabaseRDS },
+		when:    "for the RDS instance (database rds)",
 	},
 	{
 		keys:    []string{"publicAccessCidrs"},

@@ -21,4 +21,8 @@ const (
 	KongVersion      = "kongVersion"
 	ChartVersions    = "chartVersions" // map: kong, aws-load-balancer-controller, cert-manager
 	DemoURL          = "demoUrl"       // only when demoEnabled
+	// The RDS instance, only with database rds: its host name, and the name of the snapshot
+	// RDS takes when it is deleted.
+	DatabaseAddress       = "databaseAddress"
+	DatabaseFinalSnapshot = "databaseFinalSnapshot"
 )

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 
 	"github.com/kong-alb-eks/kong-alb-eks/components"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
+	"github.com/kong-alb-eks/kong-alb-eks/stacks/cabundle"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/charts"
 )
 
@@ -35,7 +37,7 @@ func realProgram(config map[string]string) func(ctx *pulumi.Context) (pulumi.Map
 		set = append(set, k)
 	}
 	return func(ctx *pulumi.Context) (pulumi.Map, error) {
-		env, err := stacks.LoadAndDeploy(ctx, stacks.Operation{CRDs: offlineCRDs}, set...)
+		env, err := stacks.LoadAndDeploy(ctx, stacks.Operation{CRDs: offlineCRDs, CABundle: offlineCABundle}, set...)
 		if err != nil {
 			return nil, err
 		}
@@ -51,6 +53,18 @@ func offlineCRDs(src components.ChartSource) ([]components.CRD, error) {
 		return nil, nil
 	}
 	return crds, err
+}
+
+// offlineCABundle reads a local RDS CA bundle. Synth downloads nothing: a bundle from a URL
+// (the region's, by default) is shown as where `pulumi up` fetches it from.
+func offlineCABundle(ctx context.Context, src, region string) (string, error) {
+	if src == "" || strings.HasPrefix(src, "https://") {
+		if src == "" {
+			src = cabundle.URL(region)
+		}
+		return "(fetched at deploy time from " + src + ")", nil
+	}
+	return cabundle.Read(ctx, src, region)
 }
 
 // Run runs the program under mocks, as a preview, and returns the desired state. A program

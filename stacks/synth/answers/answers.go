@@ -8,8 +8,10 @@ package answers
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"math/big"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -160,6 +162,13 @@ func (c Cloud) Resource(typ, name string, inputs resource.PropertyMap) (string, 
 			ep = c.ClusterEndpoint(cluster)
 		}
 		set("arn", c.arn("eks", "cluster/"+cluster))
+		// EKS makes the cluster security group, which the managed nodes carry.
+		vpcConfig := map[string]any{}
+		if v, ok := inputs["vpcConfig"]; ok && v.IsObject() {
+			vpcConfig = v.ObjectValue().Mappable()
+		}
+		vpcConfig["clusterSecurityGroupId"] = "sg-" + HexOf(17, "eks-cluster-sg", cluster)
+		set("vpcConfig", vpcConfig)
 		set("endpoint", ep.URL)
 		set("certificateAuthority", map[string]any{"data": ep.CAData})
 		set("identities", []any{map[string]any{"oidcs": []any{map[string]any{
@@ -187,11 +196,62 @@ func (c Cloud) Resource(typ, name string, inputs resource.PropertyMap) (string, 
 		return cluster + ":" + principal, state, nil
 	case "aws:eks/accessPolicyAssociation:AccessPolicyAssociation":
 		return str("clusterName") + "#" + str("principalArn") + "#" + str("policyArn"), state, nil
+	case "aws:ec2/securityGroup:SecurityGroup":
+		id := "sg-" + h
+		set("arn", c.arn("ec2", "security-group/"+id))
+		set("ownerId", AccountID)
+		return id, state, nil
+	case "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":
+		id := "sgr-" + h
+		set("arn", c.arn("ec2", "security-group-rule/"+id))
+		set("securityGroupRuleId", id)
+		return id, state, nil
+	case "aws:rds/subnetGroup:SubnetGroup":
+		set("arn", c.arn("rds", "subgrp:"+str("name")))
+		return str("name"), state, nil
+	case "aws:rds/parameterGroup:ParameterGroup":
+		set("arn", c.arn("rds", "pg:"+str("name")))
+		return str("name"), state, nil
+	case "aws:rds/instance:Instance":
+		return c.rdsInstance(inputs, state)
+	case "random:index/randomId:RandomId":
+		n := 8
+		if v, ok := inputs["byteLength"]; ok && v.IsNumber() {
+			n = int(v.NumberValue())
+		}
+		raw, _ := hex.DecodeString(HexOf(2*n, "id", name)) // HexOf gives hex digits
+		set("hex", hex.EncodeToString(raw))
+		set("b64Std", base64.StdEncoding.EncodeToString(raw))
+		set("b64Url", base64.RawURLEncoding.EncodeToString(raw))
+		set("dec", new(big.Int).SetBytes(raw).String())
+		return base64.RawURLEncoding.EncodeToString(raw), state, nil
 	case "random:index/randomPassword:RandomPassword":
 		state["result"] = resource.MakeSecret(resource.NewProperty(HexOf(32, "password", name)))
 		return "none", state, nil
 	}
 	return "", nil, &UnknownError{Kind: "resource type", Token: typ}
+}
+
+// rdsInstance is what RDS and the provider answer for a DB instance: its ID is the
+// DbiResourceId (terraform-provider-aws v5 internal/service/rds/instance.go, d.SetId), its
+// endpoint address:port, its address <identifier>.<account and region hash>.<region>.rds.amazonaws.com.
+func (c Cloud) rdsInstance(inputs, state resource.PropertyMap) (string, resource.PropertyMap, error) {
+	set := func(k string, v any) { state[resource.PropertyKey(k)] = resource.NewPropertyValue(v) }
+	id := String(inputs, "identifier")
+	port := 5432
+	if v, ok := inputs["port"]; ok && v.IsNumber() {
+		port = int(v.NumberValue())
+	}
+	address := fmt.Sprintf("%s.%s.%s.rds.amazonaws.com", id, HexOf(12, "rds", AccountID, c.Region), c.Region)
+	resourceID := "db-" + strings.ToUpper(HexOf(26, "rds-resource", id))
+	set("address", address)
+	set("endpoint", fmt.Sprintf("%s:%d", address, port))
+	set("port", port)
+	set("arn", c.arn("rds", "db:"+id))
+	set("resourceId", resourceID)
+	set("engineVersionActual", String(inputs, "engineVersion"))
+	set("status", "available")
+	return resourceID, state, nil
 }
 
 // validationOptions are ACM's DNS validation records: *.D and D share one record.

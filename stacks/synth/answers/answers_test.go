@@ -11,9 +11,9 @@ import (
 // A type or function the answers do not know is an error naming it, never a made-up answer.
 func TestUnknownTypesAndFunctionsAreErrorsNamingThem(t *testing.T) {
 	c := Cloud{Region: "eu-west-1"}
-	_, _, err := c.Resource("aws:rds/instance:Instance", "db", resource.PropertyMap{})
+	_, _, err := c.Resource("aws:rds/dbProxy:DbProxy", "db", resource.PropertyMap{})
 	var unknown *UnknownError
-	if !errors.As(err, &unknown) || !strings.Contains(err.Error(), "aws:rds/instance:Instance") {
+	if !errors.As(err, &unknown) || !strings.Contains(err.Error(), "aws:rds/dbProxy:DbProxy") {
 		t.Errorf("an unknown resource type answered %v", err)
 	}
 	if _, err := c.Invoke("aws:rds/getInstance:getInstance", resource.PropertyMap{}); err == nil || !strings.Contains(err.Error(), "aws:rds/getInstance:getInstance") {

@@ -124,6 +124,33 @@ var uniqueNames = map[string]uniqueName{
 				strings.TrimSuffix(str(in, "name"), "."), str(in, "type")))
 		},
 	},
+	// RDS identifiers and group names are unique in the account and region, whatever their
+	// case (RDS stores them in lower case); a security group's name in its VPC.
+	"aws:rds/instance:Instance": {
+		key: func(in resource.PropertyMap) string { return keyOf("db", strings.ToLower(str(in, "identifier"))) },
+		taken: func(in resource.PropertyMap) error {
+			return awsError("creating RDS DB Instance ("+str(in, "identifier")+")", "DBInstanceAlreadyExists", "DB instance already exists")
+		},
+	},
+	"aws:rds/subnetGroup:SubnetGroup": {
+		key: func(in resource.PropertyMap) string { return keyOf("dbsubnetgroup", strings.ToLower(str(in, "name"))) },
+		taken: func(in resource.PropertyMap) error {
+			return awsError("creating RDS DB Subnet Group ("+str(in, "name")+")", "DBSubnetGroupAlreadyExists", "The DB subnet group '"+str(in, "name")+"' already exists.")
+		},
+	},
+	"aws:rds/parameterGroup:ParameterGroup": {
+		key: func(in resource.PropertyMap) string { return keyOf("dbparametergroup", strings.ToLower(str(in, "name"))) },
+		taken: func(in resource.PropertyMap) error {
+			return awsError("creating DB Parameter Group ("+str(in, "name")+")", "DBParameterGroupAlreadyExists", "Parameter group "+str(in, "name")+" already exists")
+		},
+	},
+	"aws:ec2/securityGroup:SecurityGroup": {
+		key: func(in resource.PropertyMap) string { return keyOf("securitygroup", str(in, "name"), str(in, "vpcId")) },
+		taken: func(in resource.PropertyMap) error {
+			return awsError("creating Security Group ("+str(in, "name")+")", "InvalidGroup.Duplicate",
+				"The security group '"+str(in, "name")+"' already exists for VPC '"+str(in, "vpcId")+"'")
+		},
+	},
 	"aws:iam/rolePolicyAttachment:RolePolicyAttachment": {
 		key: func(in resource.PropertyMap) string {
 			return keyOf("attachment", str(in, "policyArn"), str(in, "role"))

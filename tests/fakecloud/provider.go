@@ -87,7 +87,11 @@ func (p *Provider) Diff(_ context.Context, req plugin.DiffRequest) (plugin.DiffR
 	if err != nil {
 		return plugin.DiffResponse{}, fmt.Errorf("fakecloud %s: %w", p.Name, err)
 	}
-	return diffResource(rules, req.OldInputs, req.NewInputs, req.IgnoreChanges), nil
+	olds := req.OldInputs
+	if string(req.Type) == rdsInstance {
+		olds = rdsPlannedFrom(olds, req.OldOutputs)
+	}
+	return diffResource(rules, olds, req.NewInputs, req.IgnoreChanges), nil
 }
 
 // Create answers; in a preview the computed outputs stay unknown, as the real providers leave
@@ -122,6 +126,9 @@ func (p *Provider) Create(_ context.Context, req plugin.CreateRequest) (plugin.C
 		if err := p.World.eksRules(&r, nil, inputs, state); err != nil {
 			return err
 		}
+		if err := p.World.rdsRules(&r, nil, inputs, state); err != nil {
+			return err
+		}
 		r.Outputs = Plain(state)
 		return p.World.add(r, unique.upsert, refuse)
 	})
@@ -140,7 +147,13 @@ func (p *Provider) Read(_ context.Context, req plugin.ReadRequest) (plugin.ReadR
 	if err != nil || !ok {
 		return plugin.ReadResponse{}, err
 	}
-	return plugin.ReadResponse{ReadResult: plugin.ReadResult{ID: req.ID, Inputs: req.Inputs, Outputs: req.State}, Status: resource.StatusOK}, nil
+	state := req.State
+	if string(req.Type) == rdsInstance {
+		if state, err = p.World.rdsRunning(string(req.ID), state); err != nil {
+			return plugin.ReadResponse{}, err
+		}
+	}
+	return plugin.ReadResponse{ReadResult: plugin.ReadResult{ID: req.ID, Inputs: req.Inputs, Outputs: state}, Status: resource.StatusOK}, nil
 }
 
 // Update answers for the new inputs, keeping the ID, unless EKS's version rules refuse the
@@ -155,7 +168,7 @@ func (p *Provider) Update(_ context.Context, req plugin.UpdateRequest) (plugin.U
 	if req.Preview {
 		planned := withoutDefaultsList(req.OldOutputs).Copy()
 		for k, v := range inputs {
-			planned[k] = v
+			planned[k] = overlay(planned[k], v)
 		}
 		return plugin.UpdateResponse{Properties: planned}, nil
 	}
@@ -176,6 +189,9 @@ func (p *Provider) Update(_ context.Context, req plugin.UpdateRequest) (plugin.U
 		if err := p.World.eksRules(&r, &old, inputs, state); err != nil {
 			return err
 		}
+		if err := p.World.rdsRules(&r, &old, inputs, state); err != nil {
+			return err
+		}
 		r.Outputs = Plain(state)
 		return p.World.put(r)
 	})
@@ -189,6 +205,11 @@ func (p *Provider) Update(_ context.Context, req plugin.UpdateRequest) (plugin.U
 func (p *Provider) Delete(_ context.Context, req plugin.DeleteRequest) (plugin.DeleteResponse, error) {
 	if err := p.record(Call{Method: "Delete", Type: string(req.Type), URN: string(req.URN), ID: string(req.ID)}); err != nil {
 		return plugin.DeleteResponse{}, err
+	}
+	if string(req.Type) == rdsInstance {
+		if err := p.World.rdsDelete(string(req.ID), req.Outputs); err != nil {
+			return plugin.DeleteResponse{}, err
+		}
 	}
 	upsert := uniqueNames[string(req.Type)].upsert
 	return plugin.DeleteResponse{Status: resource.StatusOK}, p.World.Remove(string(req.Type), string(req.ID), upsert)
@@ -212,4 +233,18 @@ func (p *Provider) record(c Call) error {
 		return fmt.Errorf("fakecloud: recording a call: %w", err)
 	}
 	return nil
+}
+
+// overlay is a planned value: the new input over the old output, object by object, so that
+// what the provider computed inside a block the program sets (an EKS cluster's
+// vpcConfig.clusterSecurityGroupId) stays known, as in the bridge's planned state.
+func overlay(old, new resource.PropertyValue) resource.PropertyValue {
+	if !old.IsObject() || !new.IsObject() {
+		return new
+	}
+	out := old.ObjectValue().Copy()
+	for k, v := range new.ObjectValue() {
+		out[k] = overlay(out[k], v)
+	}
+	return resource.NewObjectProperty(out)
 }

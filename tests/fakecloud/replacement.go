@@ -185,6 +185,55 @@ var replacements = map[string]resourceRules{
 		forceNew("clusterName"), forceNew("principalArn"), forceNew("policyArn"),
 		forceNew("accessScope.type"), forceNewSet("accessScope.namespaces"),
 	}},
+	// internal/service/ec2/vpc_security_group.go (pulumi's patched-v5.14.0): name, name_prefix,
+	// description (default "Managed by Pulumi", pulumi-aws's patch) and vpc_id. Inline rules,
+	// tags and revoke_rules_on_delete update in place.
+	"aws:ec2/securityGroup:SecurityGroup": {Replace: []replaceRule{
+		forceNewComputed("name"), forceNewComputed("namePrefix"), forceNewDefault("description", "Managed by Pulumi"),
+		forceNewComputed("vpcId"),
+	}, AutoNamed: []string{"name"}},
+	// internal/service/ec2/vpc_security_group_ingress_rule.go (patched-v5.14.0):
+	// security_group_id RequiresReplace; ModifyPlan replaces when the source changes kind
+	// (cidr_ipv4, cidr_ipv6, prefix_list_id, referenced_security_group_id: "you cannot change
+	// the rule's source type"). Ports, protocol, the source itself and the description update
+	// in place (ModifySecurityGroupRules).
+	"aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": {Replace: []replaceRule{
+		forceNew("securityGroupId"),
+		// Exactly one source is set (ConfigValidators ExactlyOneOf), so the kind changes
+		// exactly when one of them comes or goes.
+		sourceKind("cidrIpv4"), sourceKind("cidrIpv6"), sourceKind("prefixListId"), sourceKind("referencedSecurityGroupId"),
+	}},
+	// internal/service/rds/subnet_group.go (patched-v5.14.0): name and name_prefix; the
+	// description and subnet_ids update in place.
+	"aws:rds/subnetGroup:SubnetGroup": {Replace: []replaceRule{
+		forceNewComputed("name"), forceNewComputed("namePrefix"),
+	}, AutoNamed: []string{"name"}},
+	// internal/service/rds/parameter_group.go (patched-v5.14.0, lines 46-75): name,
+	// name_prefix, family and description (default "Managed by Pulumi"). Parameters update in
+	// place (ModifyDBParameterGroup).
+	"aws:rds/parameterGroup:ParameterGroup": {Replace: []replaceRule{
+		forceNewComputed("name"), forceNewComputed("namePrefix"), forceNew("family"),
+		forceNewDefault("description", "Managed by Pulumi"),
+	}, AutoNamed: []string{"name"}},
+	// internal/service/rds/instance.go (patched-v5.14.0, the schema): ForceNew are
+	// availability_zone, backup_target, character_set_name, db_name, engine, kms_key_id,
+	// nchar_character_set_name, snapshot_identifier, timezone and username (all
+	// Optional+Computed), custom_iam_instance_profile, restore_to_point_in_time,
+	// storage_encrypted and s3_import. identifier renames in place (NewDBInstanceIdentifier);
+	// the class, version, storage, Multi-AZ, groups, windows, retention, protection and
+	// password update in place (ModifyDBInstance, see rds_rules.go for when they take effect).
+	"aws:rds/instance:Instance": {Replace: []replaceRule{
+		forceNewComputed("availabilityZone"), forceNewComputed("backupTarget"), forceNewComputed("characterSetName"),
+		forceNewComputed("dbName"), forceNewComputed("engine"), forceNewComputed("kmsKeyId"),
+		forceNewComputed("ncharCharacterSetName"), forceNewComputed("snapshotIdentifier"), forceNewComputed("timezone"),
+		forceNewComputed("username"), forceNew("customIamInstanceProfile"), forceNew("restoreToPointInTime"),
+		forceNew("storageEncrypted"), forceNew("s3Import"),
+	}},
+	// terraform-provider-random internal/provider/resource_id.go@bc2ddb552b46: byte_length,
+	// prefix and keepers RequiresReplace (keepers as for passwords).
+	"random:index/randomId:RandomId": {Replace: []replaceRule{
+		forceNew("byteLength"), forceNew("prefix"), {Path: "keepers", If: keepersReplace},
+	}},
 	// terraform-provider-random internal/provider/resource_password.go@bc2ddb552b46
 	// (passwordSchemaV3, lines 570-720): every argument RequiresReplace: length; special,
 	// upper, lower, numeric, number (default true); min_* (default 0); keepers unless only
@@ -237,4 +286,9 @@ func keepersReplace(old, new resource.PropertyValue) bool {
 		}
 	}
 	return false
+}
+
+// sourceKind replaces a security group rule whose source attribute path comes or goes.
+func sourceKind(path string) replaceRule {
+	return replaceRule{Path: path, If: func(old, new resource.PropertyValue) bool { return isAbsent(old) != isAbsent(new) }}
 }

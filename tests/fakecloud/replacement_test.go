@@ -62,7 +62,7 @@ type typeCase struct {
 	typ     string
 	base    map[string]any
 	replace map[string]any
-	key     string         // the top-level key the replacement names
+	key     string         // the top-level keys the replacement names, sorted, comma-separated
 	update  map[string]any // nil: every input of the type forces new (there is no Update)
 }
 
@@ -143,6 +143,32 @@ var typeCases = []typeCase{
 	{typ: "aws:eks/accessPolicyAssociation:AccessPolicyAssociation", // no Update
 		base:    map[string]any{"clusterName": "prod", "principalArn": "arn:p", "policyArn": "arn:pol", "accessScope": map[string]any{"type": "cluster"}},
 		replace: map[string]any{"accessScope": map[string]any{"type": "namespace", "namespaces": []any{"kong"}}}, key: "accessScope"},
+	{typ: "aws:ec2/securityGroup:SecurityGroup",
+		base:    map[string]any{"name": "kong-prod-kong-postgres", "description": "db", "vpcId": "vpc-1", "tags": map[string]any{"a": "1"}},
+		replace: map[string]any{"description": "the database"}, key: "description",
+		update: map[string]any{"tags": map[string]any{"a": "2"}}},
+	{typ: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+		base:    map[string]any{"securityGroupId": "sg-1", "ipProtocol": "tcp", "fromPort": 5432, "toPort": 5432, "referencedSecurityGroupId": "sg-2"},
+		// The provider names both sources (ModifyPlan's RequiresReplace of old and new paths).
+		replace: map[string]any{"referencedSecurityGroupId": absent, "cidrIpv4": "10.0.0.0/16"}, key: "cidrIpv4,referencedSecurityGroupId",
+		update: map[string]any{"referencedSecurityGroupId": "sg-3", "fromPort": 5433, "toPort": 5433}},
+	{typ: "aws:rds/subnetGroup:SubnetGroup",
+		base:    map[string]any{"name": "kong-prod-kong", "subnetIds": []any{"s1", "s2"}},
+		replace: map[string]any{"name": "kong-prod-db"}, key: "name",
+		update: map[string]any{"subnetIds": []any{"s1", "s3"}, "description": "other"}},
+	{typ: "aws:rds/parameterGroup:ParameterGroup",
+		base:    map[string]any{"name": "kong-prod-kong-postgres17", "family": "postgres17", "parameters": []any{map[string]any{"name": "rds.force_ssl", "value": "1"}}},
+		replace: map[string]any{"family": "postgres18"}, key: "family",
+		update: map[string]any{"parameters": []any{map[string]any{"name": "rds.force_ssl", "value": "0"}}}},
+	{typ: "aws:rds/instance:Instance",
+		base: map[string]any{"identifier": "kong-prod-kong", "engine": "postgres", "engineVersion": "17.6", "instanceClass": "db.m7g.large",
+			"dbName": "kong", "username": "kong", "storageEncrypted": true, "multiAz": true, "allocatedStorage": 50},
+		replace: map[string]any{"storageEncrypted": false}, key: "storageEncrypted",
+		update: map[string]any{"identifier": "kong-prod-db", "engineVersion": "17.7", "instanceClass": "db.m7g.xlarge",
+			"multiAz": false, "allocatedStorage": 60, "deletionProtection": false, "password": "other"}},
+	{typ: "random:index/randomId:RandomId", // no Update
+		base:    map[string]any{"byteLength": 4},
+		replace: map[string]any{"byteLength": 8}, key: "byteLength"},
 	{typ: "random:index/randomPassword:RandomPassword",
 		base:    map[string]any{"length": 32, "special": false, "overrideSpecial": ""},
 		replace: map[string]any{"length": 40}, key: "length",
@@ -159,7 +185,7 @@ func TestEveryTypeReplacesOnAForceNewPropertyAndUpdatesOtherwise(t *testing.T) {
 				if res.Changes != plugin.DiffSome || !res.Replace() {
 					t.Fatalf("%v: want a replacement, got %+v", c.replace, res)
 				}
-				if got := keys(res.ReplaceKeys); len(got) != 1 || got[0] != c.key {
+				if got := keys(res.ReplaceKeys); strings.Join(got, ",") != c.key {
 					t.Errorf("%v: replace keys %v, want [%s]", c.replace, got, c.key)
 				}
 			}
@@ -188,7 +214,9 @@ var programTypes = []string{
 	"aws:acm/certificate:Certificate", "aws:acm/certificateValidation:CertificateValidation",
 	"aws:route53/record:Record", "aws:eks/cluster:Cluster", "aws:eks/nodeGroup:NodeGroup", "aws:eks/addon:Addon",
 	"aws:eks/accessEntry:AccessEntry", "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
-	"random:index/randomPassword:RandomPassword",
+	"aws:ec2/securityGroup:SecurityGroup", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+	"aws:rds/subnetGroup:SubnetGroup", "aws:rds/parameterGroup:ParameterGroup", "aws:rds/instance:Instance",
+	"random:index/randomPassword:RandomPassword", "random:index/randomId:RandomId",
 }
 
 func TestTheTableAndTheCasesCoverEveryProgramType(t *testing.T) {
@@ -210,7 +238,7 @@ func TestTheTableAndTheCasesCoverEveryProgramType(t *testing.T) {
 }
 
 func TestATypeMissingFromTheTableFailsDiffAndCheckNamingIt(t *testing.T) {
-	const typ = "aws:ec2/securityGroup:SecurityGroup"
+	const typ = "aws:rds/cluster:Cluster"
 	p := &Provider{Name: "aws"}
 	_, err := p.Diff(context.Background(), plugin.DiffRequest{Type: typ,
 		OldInputs: inputs(map[string]any{"name": "a"}), NewInputs: inputs(map[string]any{"name": "b"})})

@@ -85,6 +85,9 @@ type Resource struct {
 	// (access.go). It is kept here, not among the outputs: the real provider has no such output,
 	// and one the engine saw would go into the stack's state.
 	Creator string `json:"creator,omitempty"`
+	// Pending, for an RDS DB instance, are the changes waiting for its maintenance window
+	// (rds_rules.go): setting to value.
+	Pending map[string]any `json:"pending,omitempty"`
 }
 
 // Volume is an EBS volume made for a PersistentVolumeClaim.
@@ -100,7 +103,7 @@ func NewWorld(dir string, ep Endpoint, opts ...WorldOption) (*World, error) {
 		opt(&o)
 	}
 	w := &World{Dir: dir}
-	for _, d := range []string{"resources", "volumes"} {
+	for _, d := range []string{"resources", "volumes", "snapshots"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return nil, err
 		}

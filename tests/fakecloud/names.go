@@ -139,7 +139,9 @@ var uniqueNames = map[string]uniqueName{
 		},
 	},
 	"aws:rds/parameterGroup:ParameterGroup": {
-		key: func(in resource.PropertyMap) string { return keyOf("dbparametergroup", strings.ToLower(str(in, "name"))) },
+		key: func(in resource.PropertyMap) string {
+			return keyOf("dbparametergroup", strings.ToLower(str(in, "name")))
+		},
 		taken: func(in resource.PropertyMap) error {
 			return awsError("creating DB Parameter Group ("+str(in, "name")+")", "DBParameterGroupAlreadyExists", "Parameter group "+str(in, "name")+" already exists")
 		},

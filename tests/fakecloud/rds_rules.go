@@ -142,7 +142,9 @@ type Snapshot struct {
 }
 
 // Snapshots are the final snapshots of deleted DB instances.
-func (w *World) Snapshots() ([]Snapshot, error) { return readAll[Snapshot](filepath.Join(w.Dir, "snapshots")) }
+func (w *World) Snapshots() ([]Snapshot, error) {
+	return readAll[Snapshot](filepath.Join(w.Dir, "snapshots"))
+}
 
 // RunMaintenance is the maintenance window passing: every DB instance's pending changes are
 // applied, and it reports them as running.

@@ -148,7 +148,7 @@ var typeCases = []typeCase{
 		replace: map[string]any{"description": "the database"}, key: "description",
 		update: map[string]any{"tags": map[string]any{"a": "2"}}},
 	{typ: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
-		base:    map[string]any{"securityGroupId": "sg-1", "ipProtocol": "tcp", "fromPort": 5432, "toPort": 5432, "referencedSecurityGroupId": "sg-2"},
+		base: map[string]any{"securityGroupId": "sg-1", "ipProtocol": "tcp", "fromPort": 5432, "toPort": 5432, "referencedSecurityGroupId": "sg-2"},
 		// The provider names both sources (ModifyPlan's RequiresReplace of old and new paths).
 		replace: map[string]any{"referencedSecurityGroupId": absent, "cidrIpv4": "10.0.0.0/16"}, key: "cidrIpv4,referencedSecurityGroupId",
 		update: map[string]any{"referencedSecurityGroupId": "sg-3", "fromPort": 5433, "toPort": 5433}},

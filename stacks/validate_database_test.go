@@ -195,7 +195,9 @@ func TestDatabaseConfigurationsRefused(t *testing.T) {
 			p + "postgresHost", []string{"required with database external", "the host of the database Kong connects to"}, "",
 			// Without a host, the external database's password is missing too.
 			[]string{p + "postgresPassword"}},
-		{"rds with postgresHost", func(c *Config) { c.Database.Kind, c.Kong.PostgresHost = DatabaseRDS, "kong.abc123.us-west-2.rds.amazonaws.com" },
+		{"rds with postgresHost", func(c *Config) {
+			c.Database.Kind, c.Kong.PostgresHost = DatabaseRDS, "kong.abc123.us-west-2.rds.amazonaws.com"
+		},
 			p + "postgresHost", []string{"only used with database external, but database is rds", "set database to external"}, "", nil},
 		{"bundled with postgresHost", func(c *Config) { c.Database.Kind, c.Kong.PostgresHost = DatabaseBundled, "db.internal" },
 			p + "postgresHost", []string{"only used with database external, but database is bundled"}, "", nil},

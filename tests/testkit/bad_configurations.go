@@ -85,6 +85,10 @@ func BadConfigurations(t testing.TB) []BadConfiguration {
 		{"demo in Kong's namespace", map[string]string{p + "kongNamespace": "gateway", p + "demoName": "gateway"}, p + "demoName", "Kong's namespace"},
 		{"a kube- namespace", map[string]string{p + "kongNamespace": "kube-kong"}, p + "kongNamespace", "reserved for Kubernetes"},
 		{"access entry without a policy", map[string]string{p + "accessEntries": `["arn:aws:iam::123456789012:role/ops"]`}, p + "accessEntries", "expected \"PRINCIPAL_ARN POLICY\""},
+		{"Multi-AZ on the bundled database", map[string]string{p + "databaseMultiAz": "true"}, p + "databaseMultiAz", "only used for the RDS instance (database rds)"},
+		{"RDS without backups but with deletion protection", map[string]string{p + "database": "rds", p + "databaseBackupRetentionDays": "0"}, p + "databaseBackupRetentionDays", "0 turns automated backups"},
+		{"RDS engine Kong does not support", map[string]string{p + "database": "rds", p + "databaseEngineVersion": "13.20"}, p + "databaseEngineVersion", "PostgreSQL 13 is not one the control plane runs on"},
+		{"RDS instance class without db.", map[string]string{p + "database": "rds", p + "databaseInstanceClass": "m7g.large"}, p + "databaseInstanceClass", "did you mean db.m7g.large?"},
 	}
 }
 

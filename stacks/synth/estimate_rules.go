@@ -30,6 +30,10 @@ var apiCall = Timing{Typical: 10 * time.Second, Low: 2 * time.Second, High: 30 *
 var timings = []timingRule{
 	{isType("aws:eks/cluster:Cluster"), Timing{10 * time.Minute, 8 * time.Minute, 15 * time.Minute, "EKS control plane",
 		"Amazon EKS User Guide, Create a cluster: provisioning takes several minutes, and the provider waits until the cluster is ACTIVE"}},
+	{rdsInstance(true), Timing{15 * time.Minute, 10 * time.Minute, 30 * time.Minute, "RDS Multi-AZ instance",
+		"RDS User Guide, Troubleshooting: it can take up to 20 minutes before a new instance is available; a Multi-AZ instance also creates and syncs its standby; the provider waits until it is available"}},
+	{rdsInstance(false), Timing{10 * time.Minute, 6 * time.Minute, 20 * time.Minute, "RDS instance",
+		"RDS User Guide, Troubleshooting: it can take up to 20 minutes before a new instance is available; the provider waits until it is available"}},
 	{isType("aws:eks/nodeGroup:NodeGroup"), Timing{4 * time.Minute, 3 * time.Minute, 5 * time.Minute, "managed node group",
 		"the provider waits until the node group is ACTIVE, its instances joined"}},
 	{isType("aws:ec2/natGateway:NatGateway"), Timing{2 * time.Minute, 1 * time.Minute, 3 * time.Minute, "NAT gateway",
@@ -99,6 +103,14 @@ var requiredEdges = []requiredEdge{
 	{isType("kubernetes:core/v1:Secret"), hasTypePrefix("random:"), "the Secret holds the generated passwords"},
 	{isChart("kong"), isType("kubernetes:core/v1:Secret"), "Kong and PostgreSQL read their passwords from the Secret"},
 	{hasTypePrefix("kubernetes:configuration.konghq.com/"), isChart("kong"), "Kong's CRDs come with its chart"},
+	{kongControlPlane, anyOf(isType("aws:rds/instance:Instance"), isType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")),
+		"the control plane's migrations connect to its database, which must admit the cluster's pods"},
+	{isType("aws:rds/instance:Instance"), anyOf(isType("aws:rds/subnetGroup:SubnetGroup"), isType("aws:rds/parameterGroup:ParameterGroup"), isType("aws:ec2/securityGroup:SecurityGroup")),
+		"the instance is created in its subnet group, with its parameter group and security group"},
+	{isType("aws:rds/subnetGroup:SubnetGroup"), isType("aws:ec2/subnet:Subnet"), "the subnet group names the private subnets"},
+	{anyOf(isType("aws:ec2/securityGroup:SecurityGroup")), isType("aws:ec2/vpc:Vpc"), "created in the VPC"},
+	{isType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"), anyOf(isType("aws:ec2/securityGroup:SecurityGroup"), isType("aws:eks/cluster:Cluster")),
+		"the rule is the database group's, and its source is the cluster's security group"},
 	{isType("kubernetes:networking.k8s.io/v1:Ingress"), hasTypePrefix("kubernetes:configuration.konghq.com/"), "the Ingress names the plugin"},
 	{albIngress, isChart("aws-load-balancer-controller"), "the controller before the Ingress: it provisions the ALB"},
 	{albIngress, isType("aws:acm/certificateValidation:CertificateValidation"), "the certificate's validation before the Ingress: the HTTPS listener needs an issued certificate"},
@@ -149,6 +161,18 @@ func isChart(chart string) func(Resource) bool {
 	return func(r Resource) bool {
 		return r.Type == "kubernetes:helm.sh/v3:Release" && r.Input("chart") == chart
 	}
+}
+
+// rdsInstance matches an RDS DB instance, Multi-AZ or not.
+func rdsInstance(multiAZ bool) func(Resource) bool {
+	return func(r Resource) bool {
+		return r.Type == "aws:rds/instance:Instance" && (r.Input("multiAz") == true) == multiAZ
+	}
+}
+
+// kongControlPlane matches a Kong release in role control_plane.
+func kongControlPlane(r Resource) bool {
+	return r.Type == "kubernetes:helm.sh/v3:Release" && r.Input("values.env.role") == "control_plane"
 }
 
 // isVirtual matches the estimate's own resources (estimate_world.go).

@@ -467,3 +467,52 @@ func TestEstimateOfEveryStackIsAtItsBound(t *testing.T) {
 		}
 	}
 }
+
+// TestEstimateProdDatabase: prod's RDS instance (Multi-AZ, 15 minutes) is created while EKS is
+// and adds nothing to the time to a working environment; made to wait for the cluster, as a
+// careless dependency would, it lands on the critical path and the estimate names that edge.
+func TestEstimateProdDatabase(t *testing.T) {
+	t.Parallel()
+	doc := synthStack(t, "prod")
+	e, err := EstimateDocument(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !e.ReachesLowerBound {
+		t.Fatalf("prod is %.2f min, lower bound %.2f, costly edges %+v", e.Modelled.Minutes, e.LowerBound.Minutes, e.CostlyEdges)
+	}
+	var db, cluster string
+	for _, r := range doc.Resources {
+		switch r.Type {
+		case "aws:rds/instance:Instance":
+			db = r.URN
+		case "aws:eks/cluster:Cluster":
+			cluster = r.URN
+		}
+	}
+	if db == "" || cluster == "" {
+		t.Fatal("prod has no RDS instance or no cluster")
+	}
+	for _, rule := range timings {
+		if rule.match(Resource{Type: "aws:rds/instance:Instance", Inputs: map[string]any{"multiAz": true}}) {
+			if rule.Typical != 15*time.Minute {
+				t.Errorf("a Multi-AZ instance is timed %v", rule.Typical)
+			}
+			break
+		}
+	}
+	for i, r := range doc.Resources {
+		if r.URN == db {
+			doc.Resources[i].Dependencies = append(doc.Resources[i].Dependencies, cluster)
+		}
+	}
+	waiting, err := EstimateDocument(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waiting.Modelled.Minutes <= e.Modelled.Minutes || waiting.ReachesLowerBound ||
+		len(waiting.CostlyEdges) == 0 || waiting.CostlyEdges[0].Waiter != db || waiting.CostlyEdges[0].Waited != cluster {
+		t.Errorf("an instance waiting for the cluster: %.2f min (was %.2f), costly edges %+v; want it later and the edge named",
+			waiting.Modelled.Minutes, e.Modelled.Minutes, waiting.CostlyEdges)
+	}
+}

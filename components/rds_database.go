@@ -205,6 +205,9 @@ func (d *RDSDatabase) create(ctx *pulumi.Context, name string, args *RDSDatabase
 		instanceArgs.MaxAllocatedStorage = pulumi.Int(args.MaxAllocatedStorage)
 	}
 	instance, err := rds.NewInstance(ctx, name, instanceArgs, parent,
+		// Protected like RDS's own deletion protection: a destroy, and a replacement, are
+		// refused before anything is deleted (README, "Tearing down production").
+		pulumi.Protect(args.DeletionProtection),
 		// Creating a Multi-AZ instance takes up to an hour in the worst case; the provider's
 		// own defaults are 40 minutes for create, 80 for update and 60 for delete.
 		pulumi.Timeouts(&pulumi.CustomTimeouts{Create: "60m", Update: "80m", Delete: "60m"}))

@@ -90,12 +90,12 @@ func TestProdRunsOnRDS(t *testing.T) {
 	// Kong: verified TLS against the bundle, mounted from a ConfigMap; the password from a Secret.
 	cp := testkit.Named(t, doc, "kubernetes:helm.sh/v3:Release", "kong-aws-cp")
 	for path, want := range map[string]any{
-		"values.env.pg_host":                     dbAddress(t, doc),
-		"values.env.pg_port":                     "5432",
-		"values.env.pg_ssl":                      "on",
-		"values.env.pg_ssl_verify":               "on",
-		"values.env.pg_ssl_required":             "on",
-		"values.env.lua_ssl_trusted_certificate": "system," + components.PostgresCAFile,
+		"values.env.pg_host":                                 dbAddress(t, doc),
+		"values.env.pg_port":                                 "5432",
+		"values.env.pg_ssl":                                  "on",
+		"values.env.pg_ssl_verify":                           "on",
+		"values.env.pg_ssl_required":                         "on",
+		"values.env.lua_ssl_trusted_certificate":             "system," + components.PostgresCAFile,
 		"values.env.pg_password.valueFrom.secretKeyRef.name": "kong-aws-cp-postgres",
 		"values.postgresql.enabled":                          false,
 		"values.extraConfigMaps.0.name":                      "kong-aws-cp-postgres-ca",

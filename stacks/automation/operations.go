@@ -2,7 +2,10 @@ package automation
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
+	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
@@ -166,6 +169,9 @@ func (m *Manager) Destroy(ctx context.Context, name string, opts ...OpOption) (*
 		if err != nil {
 			return nil, r.abandon(err)
 		}
+		if err := m.refuseProtected(ctx, s, name); err != nil {
+			return nil, r.abandon(err)
+		}
 		do := []optdestroy.Option{optdestroy.Color("never"), optdestroy.ShowSecrets(false), optdestroy.EventStreams(r.ch),
 			optdestroy.ProgressStreams(r.tail), optdestroy.ErrorProgressStreams(r.tail),
 			// The program's delete hooks (the EBS CSI driver waits for its volumes) run only
@@ -188,6 +194,48 @@ func (m *Manager) Destroy(ctx context.Context, name string, opts ...OpOption) (*
 		m.forget(name)
 		return out, nil
 	})
+}
+
+// ProtectedError is a destroy refused before it deleted anything: the stack holds resources
+// protected from deletion (the production database).
+type ProtectedError struct {
+	Stack string
+	URNs  []string
+}
+
+func (e *ProtectedError) Error() string {
+	return fmt.Sprintf("stack %q holds resources protected from deletion (%s): nothing was destroyed; "+
+		"set %s:databaseDeletionProtection to false and run an update first (README, \"Tearing down production\")",
+		e.Stack, strings.Join(e.URNs, ", "), stacks.Project)
+}
+
+// refuseProtected refuses to destroy a stack whose state holds protected resources. The engine
+// would refuse to delete them only when it reached them, having deleted everything that does
+// not depend on them: the cluster, the load balancer, the DNS records.
+func (m *Manager) refuseProtected(ctx context.Context, s auto.Stack, name string) error {
+	state, err := s.Export(ctx)
+	if err != nil {
+		return m.cliError(name, "exporting the state of", err)
+	}
+	var deployment struct {
+		Resources []struct {
+			URN     string `json:"urn"`
+			Protect bool   `json:"protect"`
+		} `json:"resources"`
+	}
+	if err := json.Unmarshal(state.Deployment, &deployment); err != nil {
+		return fmt.Errorf("stack %q: reading its state: %w", name, err)
+	}
+	var protected []string
+	for _, r := range deployment.Resources {
+		if r.Protect {
+			protected = append(protected, r.URN)
+		}
+	}
+	if len(protected) > 0 {
+		return &ProtectedError{Stack: name, URNs: protected}
+	}
+	return nil
 }
 
 // forget drops what the manager keeps of a removed stack: its work directory and what it wrote.

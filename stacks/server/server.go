@@ -336,6 +336,7 @@ func classify(err error) (int, *APIError) {
 		re  *automation.RunnerError
 		ce  *automation.CanceledError
 		be  *automation.BusyError
+		pe  *automation.ProtectedError
 	)
 	switch {
 	case errors.As(err, &mbe):
@@ -351,6 +352,8 @@ func classify(err error) (int, *APIError) {
 	case errors.As(err, &be) && be.Source == automation.BusyEngineLock:
 		return http.StatusConflict, &APIError{Code: "busy", Message: fmt.Sprintf("environment %q is locked by another update: "+
 			"if none is running, an admin can clear the lock with POST /v1/environments/%s/unlock", be.Stack, be.Stack)}
+	case errors.As(err, &pe):
+		return http.StatusConflict, &APIError{Code: "protected", Message: err.Error()}
 	case errors.Is(err, automation.ErrBusy):
 		return http.StatusConflict, &APIError{Code: "busy", Message: err.Error()}
 	case errors.Is(err, automation.ErrNotFound):

@@ -124,7 +124,8 @@ func (r *run) classify(ctx context.Context, err error) error {
 		return &BusyError{Stack: r.name, Source: BusyEngineLock, Err: err}
 	case auto.IsSelectStack404Error(err):
 		return &NotFoundError{Stack: r.name, Err: err}
-	case errors.Is(err, ErrBusy) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrCanceled) || errors.As(err, new(*cliError)):
+	case errors.Is(err, ErrBusy) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrCanceled) || errors.As(err, new(*cliError)) ||
+		errors.As(err, new(*ProtectedError)):
 		return err // classified already, or a CLI step that is not the engine's
 	default:
 		return &EngineError{Stack: r.name, Operation: r.op, Tail: r.tail.Tail(tailLines), Err: err}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kong-alb-eks/kong-alb-eks/stacks"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/automation"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth/answers"
 	"github.com/kong-alb-eks/kong-alb-eks/tests/fakecloud"
@@ -37,6 +38,9 @@ func TestShippedStacksLifecycle(t *testing.T) {
 			if stack == "defaults" {
 				override = chartConfig(t, previousCharts)
 			}
+			if stack == "prod" {
+				override = databaseConfig(t)
+			}
 			e := newEnv(t, stack, override)
 			before := e.objects()
 			if stack == "defaults" || stack == "dev" {
@@ -56,15 +60,20 @@ func TestShippedStacksLifecycle(t *testing.T) {
 			e.checkRefreshIsClean()
 			e.checkScalingTheDataPlane()
 			// The day-2 life (life_test.go) runs where it costs least: the dev stack lives it
-			// whole; prod, which has a web ACL, turns it off and on again.
+			// whole; prod, which has a web ACL, turns it off and on again, and lives its RDS
+			// database's day 2 (life_database_test.go).
 			switch stack {
 			case "dev":
 				e.live()
 				// CI's destroy runs as a role that did not create the cluster.
 				e.destroyAs("arn:aws:iam::123456789012:role/platform-admins", before)
 			case "prod":
+				e.checkDatabase()
+				e.upgradeDatabase()
+				e.upgradeKong()
+				e.checkMigrationsOnRDS()
 				e.switchWAF()
-				e.destroy(before)
+				e.destroyProduction(before)
 			default:
 				e.upgradeCharts()
 				e.renewClusterCertificates()
@@ -331,7 +340,7 @@ func (e *env) checkScalingTheDataPlane() {
 func (e *env) checkDatabaseVolume() {
 	e.t.Helper()
 	kong := e.spec.Config.Kong
-	if kong.UsesExternalPostgres() {
+	if e.spec.Config.EffectiveDatabase() != stacks.DatabaseBundled {
 		return
 	}
 	claims := e.items("/api/v1/namespaces/" + kong.Namespace + "/persistentvolumeclaims")

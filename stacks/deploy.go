@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/route53"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -155,7 +156,7 @@ func Deploy(ctx *pulumi.Context, cfg Config, op Operation) (*Environment, error)
 			MultiAZ:               d.MultiAZ,
 			BackupRetentionDays:   d.BackupRetentionDays,
 			BackupWindow:          d.BackupWindow,
-			MaintenanceWindow:     d.MaintenanceWindow,
+			MaintenanceWindow:     strings.ToLower(d.MaintenanceWindow), // as RDS reports it
 			DeletionProtection:    d.DeletionProtection,
 			ApplyImmediately:      d.ApplyImmediately,
 			Tags:                  tags,

@@ -194,13 +194,13 @@ func (c Config) validateKong(p *Problems) {
 			p.add(key("postgresPort"), "expected a TCP port from 1 to 65535, got %d", k.PostgresPort)
 		}
 		if k.PostgresDatabase == "" {
-			p.add(key("postgresDatabase"), "required with postgresHost")
+			p.add(key("postgresDatabase"), "required with database external (postgresHost)")
 		}
 		if k.PostgresUser == "" {
-			p.add(key("postgresUser"), "required with postgresHost")
+			p.add(key("postgresUser"), "required with database external (postgresHost)")
 		}
 		if k.PostgresPassword == "" {
-			p.add(key("postgresPassword"), "required with postgresHost (set it with pulumi config set --secret)")
+			p.add(key("postgresPassword"), "required with database external (postgresHost): set it with pulumi config set --secret")
 		}
 	case DatabaseBundled:
 		if k.PostgresImageRepository == "" {
@@ -208,11 +208,11 @@ func (c Config) validateKong(p *Problems) {
 		}
 		checkPinned(p, key("postgresImageTag"), k.PostgresImageTag, releaseTag, "a PostgreSQL image tag naming a release, such as 13.11.0-debian-11-r20 (not a moving tag such as 13)")
 		if k.PostgresPassword != "" {
-			p.add(key("postgresPassword"), "only used with postgresHost: the bundled PostgreSQL's passwords are generated and kept in the stack's state")
+			p.add(key("postgresPassword"), "only used with database external (postgresHost): the bundled PostgreSQL's passwords are generated and kept in the stack's state")
 		}
 	case DatabaseRDS:
 		if k.PostgresPassword != "" {
-			p.add(key("postgresPassword"), "only used with postgresHost: the RDS instance's password is generated and kept in the stack's state")
+			p.add(key("postgresPassword"), "only used with database external (postgresHost): the RDS instance's password is generated and kept in the stack's state")
 		}
 	}
 }

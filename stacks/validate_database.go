@@ -18,7 +18,8 @@ var (
 	// Aurora's alone.
 	rdsInstanceClass = regexp.MustCompile(`^db\.[a-z]+[0-9]+[a-z-]*\.(micro|small|medium|large|xlarge|[0-9]+xlarge|metal(-[0-9]+xl)?)$`)
 	backupWindow     = regexp.MustCompile(`^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-3]):([0-5][0-9])$`)
-	maintenanceWin   = regexp.MustCompile(`^(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):([0-5][0-9])-(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):([0-5][0-9])$`)
+	// RDS takes the days in any case (its API reference writes them Mon, Tue, ...).
+	maintenanceWin = regexp.MustCompile(`^(?i:(mon|tue|wed|thu|fri|sat|sun)):([01][0-9]|2[0-3]):([0-5][0-9])-(?i:(mon|tue|wed|thu|fri|sat|sun)):([01][0-9]|2[0-3]):([0-5][0-9])$`)
 )
 
 // KongPostgresMajors are the PostgreSQL major versions the control plane may run on RDS: those
@@ -75,7 +76,9 @@ func (c Config) validateDatabase(p *Problems) {
 	}
 	if m := d.MaxAllocatedStorage; m != 0 {
 		least := (d.AllocatedStorage*11 + 9) / 10
-		if m < least || m > rdsMaxStorage {
+		if least > rdsMaxStorage {
+			p.add(key("databaseMaxAllocatedStorage"), "expected 0: %d GiB allocated leaves no room for storage autoscaling below RDS's %d GiB", d.AllocatedStorage, rdsMaxStorage)
+		} else if m < least || m > rdsMaxStorage {
 			p.add(key("databaseMaxAllocatedStorage"), "expected 0 (no storage autoscaling) or a ceiling from %d GiB (10 %% above databaseAllocatedStorage) to %d GiB, got %d", least, rdsMaxStorage, m)
 		}
 	}
@@ -136,21 +139,19 @@ func clock(h, m string) int {
 }
 
 func weekday(d string) int {
-	return strings.Index("montuewedthufrisatsun", d) / 3
+	return strings.Index("montuewedthufrisatsun", strings.ToLower(d)) / 3
 }
 
 // windowsOverlap reports whether the weekly maintenance window meets the daily backup window
-// on any day.
+// on any day, either of them running past midnight (or past Sunday midnight, into Monday).
 func windowsOverlap(daily, weekly window) bool {
-	for day := 0; day < 8; day++ { // a window may run past Sunday midnight
+	for day := -1; day <= 7; day++ {
 		s := day*minutesPerDay + daily.start
-		if s < weekly.start+weekly.length && weekly.start < s+daily.length {
-			return true
-		}
-		// The weekly window seen a week later, for one that wraps past Sunday.
-		ws := weekly.start - minutesPerWeek
-		if s < ws+weekly.length && ws < s+daily.length {
-			return true
+		for _, shift := range []int{-minutesPerWeek, 0, minutesPerWeek} {
+			ws := weekly.start + shift
+			if s < ws+weekly.length && ws < s+daily.length {
+				return true
+			}
 		}
 	}
 	return false

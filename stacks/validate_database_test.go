@@ -177,6 +177,8 @@ func TestDatabaseConfigurationsRefused(t *testing.T) {
 			p + "databaseMaintenanceWindow", []string{"overlaps the daily backup window"}, "", nil},
 		{"maintenance window past Sunday midnight", windows("00:00-00:30", "sun:23:50-mon:00:20"),
 			p + "databaseMaintenanceWindow", []string{"sun:23:50-mon:00:20 overlaps the daily backup window 00:00-00:30"}, "", nil},
+		{"backup window past Sunday midnight into the maintenance", windows("23:45-00:15", "mon:00:00-mon:00:30"),
+			p + "databaseMaintenanceWindow", []string{"mon:00:00-mon:00:30 overlaps the daily backup window 23:45-00:15"}, "", nil},
 		{"a day-long maintenance window", windows("12:00-12:30", "mon:00:00-mon:23:59"),
 			p + "databaseMaintenanceWindow", []string{"overlaps the daily backup window 12:00-12:30"}, "", nil},
 
@@ -270,6 +272,7 @@ func TestDatabaseConfigurationsAccepted(t *testing.T) {
 		{"backup window past midnight, clear of the maintenance", rds(func(d *DatabaseConfig) {
 			d.BackupWindow, d.MaintenanceWindow = "23:45-00:15", "wed:01:00-wed:01:30"
 		})},
+		{"days in RDS's own spelling", rds(func(d *DatabaseConfig) { d.MaintenanceWindow = "Sun:04:00-Sun:04:30" })},
 		{"long windows", rds(func(d *DatabaseConfig) { d.BackupWindow, d.MaintenanceWindow = "01:00-04:00", "sat:05:00-sun:00:00" })},
 		{"CA bundle from a mirror", rds(func(d *DatabaseConfig) { d.CABundle = "https://mirror.example.com/rds.pem" })},
 		{"CA bundle from a file", rds(func(d *DatabaseConfig) { d.CABundle = "/etc/rds/bundle.pem" })},

@@ -70,6 +70,18 @@ func (r Reader) fetch(ctx context.Context, url string) ([]byte, error) {
 	if client == nil {
 		client = &http.Client{Timeout: time.Minute}
 	}
+	// A redirect must not take the bundle to plain HTTP, where it could be swapped.
+	c := *client
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if req.URL.Scheme != "https" {
+			return fmt.Errorf("refusing the redirect to %s: the bundle is fetched over https only", req.URL)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	client = &c
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
@@ -106,6 +118,8 @@ func readLimited(r io.Reader, src string) ([]byte, error) {
 }
 
 // check requires PEM CERTIFICATE blocks only, each a CA certificate, one at least valid now.
+// Text between the blocks (a bundle's comments) is ignored, as OpenSSL and Kong ignore it;
+// text after the last one is not a certificate and is refused.
 func (r Reader) check(data []byte) error {
 	now := time.Now()
 	if r.Now != nil {

@@ -301,3 +301,18 @@ func TestReadChecksAtTheCurrentTime(t *testing.T) {
 		t.Errorf("a CA that expired an hour ago: %v", err)
 	}
 }
+
+// A redirect from https to plain http is refused: the bundle could be swapped there.
+func TestReadRefusesARedirectToHTTP(t *testing.T) {
+	t.Parallel()
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, validCA(t, "Amazon RDS us-west-2 Root CA RSA2048 G1"))
+	}))
+	t.Cleanup(plain.Close)
+	srv := httptest.NewTLSServer(http.RedirectHandler(plain.URL+"/bundle.pem", http.StatusFound))
+	t.Cleanup(srv.Close)
+	_, err := Reader{Client: srv.Client(), Now: at(base)}.Read(context.Background(), srv.URL+"/bundle.pem", "us-west-2")
+	if err == nil || !strings.Contains(err.Error(), "https only") {
+		t.Errorf("a redirect to http: %v, want it refused", err)
+	}
+}

@@ -320,3 +320,12 @@ func (c Config) DatabaseIdentifier(stack string) string {
 	}
 	return strings.TrimRight(id, "-")
 }
+
+// ProtectedResources names what the stack's configuration protects from deletion: the RDS
+// instance while databaseDeletionProtection holds.
+func (c Config) ProtectedResources(stack string) []string {
+	if c.EffectiveDatabase() == DatabaseRDS && c.Database.DeletionProtection {
+		return []string{"the RDS instance " + c.DatabaseIdentifier(stack)}
+	}
+	return nil
+}

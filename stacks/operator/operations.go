@@ -155,6 +155,16 @@ func (e *Executor) Destroy(ctx context.Context, name string, opts ...automation.
 	if err != nil {
 		return nil, e.opErr(ctx, name, automation.OpDestroy, err)
 	}
+	// The operator would destroy everything that does not depend on a protected resource
+	// before the engine refused to delete it: refuse first, from the environment's
+	// configuration (the Stack's, which its last update applied).
+	cfg, err := e.Config(ctx, name)
+	if err != nil {
+		return nil, e.opErr(ctx, name, automation.OpDestroy, err)
+	}
+	if protected := cfg.ProtectedResources(name); len(protected) > 0 {
+		return nil, &automation.ProtectedError{Stack: name, URNs: protected}
+	}
 	// The operation's ID goes on the Stack first: a service restarted before the delete
 	// finds it there, and after it, too. A Stack already being deleted gets a new reconcile
 	// request instead: the operator then retries the destroy at once.

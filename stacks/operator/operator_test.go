@@ -54,6 +54,7 @@ func TestOnTheOperatorsAPI(t *testing.T) {
 		{"a failed run carries the operator's message", upFailureCarriesTheOperatorsMessage},
 		{"a stalled Stack is reported", stalledStackIsReported},
 		{"destroy", destroy},
+		{"a protected production is not destroyed", protectedDestroy},
 		{"preview", preview},
 		{"a destroy that stalls", destroyStalls},
 		{"a run that never starts, and a missing Secret", runThatNeverStarts},
@@ -301,6 +302,35 @@ func destroy(t *testing.T, w *world) {
 	}
 	if _, err := e.Status(ctx(t), "destroy"); !errors.Is(err, automation.ErrNotFound) {
 		t.Errorf("after the destroy: %v", err)
+	}
+}
+
+// An environment whose RDS database is protected is not destroyed: the Stack is not even
+// deleted (the operator would delete everything else first). Lifting the protection with an
+// update lets the destroy run.
+func protectedDestroy(t *testing.T, w *world) {
+	e := w.executor(t)
+	s := spec(t, "protected")
+	s.Config.Kong.PostgresHost, s.Config.Kong.PostgresPassword = "", ""
+	s.Config.Database.Kind = stacks.DatabaseRDS
+	if _, err := e.Up(ctx(t), s, automation.WithID("op-0040")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.Destroy(ctx(t), "protected", automation.WithID("op-0041"))
+	var pe *automation.ProtectedError
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "databaseDeletionProtection") {
+		t.Fatalf("destroying a protected environment: %v", err)
+	}
+	st, err := w.cluster.Do("GET", "/apis/pulumi.com/v1/namespaces/"+namespace+"/stacks/protected", nil)
+	if meta, _ := st["metadata"].(map[string]any); err != nil || meta["deletionTimestamp"] != nil {
+		t.Fatalf("the refused destroy deleted the Stack: %v %v", err, st)
+	}
+	s.Config.Database.DeletionProtection = false
+	if _, err := e.Up(ctx(t), s, automation.WithID("op-0042")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Destroy(ctx(t), "protected", automation.WithID("op-0043")); err != nil {
+		t.Fatalf("the destroy after lifting the protection: %v", err)
 	}
 }
 

@@ -1,15 +1,8 @@
 package wholeprogram
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,10 +10,10 @@ import (
 	"time"
 
 	"github.com/kong-alb-eks/kong-alb-eks/components"
-	"github.com/kong-alb-eks/kong-alb-eks/stacks"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/automation"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/outputs"
 	"github.com/kong-alb-eks/kong-alb-eks/tests/fakecloud"
+	"github.com/kong-alb-eks/kong-alb-eks/tests/testkit"
 )
 
 const rdsInstanceType = "aws:rds/instance:Instance"
@@ -30,21 +23,9 @@ const rdsInstanceType = "aws:rds/instance:Instance"
 // made here, in the form the region's bundle has.
 func databaseConfig(t *testing.T) map[string]string {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Amazon RDS eu-west-1 Root CA ECC384 G1 (stand-in)"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bundle := testkit.CA(t, "Amazon RDS eu-west-1 Root CA ECC384 G1 (stand-in)", time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
 	path := filepath.Join(t.TempDir(), "eu-west-1-bundle.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(bundle), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return map[string]string{"kong-alb-eks:databaseCaBundle": path}
@@ -150,7 +131,7 @@ func (e *env) upgradeDatabase() {
 
 	spec := e.spec
 	spec.Config.Database.InstanceClass, spec.Config.Database.EngineVersion = "db.m7g.xlarge", "17.7"
-	e.applyPending("database db.m7g.xlarge, 17.7 in the maintenance window", spec, instance)
+	e.upPlanned("database db.m7g.xlarge, 17.7 in the maintenance window", spec, instance)
 	if db := e.database(); db.Outputs["instanceClass"] != "db.m7g.large" || db.Outputs["engineVersionActual"] != "17.6" {
 		e.t.Errorf("before the window the instance runs %v %v, want db.m7g.large 17.6", db.Outputs["instanceClass"], db.Outputs["engineVersionActual"])
 	}
@@ -174,22 +155,6 @@ func (e *env) upgradeDatabase() {
 	if db := e.database(); db.Outputs["instanceClass"] != "db.r7g.xlarge" {
 		e.t.Errorf("applied at once, the instance runs %v", db.Outputs["instanceClass"])
 	}
-}
-
-// applyPending is apply for a change RDS leaves pending: the preview after the up plans it again.
-func (e *env) applyPending(what string, spec stacks.Spec, want map[string]step) {
-	e.t.Helper()
-	if got := e.plan(spec); fmt.Sprint(got) != fmt.Sprint(want) {
-		e.t.Fatalf("%s: the preview plans\n  %s\nwant exactly\n  %s", what, describe(got), describe(want))
-	}
-	ctx, cancel := e.ctx()
-	defer cancel()
-	res, err := e.manager.Up(ctx, spec, e.record())
-	if err != nil {
-		e.t.Fatalf("%s: up: %v", what, err)
-	}
-	e.t.Logf("%s: %v", what, nonSame(res.Changes))
-	e.spec = spec
 }
 
 // refresh reads the stack's resources back (the engine's summary does not count what a

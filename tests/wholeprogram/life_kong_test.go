@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/kong-alb-eks/kong-alb-eks/stacks"
 	"github.com/kong-alb-eks/kong-alb-eks/tests/localcluster"
 	"github.com/kong-alb-eks/kong-alb-eks/tests/standins"
 )
@@ -20,21 +21,9 @@ import (
 // data plane pod is Ready throughout.
 func (e *env) upgradeKong() {
 	e.t.Helper()
-	spec := e.spec
-	kong := spec.Config.Kong
-	from := kong.EffectiveDataPlaneVersion()
-	var major, minor int
-	if _, err := fmt.Sscanf(kong.Version, "%d.%d", &major, &minor); err != nil {
-		e.t.Fatalf("kongVersion %q: %v", kong.Version, err)
-	}
-	to := fmt.Sprintf("%d.%d.0.0", major, minor+1)
 	watch := e.watchKong()
-
-	spec.Config.Kong.Version, spec.Config.Kong.DataPlaneVersion = to, from
-	e.apply("Kong control plane "+from+" → "+to, spec, map[string]step{
-		"kubernetes:helm.sh/v3:Release " + kong.ControlPlaneRelease: "update",
-	})
-	e.checkMigrationJobs()
+	from, to, spec := e.upgradeKongControlPlane()
+	kong := spec.Config.Kong
 
 	spec.Config.Kong.DataPlaneVersion = ""
 	e.apply("Kong data plane "+from+" → "+to, spec, map[string]step{
@@ -53,6 +42,27 @@ func (e *env) upgradeKong() {
 		e.t.Error(err)
 	}
 	watch("during the Kong upgrade")
+}
+
+// upgradeKongControlPlane is the first step of upgradeKong: the control plane one minor up, the
+// data planes held where they are; the chart's migration Jobs must have run. It returns the
+// versions and the spec applied.
+func (e *env) upgradeKongControlPlane() (from, to string, spec stacks.Spec) {
+	e.t.Helper()
+	spec = e.spec
+	kong := spec.Config.Kong
+	from = kong.EffectiveDataPlaneVersion()
+	var major, minor int
+	if _, err := fmt.Sscanf(kong.Version, "%d.%d", &major, &minor); err != nil {
+		e.t.Fatalf("kongVersion %q: %v", kong.Version, err)
+	}
+	to = fmt.Sprintf("%d.%d.0.0", major, minor+1)
+	spec.Config.Kong.Version, spec.Config.Kong.DataPlaneVersion = to, from
+	e.apply("Kong control plane "+from+" → "+to, spec, map[string]step{
+		"kubernetes:helm.sh/v3:Release " + kong.ControlPlaneRelease: "update",
+	})
+	e.checkMigrationJobs()
+	return from, to, spec
 }
 
 // watchKong samples the Kong pods every 100 ms until the returned function is called, which

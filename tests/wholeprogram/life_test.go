@@ -71,6 +71,16 @@ func (e *env) plan(spec stacks.Spec) map[string]step {
 // runs up and makes spec the environment's.
 func (e *env) apply(what string, spec stacks.Spec, want map[string]step) {
 	e.t.Helper()
+	e.upPlanned(what, spec, want)
+	if again := e.plan(spec); len(again) > 0 {
+		e.t.Errorf("%s: a preview after the up still plans %s", what, describe(again))
+	}
+}
+
+// upPlanned previews spec, holds the plan to want, then runs up and makes spec the
+// environment's.
+func (e *env) upPlanned(what string, spec stacks.Spec, want map[string]step) {
+	e.t.Helper()
 	got := e.plan(spec)
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		e.t.Fatalf("%s: the preview plans\n  %s\nwant exactly\n  %s", what, describe(got), describe(want))
@@ -83,9 +93,6 @@ func (e *env) apply(what string, spec stacks.Spec, want map[string]step) {
 	}
 	e.t.Logf("%s: %v", what, nonSame(res.Changes))
 	e.spec = spec
-	if again := e.plan(spec); len(again) > 0 {
-		e.t.Errorf("%s: a preview after the up still plans %s", what, describe(again))
-	}
 }
 
 func describe(plan map[string]step) string {

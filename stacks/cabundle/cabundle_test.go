@@ -147,7 +147,7 @@ func TestReadFromHTTPS(t *testing.T) {
 			http.NotFound(w, r)
 			return
 		}
-		io.WriteString(w, bundle)
+		_, _ = io.WriteString(w, bundle)
 	}))
 	t.Cleanup(srv.Close)
 	r := Reader{Client: srv.Client(), Now: at(base)}
@@ -178,7 +178,7 @@ func TestReadFromHTTPS(t *testing.T) {
 func TestReadFromHTTPSChecksTheBundle(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		io.WriteString(w, "<html><body>Sign in to the proxy</body></html>\n")
+		_, _ = io.WriteString(w, "<html><body>Sign in to the proxy</body></html>\n")
 	}))
 	t.Cleanup(srv.Close)
 	_, err := Reader{Client: srv.Client(), Now: at(base)}.Read(context.Background(), srv.URL+"/bundle.pem", "us-west-2")
@@ -306,7 +306,7 @@ func TestReadChecksAtTheCurrentTime(t *testing.T) {
 func TestReadRefusesARedirectToHTTP(t *testing.T) {
 	t.Parallel()
 	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, validCA(t, "Amazon RDS us-west-2 Root CA RSA2048 G1"))
+		_, _ = io.WriteString(w, validCA(t, "Amazon RDS us-west-2 Root CA RSA2048 G1"))
 	}))
 	t.Cleanup(plain.Close)
 	srv := httptest.NewTLSServer(http.RedirectHandler(plain.URL+"/bundle.pem", http.StatusFound))

@@ -54,7 +54,7 @@ func BadConfigurations(t testing.TB) []BadConfiguration {
 		{"admin open to the world", map[string]string{p + "adminAllowedCidrs": `["0.0.0.0/0"]`}, p + "adminAllowedCidrs", "whole internet"},
 		{"unknown NAT layout", map[string]string{p + "natGateways": "two"}, p + "natGateways", `expected "one-per-az" or "single"`},
 		{"unknown IP address type", map[string]string{p + "ipAddressType": "ipv6"}, p + "ipAddressType", `expected "ipv4" or "dualstack"`},
-		{"external Postgres without password", map[string]string{p + "postgresHost": "kong.abc123.us-east-1.rds.amazonaws.com"}, p + "postgresPassword", "required with postgresHost"},
+		{"external Postgres without password", map[string]string{p + "postgresHost": "kong.abc123.us-east-1.rds.amazonaws.com"}, p + "postgresPassword", "required with database external (postgresHost)"},
 		{"arm instance, x86 AMI", map[string]string{p + "nodeInstanceType": "m7g.large"}, p + "nodeAmiType", "does not run on instance type m7g.large"},
 		{"amd64 demo on Graviton nodes", map[string]string{p + "nodeInstanceType": "m7g.large", p + "nodeAmiType": "AL2023_ARM_64_STANDARD"}, p + "demoImage", "built for amd64 but the nodes are arm64"},
 		{"arm64 demo on x86 nodes", map[string]string{p + "demoImage": "gcr.io/kuar-demo/kuard-arm64:1"}, p + "demoImage", "built for ARM but the nodes are x86_64"},

@@ -123,8 +123,12 @@ func (d *RDSDatabase) create(ctx *pulumi.Context, name string, args *RDSDatabase
 	if err != nil {
 		return err
 	}
+	groupName := args.Identifier + "-postgres"
+	if strings.HasPrefix(groupName, "sg-") { // EC2 refuses group names that look like IDs
+		groupName = "rds-" + groupName
+	}
 	group, err := ec2.NewSecurityGroup(ctx, name, &ec2.SecurityGroupArgs{
-		Name:        pulumi.String(args.Identifier + "-postgres"),
+		Name:        pulumi.String(groupName),
 		Description: pulumi.String("Kong's control plane database: PostgreSQL from the cluster's pods only"),
 		VpcId:       args.VPCID,
 		// No egress rule: the database starts no connection. (The provider removes the
@@ -196,6 +200,9 @@ func (d *RDSDatabase) create(ctx *pulumi.Context, name string, args *RDSDatabase
 		DeletionProtection:       pulumi.Bool(args.DeletionProtection),
 		SkipFinalSnapshot:        pulumi.Bool(false),
 		FinalSnapshotIdentifier:  finalSnapshot,
+		// The automated backups outlive the instance for their retention period (the
+		// provider's default deletes them with it): point-in-time restore stays possible.
+		DeleteAutomatedBackups: pulumi.Bool(false),
 		// Performance Insights' seven days of history are free.
 		PerformanceInsightsEnabled:         pulumi.Bool(PerformanceInsightsSupported(args.InstanceClass)),
 		PerformanceInsightsRetentionPeriod: performanceInsightsRetention(args.InstanceClass),

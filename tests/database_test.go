@@ -24,7 +24,7 @@ func TestProdRunsOnRDS(t *testing.T) {
 		"storageEncrypted": true, "storageType": "gp3", "publiclyAccessible": false, "multiAz": true,
 		"backupRetentionPeriod": 14.0, "deletionProtection": true, "skipFinalSnapshot": false,
 		"autoMinorVersionUpgrade": false, "applyImmediately": false, "caCertIdentifier": components.RDSCACertificate,
-		"performanceInsightsEnabled": true, "port": 5432.0, "dbName": "kong", "username": "kong",
+		"performanceInsightsEnabled": true, "deleteAutomatedBackups": false, "port": 5432.0, "dbName": "kong", "username": "kong",
 		"parameterGroupName": "kong-prod-kong-postgres17", "dbSubnetGroupName": "kong-prod-kong",
 	} {
 		if got := db.Input(path); got != want {

@@ -82,7 +82,7 @@ func (w *World) rdsRules(r *Resource, old *Resource, in, state resource.Property
 	return nil
 }
 
-// engineVersionRule: a version goes only forward (issue #39579 of terraform-provider-aws quotes
+// engineVersionRule: a version goes only forward (RDS answers a lower one with
 // "InvalidParameterCombination: Cannot upgrade postgres from 13.15 to 13.13"), a new major
 // version needs AllowMajorVersionUpgrade, and the parameter group's family must be the
 // version's.

@@ -161,8 +161,14 @@ func TestIPv6Subnet(t *testing.T) {
 	}
 }
 
+// newCluster is a cluster whose pods get their roles through EKS Pod Identity.
 func newCluster(ctx *pulumi.Context) (*components.Cluster, error) {
+	return newClusterIn(ctx, components.PodIdentity)
+}
+
+func newClusterIn(ctx *pulumi.Context, identity string) (*components.Cluster, error) {
 	return components.NewCluster(ctx, "eks", &components.ClusterArgs{
+		WorkloadIdentity:  identity,
 		Name:              "demo",
 		KubernetesVersion: "1.34",
 		Region:            region,
@@ -170,7 +176,7 @@ func newCluster(ctx *pulumi.Context) (*components.Cluster, error) {
 		NodeInstanceType:  "m6i.large", NodeAMIType: "AL2023_x86_64_STANDARD",
 		NodeMinSize: 2, NodeDesiredSize: 3, NodeMaxSize: 4,
 		EndpointPublicAccess: true, EndpointPrivateAccess: true, PublicAccessCIDRs: []string{"198.51.100.0/24"},
-		Addons: components.NetworkingAddonVersions{VPCCNI: "v1.20.4-eksbuild.1"},
+		Addons: components.AddonVersions{VPCCNI: "v1.20.4-eksbuild.1"},
 		AccessEntries: []components.AccessEntry{
 			{PrincipalARN: "arn:aws:iam::123456789012:role/platform-admins", Policies: []components.AccessPolicy{{Name: "AmazonEKSClusterAdminPolicy"}}},
 			{PrincipalARN: "arn:aws:iam::123456789012:role/team/kong-operators", Policies: []components.AccessPolicy{
@@ -183,7 +189,7 @@ func newCluster(ctx *pulumi.Context) (*components.Cluster, error) {
 func TestClusterNodeGroupOIDCAndKubeconfig(t *testing.T) {
 	t.Parallel()
 	doc := render(t, func(ctx *pulumi.Context) (pulumi.Map, error) {
-		c, err := newCluster(ctx)
+		c, err := newClusterIn(ctx, components.IRSA)
 		if err != nil {
 			return nil, err
 		}
@@ -263,7 +269,7 @@ func TestClusterNodeGroupOIDCAndKubeconfig(t *testing.T) {
 func TestClusterNetworkingAddons(t *testing.T) {
 	t.Parallel()
 	doc := render(t, func(ctx *pulumi.Context) (pulumi.Map, error) {
-		_, err := newCluster(ctx)
+		_, err := newClusterIn(ctx, components.IRSA)
 		return nil, err
 	})
 	const addon = "aws:eks/addon:Addon"
@@ -351,7 +357,7 @@ func TestUnpinnedAddonsAskEKSForTheClustersVersion(t *testing.T) {
 			asked[inv.Args["addonName"].(string)] = true
 		}
 	}
-	assertEqual(t, "add-ons looked up (vpc-cni is pinned)", fmt.Sprint(asked), "map[coredns:true kube-proxy:true]")
+	assertEqual(t, "add-ons looked up (vpc-cni is pinned)", fmt.Sprint(asked), "map[coredns:true eks-pod-identity-agent:true kube-proxy:true]")
 }
 
 func TestKubeconfigUsesTheAWSCLIForTokens(t *testing.T) {

@@ -35,20 +35,24 @@ type ClusterArgs struct {
 	EndpointPrivateAccess bool
 	PublicAccessCIDRs     []string
 
-	// Addons pins the networking add-ons; empty versions mean EKS's defaults.
-	Addons NetworkingAddonVersions
+	// Addons pins the add-ons every node runs; empty versions mean EKS's defaults.
+	Addons AddonVersions
+	// WorkloadIdentity is how pods get IAM roles: PodIdentity or IRSA.
+	WorkloadIdentity string
 	// AccessEntries grant IAM principals access to the cluster, beyond its creator.
 	AccessEntries []AccessEntry
 
 	Tags map[string]string
 }
 
-// NetworkingAddonVersions are the versions of the EKS add-ons every node needs; empty means
-// the version EKS makes the default for the cluster's Kubernetes version.
-type NetworkingAddonVersions struct {
+// AddonVersions are the versions of the EKS add-ons every node runs; empty means the version
+// EKS makes the default for the cluster's Kubernetes version.
+type AddonVersions struct {
 	VPCCNI    string
 	CoreDNS   string
 	KubeProxy string
+	// PodIdentityAgent is eks-pod-identity-agent's, installed with Pod Identity only.
+	PodIdentityAgent string
 }
 
 // AccessEntry lets an IAM principal use the cluster with EKS access policies.
@@ -70,8 +74,8 @@ type AccessPolicy struct {
 func AccessPolicyARN(name string) string { return "arn:aws:eks::aws:cluster-access-policy/" + name }
 
 // Cluster is an EKS cluster (access entries only, no aws-auth ConfigMap) with its networking
-// add-ons, a managed node group in the private subnets and an IAM OIDC provider for IAM roles
-// for service accounts. Nothing in it runs kubectl or any other local program but the AWS
+// add-ons, a managed node group in the private subnets, and what gives pods IAM roles: the EKS
+// Pod Identity agent, or an IAM OIDC provider for IAM roles for service accounts. Nothing in it runs kubectl or any other local program but the AWS
 // CLI, which the kubeconfig uses for tokens.
 type Cluster struct {
 	pulumi.ResourceState
@@ -81,9 +85,12 @@ type Cluster struct {
 	// KubernetesVersion is the control plane's version, once it is at it: what add-ons
 	// outside the component follow.
 	KubernetesVersion pulumi.StringOutput `pulumi:"kubernetesVersion"`
-	// OIDCProviderARN and OIDCIssuerURL (https://oidc.eks...) are what IRSA trust policies use.
+	// OIDCProviderARN is the IAM OIDC provider's, with IRSA; empty with Pod Identity, which
+	// has none. OIDCIssuerURL is the cluster's issuer (https://oidc.eks...).
 	OIDCProviderARN pulumi.StringOutput `pulumi:"oidcProviderArn"`
 	OIDCIssuerURL   pulumi.StringOutput `pulumi:"oidcIssuerUrl"`
+	// Identity is what the components whose pods call AWS take their roles through.
+	Identity WorkloadIdentity
 	// Kubeconfig is secret: it names the cluster's endpoint and CA.
 	Kubeconfig pulumi.StringOutput `pulumi:"kubeconfig"`
 	// SecurityGroupID is the cluster security group EKS made: the managed nodes carry it, and
@@ -173,39 +180,38 @@ func (c *Cluster) create(ctx *pulumi.Context, name string, args *ClusterArgs) er
 		return err
 	}
 	issuer := cluster.Identities.Index(pulumi.Int(0)).Oidcs().Index(pulumi.Int(0)).Issuer().Elem()
-	oidc, err := iam.NewOpenIdConnectProvider(ctx, name, &iam.OpenIdConnectProviderArgs{
-		Url:           issuer,
-		ClientIdLists: pulumi.StringArray{pulumi.String("sts.amazonaws.com")},
-		Tags:          tags,
-	}, parent)
-	if err != nil {
-		return err
-	}
 	c.Name = cluster.Name
 	c.KubernetesVersion = cluster.Version
 	c.SecurityGroupID = cluster.VpcConfig.ClusterSecurityGroupId().Elem()
-	c.OIDCProviderARN = oidc.Arn
 	c.OIDCIssuerURL = issuer
+	if err := c.identity(ctx, name, args, cluster, issuer); err != nil {
+		return err
+	}
 
 	nodeRole, nodePolicy, err := newServiceRole(ctx, name+"-node", "ec2.amazonaws.com", nodePolicies, args.Tags, parent)
 	if err != nil {
 		return err
 	}
-	cniRole, cniPolicy, err := newIRSARole(ctx, name+"-vpc-cni", irsaRole{
-		OIDCProviderARN: oidc.Arn, OIDCIssuerURL: issuer,
-		Namespace: "kube-system", ServiceAccount: VPCCNIServiceAccount,
+	cniRole, cniPolicy, err := newWorkloadRole(ctx, name+"-vpc-cni", workloadRole{
+		Identity: c.Identity, Namespace: "kube-system", ServiceAccount: VPCCNIServiceAccount,
 		PolicyARN: pulumi.String(cniPolicyARN), Tags: args.Tags,
 	}, parent)
 	if err != nil {
 		return err
 	}
+	// aws-node assigns pod addresses through its role from its first start. With Pod
+	// Identity the agent must be there as well when an update of the add-on restarts
+	// aws-node on running nodes (on the first deploy, no node exists yet while both are
+	// created, and it costs the few seconds EKS takes to create a DaemonSet add-on).
+	cniWaitsFor := []pulumi.Resource{cniPolicy}
+	if c.Identity.Agent != nil {
+		cniWaitsFor = append(cniWaitsFor, c.Identity.Agent)
+	}
 	vpcCNI, err := newEKSAddon(ctx, name+"-vpc-cni", eksAddon{
 		ClusterName: cluster.Name, Name: "vpc-cni", Version: args.Addons.VPCCNI, KubernetesVersion: cluster.Version,
-		ServiceAccountRoleARN: cniRole.Arn, ConfigurationValues: VPCCNIConfiguration, Tags: args.Tags,
-	},
-		parent,
-		// aws-node assigns pod addresses through its role from its first start.
-		pulumi.DependsOn([]pulumi.Resource{cniPolicy}))
+		Role:                &addonRole{Identity: c.Identity, ServiceAccount: VPCCNIServiceAccount, ARN: cniRole.Arn},
+		ConfigurationValues: VPCCNIConfiguration, Tags: args.Tags,
+	}, parent, pulumi.DependsOn(cniWaitsFor))
 	if err != nil {
 		return err
 	}
@@ -220,6 +226,12 @@ func (c *Cluster) create(ctx *pulumi.Context, name string, args *ClusterArgs) er
 		return err
 	}
 
+	// A node is Ready only once the VPC CNI (and kube-proxy, which it may need) runs on it;
+	// with Pod Identity, aws-node gets its credentials from the agent on the same node.
+	nodeAddons := []pulumi.Resource{vpcCNI, kubeProxy}
+	if c.Identity.Agent != nil {
+		nodeAddons = append(nodeAddons, c.Identity.Agent)
+	}
 	nodeGroup, err := awseks.NewNodeGroup(ctx, name+"-nodes", &awseks.NodeGroupArgs{
 		ClusterName: cluster.Name,
 		// The nodes follow the control plane's version: left unset, EKS picks the cluster's
@@ -244,11 +256,12 @@ func (c *Cluster) create(ctx *pulumi.Context, name string, args *ClusterArgs) er
 		Tags:         tags,
 	},
 		parent,
-		// A node is Ready only once the VPC CNI (and kube-proxy, which it may need) runs on it,
-		// and it joins only with the worker policies on its role and a route out of its
-		// private subnet (the EKS and ECR endpoints). None of these is an input. (EKS itself
-		// makes the node role's access entry for a managed node group.)
-		pulumi.DependsOn(append(append([]pulumi.Resource{vpcCNI, kubeProxy}, nodePolicy...), args.NodesWaitFor...)),
+		// A node is Ready only once its add-ons run on it (above), and it joins only with the
+		// worker policies on its role (AmazonEKSWorkerNodePolicy also allows the agent's
+		// eks-auth:AssumeRoleForPodIdentity) and a route out of its private subnet (the EKS
+		// and ECR endpoints). None of these is an input. (EKS itself makes the node role's
+		// access entry for a managed node group.)
+		pulumi.DependsOn(append(append(nodeAddons, nodePolicy...), args.NodesWaitFor...)),
 		pulumi.Timeouts(&pulumi.CustomTimeouts{Create: "30m", Update: "60m", Delete: "30m"}))
 	if err != nil {
 		return err
@@ -288,6 +301,38 @@ func (c *Cluster) create(ctx *pulumi.Context, name string, args *ClusterArgs) er
 	}
 	c.Provider = provider
 	return nil
+}
+
+// identity makes what gives pods IAM roles: the Pod Identity agent add-on, or the IAM OIDC
+// provider that IRSA roles trust.
+func (c *Cluster) identity(ctx *pulumi.Context, name string, args *ClusterArgs, cluster *awseks.Cluster, issuer pulumi.StringOutput) error {
+	c.Identity = WorkloadIdentity{Mode: args.WorkloadIdentity, ClusterName: cluster.Name}
+	if c.Identity.PodIdentity() {
+		// A DaemonSet with no node to run on yet: EKS reports it ACTIVE at once, like
+		// kube-proxy.
+		agent, err := newEKSAddon(ctx, name+"-pod-identity-agent", eksAddon{
+			ClusterName: cluster.Name, Name: "eks-pod-identity-agent", Version: args.Addons.PodIdentityAgent,
+			KubernetesVersion: cluster.Version, Tags: args.Tags,
+		}, pulumi.Parent(c))
+		if err != nil {
+			return err
+		}
+		c.Identity.Agent = agent
+		c.OIDCProviderARN = pulumi.String("").ToStringOutput()
+		return c.Identity.check()
+	}
+	oidc, err := iam.NewOpenIdConnectProvider(ctx, name, &iam.OpenIdConnectProviderArgs{
+		Url:           issuer,
+		ClientIdLists: pulumi.StringArray{pulumi.String("sts.amazonaws.com")},
+		Tags:          pulumi.ToStringMap(args.Tags),
+	}, pulumi.Parent(c))
+	if err != nil {
+		return err
+	}
+	c.OIDCProviderARN = oidc.Arn
+	c.Identity.OIDCProviderARN = oidc.Arn
+	c.Identity.OIDCIssuerURL = issuer
+	return c.Identity.check()
 }
 
 // grantAccess makes an access entry per principal and an association per access policy, and

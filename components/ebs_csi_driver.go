@@ -18,9 +18,9 @@ const (
 
 // EBSCSIDriverArgs configures the EBS CSI driver add-on.
 type EBSCSIDriverArgs struct {
-	ClusterName     pulumi.StringInput
-	OIDCProviderARN pulumi.StringInput
-	OIDCIssuerURL   pulumi.StringInput
+	ClusterName pulumi.StringInput
+	// Identity gives the controller its role (Cluster.Identity).
+	Identity WorkloadIdentity
 	// AddonVersion pins the add-on; empty means the version EKS makes the default for the
 	// cluster's Kubernetes version.
 	AddonVersion string
@@ -38,7 +38,7 @@ type EBSCSIDriverArgs struct {
 	Tags          map[string]string
 }
 
-// EBSCSIDriver is the Amazon EBS CSI driver (an EKS add-on with an IRSA role) and a default
+// EBSCSIDriver is the Amazon EBS CSI driver (an EKS add-on with an IAM role) and a default
 // encrypted gp3 StorageClass: since Kubernetes 1.23 the in-tree EBS plugin is gone, and
 // without them a PersistentVolumeClaim (the bundled PostgreSQL's) stays Pending.
 type EBSCSIDriver struct {
@@ -52,21 +52,27 @@ type EBSCSIDriver struct {
 // NewEBSCSIDriver installs the add-on and the StorageClass. Pass the cluster's Kubernetes
 // provider with pulumi.Providers.
 func NewEBSCSIDriver(ctx *pulumi.Context, name string, args *EBSCSIDriverArgs, opts ...pulumi.ResourceOption) (*EBSCSIDriver, error) {
-	if args == nil || args.ClusterName == nil || args.KubernetesVersion == nil || args.OIDCProviderARN == nil || args.OIDCIssuerURL == nil || args.Nodes == nil || args.Kubeconfig == nil {
-		return nil, fmt.Errorf("EBS CSI driver %s: cluster name, version and kubeconfig, OIDC provider and nodes are required", name)
+	if args == nil || args.ClusterName == nil || args.KubernetesVersion == nil || args.Nodes == nil || args.Kubeconfig == nil {
+		return nil, fmt.Errorf("EBS CSI driver %s: cluster name, version and kubeconfig, and nodes are required", name)
+	}
+	if err := args.Identity.check(); err != nil {
+		return nil, fmt.Errorf("EBS CSI driver %s: %w", name, err)
 	}
 	d := &EBSCSIDriver{}
 	if err := ctx.RegisterComponentResource("kong-alb-eks:aws:EBSCSIDriver", name, d, opts...); err != nil {
 		return nil, err
 	}
 	parent := pulumi.Parent(d)
-	role, attachment, err := newIRSARole(ctx, name, irsaRole{
-		OIDCProviderARN: args.OIDCProviderARN, OIDCIssuerURL: args.OIDCIssuerURL,
-		Namespace: "kube-system", ServiceAccount: ebsCSIServiceAccount,
+	role, attachment, err := newWorkloadRole(ctx, name, workloadRole{
+		Identity: args.Identity, Namespace: "kube-system", ServiceAccount: ebsCSIServiceAccount,
 		PolicyARN: pulumi.String(ebsCSIPolicyARN), Tags: args.Tags,
 	}, parent)
 	if err != nil {
 		return nil, fmt.Errorf("EBS CSI driver %s: %w", name, err)
+	}
+	addonWaitsFor := []pulumi.Resource{args.Nodes, attachment}
+	if args.Identity.Agent != nil {
+		addonWaitsFor = append(addonWaitsFor, args.Identity.Agent)
 	}
 	volumesReleased, err := newVolumesReleasedHook(ctx, name, args.ClusterName, args.Kubeconfig, args.KubeconfigEnv)
 	if err != nil {
@@ -74,15 +80,16 @@ func NewEBSCSIDriver(ctx *pulumi.Context, name string, args *EBSCSIDriverArgs, o
 	}
 	addon, err := newEKSAddon(ctx, name, eksAddon{
 		ClusterName: args.ClusterName, Name: "aws-ebs-csi-driver", Version: args.AddonVersion, KubernetesVersion: args.KubernetesVersion,
-		ServiceAccountRoleARN: role.Arn, Tags: args.Tags,
+		Role: &addonRole{Identity: args.Identity, ServiceAccount: ebsCSIServiceAccount, ARN: role.Arn}, Tags: args.Tags,
 	},
 		parent,
 		// Released volumes are deleted by the driver, some time after their claims: it goes
 		// only once they are.
 		pulumi.ResourceHooks(&pulumi.ResourceHookBinding{BeforeDelete: []*pulumi.ResourceHook{volumesReleased}}),
 		// EKS reports the add-on ACTIVE only once its pods run on nodes, and the controller
-		// needs its policy to provision volumes; neither is an input.
-		pulumi.DependsOn([]pulumi.Resource{args.Nodes, attachment}))
+		// needs its policy to provision volumes (and, with Pod Identity, the agent to get its
+		// credentials from); none of these is an input.
+		pulumi.DependsOn(addonWaitsFor))
 	if err != nil {
 		return nil, fmt.Errorf("EBS CSI driver %s: %w", name, err)
 	}

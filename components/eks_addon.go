@@ -18,18 +18,24 @@ type eksAddon struct {
 	// KubernetesVersion is the cluster's version (an output of the cluster, so that an
 	// unpinned add-on updates only after the control plane has).
 	KubernetesVersion pulumi.StringInput
-	// ServiceAccountRoleARN is the IRSA role of the add-on's service account, if it calls AWS.
-	ServiceAccountRoleARN pulumi.StringPtrInput
+	// Role is the IAM role of the add-on's service account, if it calls AWS.
+	Role *addonRole
 	// ConfigurationValues is the add-on's JSON configuration, if any.
 	ConfigurationValues string
 	Tags                map[string]string
 }
 
+// addonRole is an add-on's IAM role, for its service account.
+type addonRole struct {
+	Identity       WorkloadIdentity
+	ServiceAccount string
+	ARN            pulumi.StringInput
+}
+
 func newEKSAddon(ctx *pulumi.Context, name string, a eksAddon, opts ...pulumi.ResourceOption) (*awseks.Addon, error) {
 	args := &awseks.AddonArgs{
-		ClusterName:           a.ClusterName,
-		AddonName:             pulumi.String(a.Name),
-		ServiceAccountRoleArn: a.ServiceAccountRoleARN,
+		ClusterName: a.ClusterName,
+		AddonName:   pulumi.String(a.Name),
 		// Adopt a copy of the same software installed by hand (or by an older setup) before.
 		ResolveConflictsOnCreate: pulumi.String("OVERWRITE"),
 		ResolveConflictsOnUpdate: pulumi.String("OVERWRITE"),
@@ -49,6 +55,18 @@ func newEKSAddon(ctx *pulumi.Context, name string, a eksAddon, opts ...pulumi.Re
 			KubernetesVersion: a.KubernetesVersion,
 			MostRecent:        pulumi.Bool(false),
 		}).Version()
+	}
+	if r := a.Role; r != nil {
+		if r.Identity.PodIdentity() {
+			// EKS makes (and owns) the association for the add-on's service account, and
+			// rolls the add-on's pods so that they take it up. Left unset, the IRSA role ARN
+			// of an add-on that had one is cleared by the same update.
+			args.PodIdentityAssociations = awseks.AddonPodIdentityAssociationArray{awseks.AddonPodIdentityAssociationArgs{
+				RoleArn: r.ARN, ServiceAccount: pulumi.String(r.ServiceAccount),
+			}}
+		} else {
+			args.ServiceAccountRoleArn = r.ARN
+		}
 	}
 	if a.ConfigurationValues != "" {
 		args.ConfigurationValues = pulumi.String(a.ConfigurationValues)

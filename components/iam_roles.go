@@ -9,24 +9,35 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// IAM roles: for Kubernetes service accounts (IRSA) and for AWS services.
+// IAM roles: for the pods of Kubernetes service accounts (through EKS Pod Identity or IRSA)
+// and for AWS services.
 
-// irsaRole is an IAM role for a Kubernetes service account (IRSA) with one managed policy.
-type irsaRole struct {
-	OIDCProviderARN pulumi.StringInput
-	OIDCIssuerURL   pulumi.StringInput
-	Namespace       string
-	ServiceAccount  string
-	PolicyARN       pulumi.StringInput
-	Tags            map[string]string
+// workloadRole is the IAM role of one Kubernetes service account's pods, with one managed
+// policy.
+type workloadRole struct {
+	Identity       WorkloadIdentity
+	Namespace      string
+	ServiceAccount string
+	PolicyARN      pulumi.StringInput
+	Tags           map[string]string
 }
 
-// newIRSARole creates the role and attaches its policy; workloads that call AWS as soon as they
-// start should wait for the attachment.
-func newIRSARole(ctx *pulumi.Context, name string, r irsaRole, opts ...pulumi.ResourceOption) (*iam.Role, *iam.RolePolicyAttachment, error) {
-	trust := pulumi.All(r.OIDCProviderARN, r.OIDCIssuerURL).ApplyT(func(v []any) (string, error) {
-		return IRSATrustPolicy(v[0].(string), v[1].(string), r.Namespace, r.ServiceAccount)
-	}).(pulumi.StringOutput)
+// newWorkloadRole creates the role, trusting what Identity says, and attaches its policy;
+// workloads that call AWS as soon as they start should wait for the attachment. Switching
+// Identity changes only the trust policy, which IAM updates in place (UpdateAssumeRolePolicy):
+// the role, its ARN and its attachment stay.
+func newWorkloadRole(ctx *pulumi.Context, name string, r workloadRole, opts ...pulumi.ResourceOption) (*iam.Role, *iam.RolePolicyAttachment, error) {
+	var trust pulumi.StringInput
+	if r.Identity.PodIdentity() {
+		trust = pulumi.String(PodIdentityTrustPolicy)
+	} else {
+		if r.Identity.OIDCProviderARN == nil || r.Identity.OIDCIssuerURL == nil {
+			return nil, nil, fmt.Errorf("role %s: IRSA needs the cluster's OIDC provider", name)
+		}
+		trust = pulumi.All(r.Identity.OIDCProviderARN, r.Identity.OIDCIssuerURL).ApplyT(func(v []any) (string, error) {
+			return IRSATrustPolicy(v[0].(string), v[1].(string), r.Namespace, r.ServiceAccount)
+		}).(pulumi.StringOutput)
+	}
 	role, attachments, err := newRole(ctx, name, trust, []pulumi.StringInput{r.PolicyARN}, r.Tags, opts...)
 	if err != nil {
 		return nil, nil, err
@@ -84,6 +95,13 @@ func newRole(ctx *pulumi.Context, name string, trust pulumi.StringInput, policyA
 	}
 	return role, attachments, nil
 }
+
+// PodIdentityTrustPolicy is the trust policy of a role for EKS Pod Identity: the EKS Auth
+// service assumes it for a pod and tags the session with the pod's cluster, namespace and
+// service account (EKS User Guide, "Create a Pod Identity association": both actions are
+// required). It names no cluster: which pods get the role is the association's business.
+const PodIdentityTrustPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",` +
+	`"Principal":{"Service":"pods.eks.amazonaws.com"},"Action":["sts:AssumeRole","sts:TagSession"]}]}`
 
 // IRSATrustPolicy is the trust policy of an IAM role for a Kubernetes service account: the
 // cluster's OIDC provider may assume it for exactly that service account (sub) and only for

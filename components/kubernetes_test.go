@@ -60,7 +60,8 @@ func TestLoadBalancerControllerTrustsOnlyItsServiceAccount(t *testing.T) {
 	doc := render(t, func(ctx *pulumi.Context) (pulumi.Map, error) {
 		c, err := components.NewLoadBalancerController(ctx, "lbc", &components.LoadBalancerControllerArgs{
 			ClusterName: pulumi.String("demo"), Region: region, VPCID: pulumi.String("vpc-0123456789abcdef0"),
-			OIDCProviderARN: pulumi.String(providerARN), OIDCIssuerURL: pulumi.String("https://oidc.eks.us-east-1.amazonaws.com/id/ABC"),
+			Identity: components.WorkloadIdentity{Mode: components.IRSA,
+				OIDCProviderARN: pulumi.String(providerARN), OIDCIssuerURL: pulumi.String("https://oidc.eks.us-east-1.amazonaws.com/id/ABC")},
 			Chart: components.ChartSource{Chart: "aws-load-balancer-controller", Repository: "https://aws.github.io/eks-charts", Version: "3.5.0"},
 		})
 		if err != nil {
@@ -504,12 +505,12 @@ func TestDemoWorkloadRoutesThroughKong(t *testing.T) {
 func TestEBSCSIDriverGivesTheClusterVolumes(t *testing.T) {
 	t.Parallel()
 	doc := render(t, func(ctx *pulumi.Context) (pulumi.Map, error) {
-		c, err := newCluster(ctx)
+		c, err := newClusterIn(ctx, components.IRSA)
 		if err != nil {
 			return nil, err
 		}
 		d, err := components.NewEBSCSIDriver(ctx, "ebs", &components.EBSCSIDriverArgs{
-			ClusterName: c.Name, KubernetesVersion: c.KubernetesVersion, OIDCProviderARN: c.OIDCProviderARN, OIDCIssuerURL: c.OIDCIssuerURL, Nodes: c.Nodes,
+			ClusterName: c.Name, KubernetesVersion: c.KubernetesVersion, Identity: c.Identity, Nodes: c.Nodes,
 			Kubeconfig: c.Kubeconfig,
 		})
 		if err != nil {

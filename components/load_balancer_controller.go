@@ -27,20 +27,19 @@ const PodReadinessGateLabel = "elbv2.k8s.aws/pod-readiness-gate-inject"
 
 // LoadBalancerControllerArgs configures the AWS Load Balancer Controller.
 type LoadBalancerControllerArgs struct {
-	ClusterName     pulumi.StringInput
-	Region          string
-	VPCID           pulumi.StringInput
-	OIDCProviderARN pulumi.StringInput
-	// OIDCIssuerURL is the cluster's issuer, https://oidc.eks.<region>.amazonaws.com/id/<id>.
-	OIDCIssuerURL pulumi.StringInput
-	Chart         ChartSource
+	ClusterName pulumi.StringInput
+	Region      string
+	VPCID       pulumi.StringInput
+	// Identity gives the controller its role (Cluster.Identity).
+	Identity WorkloadIdentity
+	Chart    ChartSource
 	// CRDs are the chart's crds/ (stacks/charts reads them from Chart).
 	CRDs []CRD
 	Tags map[string]string
 }
 
-// LoadBalancerController is the AWS Load Balancer Controller with its IAM role for service
-// accounts. It turns Ingresses of class alb into ALBs.
+// LoadBalancerController is the AWS Load Balancer Controller with its IAM role (through EKS
+// Pod Identity or IRSA). It turns Ingresses of class alb into ALBs.
 type LoadBalancerController struct {
 	pulumi.ResourceState
 
@@ -53,8 +52,11 @@ type LoadBalancerController struct {
 // NewLoadBalancerController creates the IAM role and policy and installs the chart. Pass the
 // cluster's Kubernetes provider with pulumi.Providers.
 func NewLoadBalancerController(ctx *pulumi.Context, name string, args *LoadBalancerControllerArgs, opts ...pulumi.ResourceOption) (*LoadBalancerController, error) {
-	if args == nil || args.ClusterName == nil || args.OIDCProviderARN == nil || args.OIDCIssuerURL == nil {
-		return nil, fmt.Errorf("load balancer controller %s: cluster name and OIDC provider are required", name)
+	if args == nil || args.ClusterName == nil {
+		return nil, fmt.Errorf("load balancer controller %s: the cluster name is required", name)
+	}
+	if err := args.Identity.check(); err != nil {
+		return nil, fmt.Errorf("load balancer controller %s: %w", name, err)
 	}
 	c := &LoadBalancerController{}
 	if err := ctx.RegisterComponentResource("kong-alb-eks:aws:LoadBalancerController", name, c, opts...); err != nil {
@@ -70,11 +72,15 @@ func NewLoadBalancerController(ctx *pulumi.Context, name string, args *LoadBalan
 	if err != nil {
 		return nil, fmt.Errorf("load balancer controller %s: %w", name, err)
 	}
-	role, attachment, err := newIRSARole(ctx, name, irsaRole{
-		OIDCProviderARN: args.OIDCProviderARN, OIDCIssuerURL: args.OIDCIssuerURL,
-		Namespace: LoadBalancerControllerNamespace, ServiceAccount: LoadBalancerControllerServiceAccount,
+	role, attachment, err := newWorkloadRole(ctx, name, workloadRole{
+		Identity: args.Identity, Namespace: LoadBalancerControllerNamespace, ServiceAccount: LoadBalancerControllerServiceAccount,
 		PolicyARN: policy.Arn, Tags: args.Tags,
 	}, parent)
+	if err != nil {
+		return nil, fmt.Errorf("load balancer controller %s: %w", name, err)
+	}
+	saAnnotations, credentials, err := serviceAccountRole(ctx, name, args.Identity,
+		LoadBalancerControllerNamespace, LoadBalancerControllerServiceAccount, role.Arn, parent)
 	if err != nil {
 		return nil, fmt.Errorf("load balancer controller %s: %w", name, err)
 	}
@@ -87,8 +93,9 @@ func NewLoadBalancerController(ctx *pulumi.Context, name string, args *LoadBalan
 		ServiceAccount: lbcServiceAccount{
 			Create:      true,
 			Name:        LoadBalancerControllerServiceAccount,
-			Annotations: map[string]pulumi.StringInput{"eks.amazonaws.com/role-arn": role.Arn},
+			Annotations: saAnnotations,
 		},
+		PodAnnotations: map[string]string{CredentialsAnnotation: args.Identity.Mode},
 		// Services are left alone (Kong's proxy Service is ClusterIP, behind an Ingress), which
 		// also removes the Service-creation webhook race.
 		EnableServiceMutatorWebhook: false,
@@ -106,10 +113,12 @@ func NewLoadBalancerController(ctx *pulumi.Context, name string, args *LoadBalan
 	release, err := helmv3.NewRelease(ctx, name, relArgs,
 		parent,
 		// The controller calls AWS as soon as it reconciles an Ingress: its role must have
-		// the policy by then. The attachment is not an input of the release. The chart's
+		// the policy by then, and its pods are given the role only if the Pod Identity
+		// association (and the agent) exist as they are created. None of these is an input
+		// of the release. The chart's
 		// templates create an IngressClassParams, and the controller watches its CRDs from
 		// the start: they must be established first.
-		pulumi.DependsOn(append([]pulumi.Resource{attachment}, crds.Ready...)))
+		pulumi.DependsOn(append(append([]pulumi.Resource{attachment}, credentials...), crds.Ready...)))
 	if err != nil {
 		return nil, fmt.Errorf("load balancer controller %s: %w", name, err)
 	}
@@ -124,6 +133,7 @@ type lbcValues struct {
 	VPCID                       pulumi.StringInput `json:"vpcId"`
 	ReplicaCount                int                `json:"replicaCount"`
 	ServiceAccount              lbcServiceAccount  `json:"serviceAccount"`
+	PodAnnotations              map[string]string  `json:"podAnnotations"`
 	EnableServiceMutatorWebhook bool               `json:"enableServiceMutatorWebhook"`
 	KeepTLSSecret               bool               `json:"keepTLSSecret"`
 }

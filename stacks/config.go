@@ -74,12 +74,19 @@ type ClusterConfig struct {
 	// the default for KubernetesVersion.
 	EBSCSIDriverVersion string `key:"ebsCsiDriverVersion"`
 	// The networking add-ons, likewise: empty means EKS's default version.
-	VPCCNIVersion         string   `key:"vpcCniVersion"`
-	CoreDNSVersion        string   `key:"corednsVersion"`
-	KubeProxyVersion      string   `key:"kubeProxyVersion"`
-	EndpointPublicAccess  bool     `key:"endpointPublicAccess"`
-	EndpointPrivateAccess bool     `key:"endpointPrivateAccess"`
-	PublicAccessCIDRs     []string `key:"publicAccessCidrs"`
+	VPCCNIVersion    string `key:"vpcCniVersion"`
+	CoreDNSVersion   string `key:"corednsVersion"`
+	KubeProxyVersion string `key:"kubeProxyVersion"`
+	// WorkloadIdentity is how the VPC CNI, the EBS CSI driver and the load balancer
+	// controller get their IAM roles: pod-identity (EKS Pod Identity) or irsa (IAM roles for
+	// service accounts, through the cluster's IAM OIDC provider).
+	WorkloadIdentity string `key:"workloadIdentity"`
+	// PodIdentityAgentVersion pins the eks-pod-identity-agent add-on (pod-identity only);
+	// empty means EKS's default version.
+	PodIdentityAgentVersion string   `key:"podIdentityAgentVersion"`
+	EndpointPublicAccess    bool     `key:"endpointPublicAccess"`
+	EndpointPrivateAccess   bool     `key:"endpointPrivateAccess"`
+	PublicAccessCIDRs       []string `key:"publicAccessCidrs"`
 	// AccessEntries grant IAM principals access to the cluster, one grant per item:
 	// "PRINCIPAL_ARN POLICY" for the whole cluster, "PRINCIPAL_ARN POLICY NS1,NS2" for some
 	// namespaces (see access.go).
@@ -244,6 +251,7 @@ func DefaultConfig() Config {
 			EndpointPrivateAccess: true,
 			PublicAccessCIDRs:     []string{"0.0.0.0/0"},
 			AccessEntries:         []string{},
+			WorkloadIdentity:      components.PodIdentity,
 		},
 		Certificate: CertificateConfig{Mode: CertificateACM},
 		Kong: KongConfig{

@@ -112,11 +112,13 @@ func Deploy(ctx *pulumi.Context, cfg Config, op Operation) (*Environment, error)
 		EndpointPublicAccess:  cl.EndpointPublicAccess,
 		EndpointPrivateAccess: cl.EndpointPrivateAccess,
 		PublicAccessCIDRs:     cl.PublicAccessCIDRs,
-		Addons: components.NetworkingAddonVersions{
+		Addons: components.AddonVersions{
 			VPCCNI: cl.VPCCNIVersion, CoreDNS: cl.CoreDNSVersion, KubeProxy: cl.KubeProxyVersion,
+			PodIdentityAgent: cl.PodIdentityAgentVersion,
 		},
-		AccessEntries: cl.ParsedAccessEntries(),
-		Tags:          tags,
+		WorkloadIdentity: cl.WorkloadIdentity,
+		AccessEntries:    cl.ParsedAccessEntries(),
+		Tags:             tags,
 	})
 	if err != nil {
 		return nil, err
@@ -175,7 +177,9 @@ func Deploy(ctx *pulumi.Context, cfg Config, op Operation) (*Environment, error)
 	env.Outputs[outputs.ClusterName] = env.Cluster.Name
 	env.Outputs[outputs.VPCID] = env.Network.VPCID
 	env.Outputs[outputs.CertificateARN] = env.Certificate.ARN
-	env.Outputs[outputs.OIDCProviderARN] = env.Cluster.OIDCProviderARN
+	if cfg.Cluster.WorkloadIdentity == components.IRSA {
+		env.Outputs[outputs.OIDCProviderARN] = env.Cluster.OIDCProviderARN
+	}
 	env.Outputs[outputs.Kubeconfig] = env.Cluster.Kubeconfig
 	env.Outputs[outputs.ALBHostname] = env.ProxyIngress.Hostname
 	env.Outputs[outputs.ProxyURL] = pulumi.String("https://proxy." + cfg.Domain)
@@ -217,8 +221,7 @@ func deployKubernetes(ctx *pulumi.Context, cfg Config, op Operation, crds chartC
 	env.Storage, err = components.NewEBSCSIDriver(ctx, "ebs-csi-driver", &components.EBSCSIDriverArgs{
 		ClusterName:       env.Cluster.Name,
 		KubernetesVersion: env.Cluster.KubernetesVersion,
-		OIDCProviderARN:   env.Cluster.OIDCProviderARN,
-		OIDCIssuerURL:     env.Cluster.OIDCIssuerURL,
+		Identity:          env.Cluster.Identity,
 		AddonVersion:      cfg.Cluster.EBSCSIDriverVersion,
 		Nodes:             env.Cluster.Nodes,
 		Kubeconfig:        env.Cluster.Kubeconfig,
@@ -250,14 +253,13 @@ func deployKubernetes(ctx *pulumi.Context, cfg Config, op Operation, crds chartC
 
 	// The controller and cert-manager install in parallel.
 	env.LoadBalancerController, err = components.NewLoadBalancerController(ctx, "aws-load-balancer-controller", &components.LoadBalancerControllerArgs{
-		ClusterName:     env.Cluster.Name,
-		Region:          cfg.Region,
-		VPCID:           env.Network.VPCID,
-		OIDCProviderARN: env.Cluster.OIDCProviderARN,
-		OIDCIssuerURL:   env.Cluster.OIDCIssuerURL,
-		Chart:           cfg.Charts.LoadBalancerController,
-		CRDs:            crds.LoadBalancerController,
-		Tags:            tags,
+		ClusterName: env.Cluster.Name,
+		Region:      cfg.Region,
+		VPCID:       env.Network.VPCID,
+		Identity:    env.Cluster.Identity,
+		Chart:       cfg.Charts.LoadBalancerController,
+		CRDs:        crds.LoadBalancerController,
+		Tags:        tags,
 	}, k8s)
 	if err != nil {
 		return err

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/kong-alb-eks/kong-alb-eks/components"
 )
 
 // The EKS cluster: its name, versions, nodes and API endpoint access.
@@ -25,6 +27,7 @@ func (c Config) validateCluster(p *Problems) {
 		p.add(key("nodeAmiType"), "%s does not run on instance type %s (arm64 types need AL2023_ARM_64_STANDARD, x86_64 types an x86_64 AMI)", cl.NodeAMIType, cl.NodeInstanceType)
 	}
 	for _, a := range []struct{ key, value, example string }{
+		{"podIdentityAgentVersion", cl.PodIdentityAgentVersion, "v1.3.8-eksbuild.2"},
 		{"ebsCsiDriverVersion", cl.EBSCSIDriverVersion, "v1.48.0-eksbuild.1"},
 		{"vpcCniVersion", cl.VPCCNIVersion, "v1.20.4-eksbuild.1"},
 		{"corednsVersion", cl.CoreDNSVersion, "v1.12.3-eksbuild.1"},
@@ -43,6 +46,7 @@ func (c Config) validateCluster(p *Problems) {
 			p.add(key("vpcCniVersion"), "%s cannot enforce network policies: expected v1.14.0-eksbuild.3 or later", cl.VPCCNIVersion)
 		}
 	}
+	c.validateWorkloadIdentity(p)
 	if _, problems := parseAccessEntries(cl.AccessEntries); len(problems) > 0 {
 		*p = append(*p, problems...)
 	}
@@ -177,5 +181,37 @@ func (c Config) checkKubeProxySkew(p *Problems) {
 	if proxy[0] != cluster[0] || proxy[1] > cluster[1] || proxy[1] < cluster[1]-3 {
 		p.add(key("kubeProxyVersion"), "%s does not fit Kubernetes %s: kube-proxy is never newer than the cluster nor more than three minor versions older; use a v%s.x-eksbuild.N build",
 			cl.KubeProxyVersion, cl.KubernetesVersion, cl.KubernetesVersion)
+	}
+}
+
+// podIdentityAddons are the add-ons that call AWS, and the first version of each that takes
+// its role through EKS Pod Identity (EKS User Guide, "Pod Identity Support Reference").
+var podIdentityAddons = []struct {
+	key     string
+	version func(ClusterConfig) string
+	minimum []int
+	first   string
+}{
+	{"vpcCniVersion", func(c ClusterConfig) string { return c.VPCCNIVersion }, []int{1, 15, 5, 1}, "v1.15.5-eksbuild.1"},
+	{"ebsCsiDriverVersion", func(c ClusterConfig) string { return c.EBSCSIDriverVersion }, []int{1, 26, 0, 1}, "v1.26.0-eksbuild.1"},
+}
+
+func (c Config) validateWorkloadIdentity(p *Problems) {
+	cl := c.Cluster
+	switch cl.WorkloadIdentity {
+	case components.PodIdentity:
+	case components.IRSA:
+		return
+	default:
+		p.add(key("workloadIdentity"), "expected %q (EKS Pod Identity) or %q (IAM roles for service accounts, for accounts that cannot use Pod Identity), got %q",
+			components.PodIdentity, components.IRSA, cl.WorkloadIdentity)
+		return
+	}
+	for _, a := range podIdentityAddons {
+		m := addonVersion.FindStringSubmatch(a.version(cl))
+		if m != nil && compareVersions(versionParts(m[1]+"."+m[2]), a.minimum) < 0 {
+			p.add(key(a.key), "%s cannot take its role through EKS Pod Identity (workloadIdentity %s): expected %s or later, or workloadIdentity %s",
+				a.version(cl), components.PodIdentity, a.first, components.IRSA)
+		}
 	}
 }

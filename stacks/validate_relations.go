@@ -40,6 +40,11 @@ var conditionalKeys = []struct {
 		when:    "for the RDS instance (database rds)",
 	},
 	{
+		keys:    []string{"podIdentityAgentVersion"},
+		applies: func(c Config) bool { return c.Cluster.WorkloadIdentity == components.PodIdentity },
+		when:    "with workloadIdentity pod-identity: IRSA needs no agent",
+	},
+	{
 		keys:    []string{"publicAccessCidrs"},
 		applies: func(c Config) bool { return c.Cluster.EndpointPublicAccess },
 		when:    "while endpointPublicAccess is true",

@@ -9,8 +9,8 @@ const (
 	ClusterName      = "clusterName"
 	VPCID            = "vpcId"
 	CertificateARN   = "certificateArn"
-	OIDCProviderARN  = "oidcProviderArn"
-	Kubeconfig       = "kubeconfig" // secret
+	OIDCProviderARN  = "oidcProviderArn" // only with workloadIdentity irsa
+	Kubeconfig       = "kubeconfig"      // secret
 	ALBHostname      = "albHostname"
 	ProxyURL         = "proxyUrl"
 	KongManagerURL   = "kongManagerUrl"  // only when adminAllowedCidrs is set

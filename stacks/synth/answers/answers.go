@@ -190,6 +190,16 @@ func (c Cloud) Resource(typ, name string, inputs resource.PropertyMap) (string, 
 			set("addonVersion", "v1.0.0-eksbuild.1")
 		}
 		return cluster + ":" + addon, state, nil
+	case "aws:eks/podIdentityAssociation:PodIdentityAssociation":
+		// The ID is the association's (terraform-provider-aws,
+		// internal/service/eks/pod_identity_association.go: data.ID = data.AssociationID).
+		cluster := str("clusterName")
+		id := "a-" + HexOf(17, cluster, str("namespace"), str("serviceAccount"))
+		set("associationId", id)
+		set("associationArn", c.arn("eks", fmt.Sprintf("podidentityassociation/%s/%s", cluster, id)))
+		set("externalId", UUIDOf(cluster, id))
+		set("disableSessionTags", false)
+		return id, state, nil
 	case "aws:eks/accessEntry:AccessEntry":
 		cluster, principal := str("clusterName"), str("principalArn")
 		set("accessEntryArn", c.arn("eks", fmt.Sprintf("access-entry/%s/%s", cluster, UUIDOf(cluster, principal))))
@@ -368,6 +378,12 @@ var AddonVersions = map[string]map[string]struct{ Default, Latest string }{
 		"1.34": {"v1.12.3-eksbuild.1", "v1.12.4-eksbuild.1"},
 		"1.35": {"v1.13.1-eksbuild.1", "v1.13.1-eksbuild.1"},
 		"1.36": {"v1.13.2-eksbuild.1", "v1.13.2-eksbuild.1"},
+	},
+	"eks-pod-identity-agent": {
+		"1.33": {"v1.3.7-eksbuild.2", "v1.3.8-eksbuild.2"},
+		"1.34": {"v1.3.8-eksbuild.2", "v1.3.9-eksbuild.3"},
+		"1.35": {"v1.3.9-eksbuild.3", "v1.3.10-eksbuild.1"},
+		"1.36": {"v1.3.10-eksbuild.1", "v1.3.10-eksbuild.1"},
 	},
 	"aws-ebs-csi-driver": {
 		"1.33": {"v1.46.0-eksbuild.1", "v1.50.1-eksbuild.1"},

@@ -1,6 +1,8 @@
 package fakecloud
 
 import (
+	"time"
+
 	"context"
 	"fmt"
 
@@ -111,7 +113,7 @@ func (p *Provider) Create(_ context.Context, req plugin.CreateRequest) (plugin.C
 		return plugin.CreateResponse{}, fmt.Errorf("fakecloud %s: %w", p.Name, err)
 	}
 	unique := uniqueNames[string(req.Type)]
-	r := Resource{Type: string(req.Type), URN: string(req.URN), ID: id}
+	r := Resource{Type: string(req.Type), URN: string(req.URN), ID: id, Changed: time.Now()}
 	if r.Type == eksCluster {
 		// EKS remembers who created the cluster: its administrator while the bootstrap holds.
 		if r.Creator, err = CallerPrincipal(); err != nil {
@@ -124,6 +126,9 @@ func (p *Provider) Create(_ context.Context, req plugin.CreateRequest) (plugin.C
 	refuse := func() error { return unique.taken(inputs) }
 	err = p.World.locked(func() error {
 		if err := p.World.eksRules(&r, nil, inputs, state); err != nil {
+			return err
+		}
+		if err := p.World.identityRules(&r, nil, inputs); err != nil {
 			return err
 		}
 		if err := p.World.rdsRules(&r, nil, inputs, state); err != nil {
@@ -176,7 +181,7 @@ func (p *Provider) Update(_ context.Context, req plugin.UpdateRequest) (plugin.U
 	if err != nil {
 		return plugin.UpdateResponse{}, fmt.Errorf("fakecloud %s: %w", p.Name, err)
 	}
-	r := Resource{Type: string(req.Type), URN: string(req.URN), ID: string(req.ID)}
+	r := Resource{Type: string(req.Type), URN: string(req.URN), ID: string(req.ID), Changed: time.Now()}
 	err = p.World.locked(func() error {
 		// What the resource is now: the world's record, or the engine's when the world lost it.
 		old, ok, err := p.World.Get(r.Type, r.ID)
@@ -187,6 +192,9 @@ func (p *Provider) Update(_ context.Context, req plugin.UpdateRequest) (plugin.U
 			old = Resource{Type: r.Type, ID: r.ID, Outputs: Plain(withoutDefaultsList(req.OldOutputs))}
 		}
 		if err := p.World.eksRules(&r, &old, inputs, state); err != nil {
+			return err
+		}
+		if err := p.World.identityRules(&r, &old, inputs); err != nil {
 			return err
 		}
 		if err := p.World.rdsRules(&r, &old, inputs, state); err != nil {

@@ -174,6 +174,12 @@ var replacements = map[string]resourceRules{
 	// internal/service/eks/addon.go: addon_name and cluster_name. addon_version,
 	// configuration_values, service_account_role_arn and pod identities update in place.
 	"aws:eks/addon:Addon": {Replace: []replaceRule{forceNew("addonName"), forceNew("clusterName")}},
+	// internal/service/eks/pod_identity_association.go (a framework resource): cluster_name,
+	// namespace and service_account RequiresReplace; role_arn, target_role_arn and
+	// disable_session_tags update in place (UpdatePodIdentityAssociation).
+	"aws:eks/podIdentityAssociation:PodIdentityAssociation": {Replace: []replaceRule{
+		forceNew("clusterName"), forceNew("namespace"), forceNew("serviceAccount"),
+	}},
 	// internal/service/eks/access_entry.go: cluster_name, principal_arn, type (default
 	// "STANDARD"). kubernetes_groups and user_name update in place.
 	"aws:eks/accessEntry:AccessEntry": {Replace: []replaceRule{

@@ -85,6 +85,8 @@ type Resource struct {
 	// (access.go). It is kept here, not among the outputs: the real provider has no such output,
 	// and one the engine saw would go into the stack's state.
 	Creator string `json:"creator,omitempty"`
+	// Changed is when the resource was last created or updated.
+	Changed time.Time `json:"changed"`
 	// Pending, for an RDS DB instance, are the changes waiting for its maintenance window
 	// (rds_rules.go): setting to value.
 	Pending map[string]any `json:"pending,omitempty"`

@@ -3,6 +3,7 @@ package standins
 import (
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth/answers"
 	"github.com/kong-alb-eks/kong-alb-eks/tests/localcluster"
@@ -37,11 +38,58 @@ func (s *Standins) loadBalancerControllerStart() error {
 		return err
 	}
 	for _, pod := range pods {
+		if meta(pod)["deletionTimestamp"] != nil || str(meta(pod), "annotations", localcluster.HeldAnnotation) != "" {
+			continue
+		}
+		role, via, err := s.PodCredentials(pod)
+		if err != nil {
+			s.fail(fmt.Sprintf("load balancer controller pod %s has no AWS credentials (it would fail every reconcile): %v", nameOf(pod), err))
+			return nil
+		}
+		s.logf("load balancer controller: %s assumes %s through %s", nameOf(pod), role, via)
 		if err := s.release(pod, "load balancer controller: %s Ready, the engine waiting on nothing else"); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// PodCredentials is the IAM role a pod's AWS SDK gets, and how (irsa or pod-identity), as EKS
+// gives it (fakecloud.World.PodCredentials): from the service account's role-arn annotation
+// (read now; the IRSA webhook reads it as the pod is created, and a change of it reaches the
+// pods only with a new pod template, which the program's credentials annotation makes), or
+// from a Pod Identity association that existed when the pod was created.
+func (s *Standins) PodCredentials(pod Object) (role, via string, err error) {
+	m := meta(pod)
+	created, err := time.Parse(time.RFC3339, fmt.Sprint(m["creationTimestamp"]))
+	if err != nil {
+		return "", "", fmt.Errorf("pod %s: creationTimestamp: %w", nameOf(pod), err)
+	}
+	namespace := fmt.Sprint(m["namespace"])
+	account := str(pod, "spec", "serviceAccountName")
+	sa, err := s.cluster.Do(http.MethodGet, "/api/v1/namespaces/"+namespace+"/serviceaccounts/"+account, nil)
+	if err != nil {
+		return "", "", err
+	}
+	cluster, err := s.eksCluster()
+	if err != nil {
+		return "", "", err
+	}
+	return s.world.PodCredentials(cluster, namespace, account, created, str(meta(sa), "annotations", "eks.amazonaws.com/role-arn"))
+}
+
+// eksCluster is the name of the world's one EKS cluster.
+func (s *Standins) eksCluster() (string, error) {
+	all, err := s.world.Resources()
+	if err != nil {
+		return "", err
+	}
+	for _, r := range all {
+		if r.Type == "aws:eks/cluster:Cluster" {
+			return r.ID, nil
+		}
+	}
+	return "", fmt.Errorf("the fake cloud has no EKS cluster")
 }
 
 // loadBalancerController reconciles the Ingresses of class alb, only while the controller's

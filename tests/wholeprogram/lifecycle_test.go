@@ -36,7 +36,8 @@ func TestShippedStacksLifecycle(t *testing.T) {
 			// upgrade; dev's charts were upgraded by Helm since, which left the previous CRDs.
 			var override map[string]string
 			if stack == "defaults" {
-				override = chartConfig(t, previousCharts)
+				// ... and on IRSA, which the defaults' life moves to EKS Pod Identity.
+				override = irsaConfig(chartConfig(t, previousCharts))
 			}
 			if stack == "prod" {
 				override = databaseConfig(t)
@@ -75,6 +76,7 @@ func TestShippedStacksLifecycle(t *testing.T) {
 				e.destroyProduction(before)
 			default:
 				e.upgradeCharts()
+				e.moveToPodIdentity()
 				e.renewClusterCertificates()
 				e.destroy(before)
 			}

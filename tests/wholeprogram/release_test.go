@@ -35,12 +35,15 @@ const (
 
 // stateful are the types whose replacement or deletion loses data or the environment itself:
 // the network and the cluster, the nodes, the driver of the database's volume, the generated
-// passwords and the Secrets holding them, the database's claim, and the releases (a replaced
-// release is an uninstall: an outage, and the control plane's database pod goes).
+// passwords and the Secrets holding them, the database's claim, the releases (a replaced
+// release is an uninstall: an outage, and the control plane's database pod goes), and the
+// roles the add-ons and the controller run as (a replaced role is a new ARN under running
+// pods). The IAM OIDC provider is not among them: the recorded release used IRSA, and the
+// move to EKS Pod Identity deletes it once nothing trusts it.
 var stateful = map[string]bool{
 	"aws:ec2/vpc:Vpc": true, "aws:ec2/subnet:Subnet": true, "aws:ec2/natGateway:NatGateway": true, "aws:ec2/eip:Eip": true,
 	"aws:eks/cluster:Cluster": true, "aws:eks/nodeGroup:NodeGroup": true, "aws:eks/addon:Addon": true,
-	"aws:iam/openIdConnectProvider:OpenIdConnectProvider": true, "aws:acm/certificate:Certificate": true,
+	"aws:iam/role:Role": true, "aws:acm/certificate:Certificate": true,
 	"random:index/randomPassword:RandomPassword": true,
 	"kubernetes:core/v1:Secret":                  true, "kubernetes:core/v1:PersistentVolumeClaim": true, "kubernetes:core/v1:Namespace": true,
 	"kubernetes:helm.sh/v3:Release": true,

@@ -64,11 +64,15 @@ func TestEveryStackSynthesizes(t *testing.T) {
 		t.Run(stack, func(t *testing.T) {
 			doc := testkit.SynthStack(t, projectDir, stack)
 			for _, k := range []string{outputs.Region, outputs.ClusterName, outputs.VPCID, outputs.CertificateARN,
-				outputs.OIDCProviderARN, outputs.Kubeconfig, outputs.ALBHostname, outputs.ProxyURL,
+				outputs.Kubeconfig, outputs.ALBHostname, outputs.ProxyURL,
 				outputs.KongVersion, outputs.ChartVersions} {
 				if _, ok := doc.Outputs[k]; !ok {
 					t.Errorf("output %s missing", k)
 				}
+			}
+			// The shipped stacks use EKS Pod Identity: no OIDC provider, so no output of it.
+			if v, ok := doc.Outputs[outputs.OIDCProviderARN]; ok {
+				t.Errorf("output %s = %v with Pod Identity", outputs.OIDCProviderARN, v)
 			}
 			if doc.Outputs[outputs.Kubeconfig] != synth.Secret {
 				t.Errorf("kubeconfig output is not secret: %v", doc.Outputs[outputs.Kubeconfig])

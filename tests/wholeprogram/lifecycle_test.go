@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kong-alb-eks/kong-alb-eks/components"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/automation"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth/answers"
@@ -76,7 +77,9 @@ func TestShippedStacksLifecycle(t *testing.T) {
 				e.destroyProduction(before)
 			default:
 				e.upgradeCharts()
-				e.moveToPodIdentity()
+				e.switchIdentity(components.PodIdentity)
+				e.switchIdentity(components.IRSA)
+				e.switchIdentity(components.PodIdentity)
 				e.renewClusterCertificates()
 				e.destroy(before)
 			}

@@ -37,8 +37,13 @@ type ClusterArgs struct {
 
 	// Addons pins the add-ons every node runs; empty versions mean EKS's defaults.
 	Addons AddonVersions
-	// WorkloadIdentity is how pods get IAM roles: PodIdentity or IRSA.
+	// WorkloadIdentity is how pods get IAM roles: PodIdentity or IRSA (managed nodes only).
 	WorkloadIdentity string
+	// AutoMode makes an EKS Auto Mode cluster: EKS runs the nodes, the networking, block
+	// storage and load balancing, and the node group, the add-ons and the identity above are
+	// not made. AutoNodes shapes its nodes.
+	AutoMode  bool
+	AutoNodes AutoNodes
 	// AccessEntries grant IAM principals access to the cluster, beyond its creator.
 	AccessEntries []AccessEntry
 
@@ -141,11 +146,11 @@ func (c *Cluster) create(ctx *pulumi.Context, name string, args *ClusterArgs) er
 	parent := pulumi.Parent(c)
 	tags := pulumi.ToStringMap(args.Tags)
 
-	clusterRole, clusterPolicy, err := newServiceRole(ctx, name+"-cluster", "eks.amazonaws.com", []string{clusterPolicyARN}, args.Tags, parent)
+	clusterRole, clusterPolicy, err := c.clusterRole(ctx, name, args)
 	if err != nil {
 		return err
 	}
-	cluster, err := awseks.NewCluster(ctx, name, &awseks.ClusterArgs{
+	clusterArgs := &awseks.ClusterArgs{
 		Name:    pulumi.String(args.Name),
 		Version: pulumi.String(args.KubernetesVersion),
 		RoleArn: clusterRole.Arn,
@@ -166,7 +171,14 @@ func (c *Cluster) create(ctx *pulumi.Context, name string, args *ClusterArgs) er
 		// add-ons below are the only ones, from the first node on.
 		BootstrapSelfManagedAddons: pulumi.Bool(false),
 		Tags:                       tags,
-	},
+	}
+	var autoNodePolicies []pulumi.Resource
+	if args.AutoMode {
+		if autoNodePolicies, err = c.autoMode(ctx, name, args, clusterArgs); err != nil {
+			return err
+		}
+	}
+	cluster, err := awseks.NewCluster(ctx, name, clusterArgs,
 		parent,
 		// EKS checks the cluster role's permissions when it creates the cluster; the
 		// attachment is not an input.
@@ -184,6 +196,9 @@ func (c *Cluster) create(ctx *pulumi.Context, name string, args *ClusterArgs) er
 	c.KubernetesVersion = cluster.Version
 	c.SecurityGroupID = cluster.VpcConfig.ClusterSecurityGroupId().Elem()
 	c.OIDCIssuerURL = issuer
+	if args.AutoMode {
+		return c.finishAuto(ctx, name, args, cluster, autoNodePolicies)
+	}
 	if err := c.identity(ctx, name, args, cluster, issuer); err != nil {
 		return err
 	}
@@ -280,7 +295,15 @@ func (c *Cluster) create(ctx *pulumi.Context, name string, args *ClusterArgs) er
 	if err != nil {
 		return err
 	}
+	// Every workload this provider deploys waits for its pods (Helm releases with wait):
+	// they need nodes to run on, kube-proxy to reach Services (the API server's too) and
+	// CoreDNS to resolve names.
+	return c.kubernetesProvider(ctx, name, args, cluster, append([]pulumi.Resource{nodeGroup, kubeProxy, coreDNS}, access...))
+}
 
+// kubernetesProvider makes the kubeconfig and the Kubernetes provider, which waits for
+// workloadsNeed and the access entries among them.
+func (c *Cluster) kubernetesProvider(ctx *pulumi.Context, name string, args *ClusterArgs, cluster *awseks.Cluster, workloadsNeed []pulumi.Resource) error {
 	c.Kubeconfig = pulumi.ToSecret(pulumi.All(cluster.Endpoint, cluster.CertificateAuthority.Data().Elem(), cluster.Name).
 		ApplyT(func(v []any) (string, error) {
 			return Kubeconfig(v[0].(string), v[1].(string), v[2].(string), args.Region)
@@ -288,14 +311,12 @@ func (c *Cluster) create(ctx *pulumi.Context, name string, args *ClusterArgs) er
 	provider, err := kubernetes.NewProvider(ctx, name, &kubernetes.ProviderArgs{
 		Kubeconfig: c.Kubeconfig,
 	},
-		parent,
-		// Every workload this provider deploys waits for its pods (Helm releases with wait):
-		// they need nodes to run on, kube-proxy to reach Services (the API server's too) and
-		// CoreDNS to resolve names. A principal that reaches the cluster only through an
-		// access entry (a CI role that did not create the cluster) needs the entry and its
-		// policies before the first Kubernetes call, and on destroy until the last one: the
-		// engine deletes every Kubernetes resource before what this provider depends on.
-		pulumi.DependsOn(append([]pulumi.Resource{nodeGroup, kubeProxy, coreDNS}, access...)))
+		pulumi.Parent(c),
+		// A principal that reaches the cluster only through an access entry (a CI role that
+		// did not create the cluster) needs the entry and its policies before the first
+		// Kubernetes call, and on destroy until the last one: the engine deletes every
+		// Kubernetes resource before what this provider depends on.
+		pulumi.DependsOn(workloadsNeed))
 	if err != nil {
 		return err
 	}

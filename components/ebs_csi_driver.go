@@ -21,6 +21,9 @@ type EBSCSIDriverArgs struct {
 	ClusterName pulumi.StringInput
 	// Identity gives the controller its role (Cluster.Identity).
 	Identity WorkloadIdentity
+	// BuiltIn: the cluster is in EKS Auto Mode, whose block storage is EKS's own driver; only
+	// the StorageClass is made.
+	BuiltIn bool
 	// AddonVersion pins the add-on; empty means the version EKS makes the default for the
 	// cluster's Kubernetes version.
 	AddonVersion string
@@ -55,14 +58,33 @@ func NewEBSCSIDriver(ctx *pulumi.Context, name string, args *EBSCSIDriverArgs, o
 	if args == nil || args.ClusterName == nil || args.KubernetesVersion == nil || args.Nodes == nil || args.Kubeconfig == nil {
 		return nil, fmt.Errorf("EBS CSI driver %s: cluster name, version and kubeconfig, and nodes are required", name)
 	}
-	if err := args.Identity.check(); err != nil {
-		return nil, fmt.Errorf("EBS CSI driver %s: %w", name, err)
+	if !args.BuiltIn {
+		if err := args.Identity.check(); err != nil {
+			return nil, fmt.Errorf("EBS CSI driver %s: %w", name, err)
+		}
 	}
 	d := &EBSCSIDriver{}
 	if err := ctx.RegisterComponentResource("kong-alb-eks:aws:EBSCSIDriver", name, d, opts...); err != nil {
 		return nil, err
 	}
 	parent := pulumi.Parent(d)
+	volumesReleased, err := newVolumesReleasedHook(ctx, name, args.ClusterName, args.Kubeconfig, args.KubeconfigEnv)
+	if err != nil {
+		return nil, fmt.Errorf("EBS CSI driver %s: %w", name, err)
+	}
+	// Released volumes are deleted by the driver, some time after their claims: the driver
+	// (the add-on, or in Auto Mode the StorageClass, as what stands for EKS's driver) goes
+	// only once they are.
+	afterVolumes := pulumi.ResourceHooks(&pulumi.ResourceHookBinding{BeforeDelete: []*pulumi.ResourceHook{volumesReleased}})
+	if args.BuiltIn {
+		class, err := newGP3Class(ctx, name, autoModeEBSDriverName, parent, afterVolumes)
+		if err != nil {
+			return nil, fmt.Errorf("EBS CSI driver %s: %w", name, err)
+		}
+		d.StorageClass = class.Metadata.Name().Elem()
+		d.Ready = []pulumi.Resource{class}
+		return d, registerOutputs(ctx, d)
+	}
 	role, attachment, err := newWorkloadRole(ctx, name, workloadRole{
 		Identity: args.Identity, Namespace: "kube-system", ServiceAccount: ebsCSIServiceAccount,
 		PolicyARN: pulumi.String(ebsCSIPolicyARN), Tags: args.Tags,
@@ -74,18 +96,12 @@ func NewEBSCSIDriver(ctx *pulumi.Context, name string, args *EBSCSIDriverArgs, o
 	if args.Identity.Agent != nil {
 		addonWaitsFor = append(addonWaitsFor, args.Identity.Agent)
 	}
-	volumesReleased, err := newVolumesReleasedHook(ctx, name, args.ClusterName, args.Kubeconfig, args.KubeconfigEnv)
-	if err != nil {
-		return nil, fmt.Errorf("EBS CSI driver %s: %w", name, err)
-	}
 	addon, err := newEKSAddon(ctx, name, eksAddon{
 		ClusterName: args.ClusterName, Name: "aws-ebs-csi-driver", Version: args.AddonVersion, KubernetesVersion: args.KubernetesVersion,
 		Role: &addonRole{Identity: args.Identity, ServiceAccount: ebsCSIServiceAccount, ARN: role.Arn}, Tags: args.Tags,
 	},
 		parent,
-		// Released volumes are deleted by the driver, some time after their claims: it goes
-		// only once they are.
-		pulumi.ResourceHooks(&pulumi.ResourceHookBinding{BeforeDelete: []*pulumi.ResourceHook{volumesReleased}}),
+		afterVolumes,
 		// EKS reports the add-on ACTIVE only once its pods run on nodes, and the controller
 		// needs its policy to provision volumes (and, with Pod Identity, the agent to get its
 		// credentials from); none of these is an input.
@@ -93,21 +109,27 @@ func NewEBSCSIDriver(ctx *pulumi.Context, name string, args *EBSCSIDriverArgs, o
 	if err != nil {
 		return nil, fmt.Errorf("EBS CSI driver %s: %w", name, err)
 	}
-	class, err := storagev1.NewStorageClass(ctx, name+"-gp3", &storagev1.StorageClassArgs{
-		Metadata: metav1.ObjectMetaArgs{
-			Name:        pulumi.String(GP3StorageClass),
-			Annotations: pulumi.StringMap{"storageclass.kubernetes.io/is-default-class": pulumi.String("true")},
-		},
-		Provisioner:          pulumi.String(ebsCSIDriverName),
-		Parameters:           pulumi.StringMap{"type": pulumi.String("gp3"), "encrypted": pulumi.String("true")},
-		VolumeBindingMode:    pulumi.String("WaitForFirstConsumer"), // in the zone of the pod's node
-		AllowVolumeExpansion: pulumi.Bool(true),
-		ReclaimPolicy:        pulumi.String("Delete"),
-	}, parent)
+	class, err := newGP3Class(ctx, name, ebsCSIDriverName, parent)
 	if err != nil {
 		return nil, fmt.Errorf("EBS CSI driver %s: %w", name, err)
 	}
 	d.StorageClass = class.Metadata.Name().Elem()
 	d.Ready = []pulumi.Resource{addon, class}
 	return d, registerOutputs(ctx, d)
+}
+
+// newGP3Class is the cluster's default StorageClass: encrypted gp3 volumes of driver, in the
+// zone of the pod's node.
+func newGP3Class(ctx *pulumi.Context, name, driver string, opts ...pulumi.ResourceOption) (*storagev1.StorageClass, error) {
+	return storagev1.NewStorageClass(ctx, name+"-gp3", &storagev1.StorageClassArgs{
+		Metadata: metav1.ObjectMetaArgs{
+			Name:        pulumi.String(GP3StorageClass),
+			Annotations: pulumi.StringMap{"storageclass.kubernetes.io/is-default-class": pulumi.String("true")},
+		},
+		Provisioner:          pulumi.String(driver),
+		Parameters:           pulumi.StringMap{"type": pulumi.String("gp3"), "encrypted": pulumi.String("true")},
+		VolumeBindingMode:    pulumi.String("WaitForFirstConsumer"),
+		AllowVolumeExpansion: pulumi.Bool(true),
+		ReclaimPolicy:        pulumi.String("Delete"),
+	}, opts...)
 }

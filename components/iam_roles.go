@@ -49,10 +49,16 @@ func newWorkloadRole(ctx *pulumi.Context, name string, r workloadRole, opts ...p
 // assumes, with managed policies. The attachments are returned for DependsOn: a service
 // checks the role's permissions as it uses it, and no input says so.
 func newServiceRole(ctx *pulumi.Context, name, service string, policyARNs []string, tags map[string]string, opts ...pulumi.ResourceOption) (*iam.Role, []pulumi.Resource, error) {
+	return newServiceRoleActing(ctx, name, service, "sts:AssumeRole", policyARNs, tags, opts...)
+}
+
+// newServiceRoleActing is newServiceRole whose trust allows the service actions (a string,
+// or a list such as sts:AssumeRole and sts:TagSession).
+func newServiceRoleActing(ctx *pulumi.Context, name, service string, actions any, policyARNs []string, tags map[string]string, opts ...pulumi.ResourceOption) (*iam.Role, []pulumi.Resource, error) {
 	trust, err := json.Marshal(map[string]any{
 		"Version": "2012-10-17",
 		"Statement": []any{map[string]any{
-			"Effect": "Allow", "Principal": map[string]any{"Service": service}, "Action": "sts:AssumeRole",
+			"Effect": "Allow", "Principal": map[string]any{"Service": service}, "Action": actions,
 		}},
 	})
 	if err != nil {

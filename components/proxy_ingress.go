@@ -27,8 +27,13 @@ type ProxyIngressArgs struct {
 	// IPAddressType is ipv4 or dualstack.
 	IPAddressType string
 	Tags          map[string]string
+	// Class is the IngressClass (default alb). AutoMode: the class is an ALBIngressClass,
+	// which holds the scheme, address type, subnets and certificate; the Ingress does not
+	// repeat them.
+	Class    string
+	AutoMode bool
 	// WaitFor: the load balancer controller, which must serve its webhook before the Ingress
-	// is created and must still run when the Ingress is deleted.
+	// is created and must still run when the Ingress is deleted (in Auto Mode, the class).
 	WaitFor []pulumi.Resource
 }
 
@@ -112,12 +117,21 @@ func NewProxyIngress(ctx *pulumi.Context, name string, args *ProxyIngressArgs, o
 	annotations["alb.ingress.kubernetes.io/subnets"] = args.PublicSubnetIDs.ToStringArrayOutput().ApplyT(func(ids []string) string {
 		return strings.Join(ids, ",")
 	}).(pulumi.StringOutput)
+	class := args.Class
+	if class == "" {
+		class = "alb"
+	}
+	if args.AutoMode {
+		for _, k := range AutoModeClassAnnotations {
+			delete(annotations, k)
+		}
+	}
 
 	ing, err := newIngressRoute(ctx, name, ingressRoute{
 		Name:        pulumi.String(name),
 		Namespace:   args.Namespace,
 		Annotations: annotations,
-		Class:       "alb",
+		Class:       class,
 		Host:        "*." + args.Domain,
 		Path:        "/",
 		Service:     args.ServiceName,

@@ -22,8 +22,13 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
-// ebsCSIDriverName is the CSI driver of the volumes the EBS CSI driver provisions.
-const ebsCSIDriverName = "ebs.csi.aws.com"
+// ebsCSIDriverName is the CSI driver of the volumes the EBS CSI driver provisions;
+// autoModeEBSDriverName is EKS Auto Mode's built-in one's (EKS User Guide, "Create a storage
+// class": "You must create a StorageClass referencing ebs.csi.eks.amazonaws.com").
+const (
+	ebsCSIDriverName      = "ebs.csi.aws.com"
+	autoModeEBSDriverName = "ebs.csi.eks.amazonaws.com"
+)
 
 // VolumeReleaseTimeout bounds how long removing the EBS CSI driver waits for the cluster's
 // EBS volumes to be deleted. A released volume is deleted once it has detached from its
@@ -227,7 +232,8 @@ func driverVolumes(ctx context.Context, client *http.Client, url string) ([]stri
 	}
 	var out []string
 	for _, pv := range list.Items {
-		ebs := (pv.Spec.CSI != nil && pv.Spec.CSI.Driver == ebsCSIDriverName) || pv.Spec.AWSElasticBlockStore != nil
+		ebs := (pv.Spec.CSI != nil && (pv.Spec.CSI.Driver == ebsCSIDriverName || pv.Spec.CSI.Driver == autoModeEBSDriverName)) ||
+			pv.Spec.AWSElasticBlockStore != nil
 		if !ebs || pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimDelete {
 			continue
 		}

@@ -60,16 +60,25 @@ type NetworkConfig struct {
 // UsesExistingVPC reports whether the stack runs in a VPC it does not own.
 func (n NetworkConfig) UsesExistingVPC() bool { return n.ExistingVPCID != "" }
 
-// ClusterConfig describes the EKS cluster and its managed node group.
+// ClusterConfig describes the EKS cluster and its nodes.
 type ClusterConfig struct {
 	// Name is the EKS cluster name; empty means "kong-alb-eks-<stack>".
 	Name              string `key:"clusterName"`
 	KubernetesVersion string `key:"kubernetesVersion"`
-	NodeInstanceType  string `key:"nodeInstanceType"`
-	NodeAMIType       string `key:"nodeAmiType"`
-	NodeMinSize       int    `key:"nodeMinSize"`
-	NodeDesiredSize   int    `key:"nodeDesiredSize"`
-	NodeMaxSize       int    `key:"nodeMaxSize"`
+	// Mode is managed (a managed node group, the networking and EBS add-ons and the load
+	// balancer controller's chart, all the program's) or auto (EKS Auto Mode: EKS runs the
+	// nodes, networking, storage and load balancing).
+	Mode string `key:"clusterMode"`
+	// AutoNodeArchitecture and AutoNodeCapacityType shape Auto Mode's nodes (auto only):
+	// amd64 on-demand is EKS's built-in general-purpose node pool; anything else is a node
+	// pool of the program's.
+	AutoNodeArchitecture string `key:"autoNodeArchitecture"`
+	AutoNodeCapacityType string `key:"autoNodeCapacityType"`
+	NodeInstanceType     string `key:"nodeInstanceType"`
+	NodeAMIType          string `key:"nodeAmiType"`
+	NodeMinSize          int    `key:"nodeMinSize"`
+	NodeDesiredSize      int    `key:"nodeDesiredSize"`
+	NodeMaxSize          int    `key:"nodeMaxSize"`
 	// EBSCSIDriverVersion pins the aws-ebs-csi-driver add-on; empty means the version EKS makes
 	// the default for KubernetesVersion.
 	EBSCSIDriverVersion string `key:"ebsCsiDriverVersion"`
@@ -91,6 +100,26 @@ type ClusterConfig struct {
 	// "PRINCIPAL_ARN POLICY" for the whole cluster, "PRINCIPAL_ARN POLICY NS1,NS2" for some
 	// namespaces (see access.go).
 	AccessEntries []string `key:"accessEntries"`
+}
+
+// Cluster modes.
+const (
+	ClusterManaged = "managed"
+	ClusterAuto    = "auto"
+)
+
+// AutoMode reports whether EKS Auto Mode runs the cluster's nodes and capabilities.
+func (c ClusterConfig) AutoMode() bool { return c.Mode == ClusterAuto }
+
+// NodeArchitecture is the nodes' CPU architecture (amd64 or arm64).
+func (c ClusterConfig) NodeArchitecture() string {
+	if c.AutoMode() {
+		return c.AutoNodeArchitecture
+	}
+	if strings.Contains(c.NodeAMIType, "ARM") {
+		return components.ARM64
+	}
+	return components.AMD64
 }
 
 // Certificate modes.
@@ -252,6 +281,9 @@ func DefaultConfig() Config {
 			PublicAccessCIDRs:     []string{"0.0.0.0/0"},
 			AccessEntries:         []string{},
 			WorkloadIdentity:      components.PodIdentity,
+			Mode:                  ClusterManaged,
+			AutoNodeArchitecture:  components.AMD64,
+			AutoNodeCapacityType:  components.OnDemand,
 		},
 		Certificate: CertificateConfig{Mode: CertificateACM},
 		Kong: KongConfig{

@@ -18,8 +18,9 @@ type Environment struct {
 	Network                *components.Network
 	Cluster                *components.Cluster
 	Certificate            *components.Certificate
-	Database               *components.RDSDatabase // nil unless database is rds
-	LoadBalancerController *components.LoadBalancerController
+	Database               *components.RDSDatabase            // nil unless database is rds
+	LoadBalancerController *components.LoadBalancerController // nil in Auto Mode
+	ALBIngressClass        *components.ALBIngressClass        // Auto Mode only
 	CertManager            *components.CertManager
 	Storage                *components.EBSCSIDriver
 	ControlPlane           *components.KongControlPlane
@@ -68,7 +69,7 @@ func Deploy(ctx *pulumi.Context, cfg Config, op Operation) (*Environment, error)
 	zoneID := pulumi.String(zone.ZoneId)
 	// The charts are read before anything is registered: a chart that cannot be had stops the
 	// run before it creates anything.
-	crds, err := op.readCRDs(cfg.Charts)
+	crds, err := op.readCRDs(cfg.Charts, cfg.Cluster.AutoMode())
 	if err != nil {
 		return nil, err
 	}
@@ -117,6 +118,8 @@ func Deploy(ctx *pulumi.Context, cfg Config, op Operation) (*Environment, error)
 			PodIdentityAgent: cl.PodIdentityAgentVersion,
 		},
 		WorkloadIdentity: cl.WorkloadIdentity,
+		AutoMode:         cl.AutoMode(),
+		AutoNodes:        components.AutoNodes{Architecture: cl.AutoNodeArchitecture, CapacityType: cl.AutoNodeCapacityType},
 		AccessEntries:    cl.ParsedAccessEntries(),
 		Tags:             tags,
 	})
@@ -191,11 +194,16 @@ func Deploy(ctx *pulumi.Context, cfg Config, op Operation) (*Environment, error)
 	env.Outputs[outputs.ALBInboundCIDRs] = pulumi.ToStringArray(cfg.ALB.InboundCIDRs)
 	env.Outputs[outputs.PlainHTTPAllowed] = pulumi.Bool(cfg.ALB.AllowPlainHTTP)
 	env.Outputs[outputs.KongVersion] = pulumi.String(cfg.Kong.Version)
-	env.Outputs[outputs.ChartVersions] = pulumi.StringMap{
+	chartVersions := pulumi.StringMap{
 		"kong":                         pulumi.String(cfg.Charts.Kong.Version),
 		"aws-load-balancer-controller": pulumi.String(cfg.Charts.LoadBalancerController.Version),
 		"cert-manager":                 pulumi.String(cfg.Charts.CertManager.Version),
 	}
+	if cfg.Cluster.AutoMode() {
+		delete(chartVersions, "aws-load-balancer-controller")
+	}
+	env.Outputs[outputs.ChartVersions] = chartVersions
+	env.Outputs[outputs.ClusterMode] = pulumi.String(cfg.Cluster.Mode)
 	if env.Demo != nil {
 		env.Outputs[outputs.DemoURL] = env.Demo.URL
 	}
@@ -223,6 +231,7 @@ func deployKubernetes(ctx *pulumi.Context, cfg Config, op Operation, crds chartC
 		KubernetesVersion: env.Cluster.KubernetesVersion,
 		Identity:          env.Cluster.Identity,
 		AddonVersion:      cfg.Cluster.EBSCSIDriverVersion,
+		BuiltIn:           cfg.Cluster.AutoMode(),
 		Nodes:             env.Cluster.Nodes,
 		Kubeconfig:        env.Cluster.Kubeconfig,
 		KubeconfigEnv:     op.Env,
@@ -238,7 +247,7 @@ func deployKubernetes(ctx *pulumi.Context, cfg Config, op Operation, crds chartC
 			// The load balancer controller injects its pod readiness gates only into pods of
 			// namespaces with this label: a data plane pod then counts as ready only once the
 			// ALB's health check passes, so a rollout or a drain never runs ahead of the ALB.
-			Labels: pulumi.StringMap{components.PodReadinessGateLabel: pulumi.String("enabled")},
+			Labels: pulumi.StringMap{readinessGateLabel(cfg): pulumi.String("enabled")},
 		},
 	},
 		// Helm keeps a StatefulSet's PersistentVolumeClaims on uninstall: the bundled
@@ -251,16 +260,9 @@ func deployKubernetes(ctx *pulumi.Context, cfg Config, op Operation, crds chartC
 	}
 	namespace := ns.Metadata.Name().Elem()
 
-	// The controller and cert-manager install in parallel.
-	env.LoadBalancerController, err = components.NewLoadBalancerController(ctx, "aws-load-balancer-controller", &components.LoadBalancerControllerArgs{
-		ClusterName: env.Cluster.Name,
-		Region:      cfg.Region,
-		VPCID:       env.Network.VPCID,
-		Identity:    env.Cluster.Identity,
-		Chart:       cfg.Charts.LoadBalancerController,
-		CRDs:        crds.LoadBalancerController,
-		Tags:        tags,
-	}, k8s)
+	// The controller (or in Auto Mode the ALB's IngressClass) and cert-manager install in
+	// parallel.
+	alb, err := deployALBController(ctx, cfg, crds, env, k8s, tags)
 	if err != nil {
 		return err
 	}
@@ -278,7 +280,7 @@ func deployKubernetes(ctx *pulumi.Context, cfg Config, op Operation, crds chartC
 	// gates only as they are created (a pod created before it serves has none, the webhook
 	// fails open), and its Ingress webhook admits the control plane's Kong-class Ingresses. It
 	// installs in parallel with cert-manager, which takes as long, so this costs nothing.
-	kongWaitsFor := []pulumi.Resource{env.LoadBalancerController.Ready}
+	kongWaitsFor := alb.kongWaitsFor
 	controlPlaneWaitsFor := kongWaitsFor
 	if cfg.EffectiveDatabase() == DatabaseBundled {
 		// The bundled PostgreSQL's volume needs the EBS CSI driver and a default StorageClass.
@@ -329,7 +331,7 @@ func deployKubernetes(ctx *pulumi.Context, cfg Config, op Operation, crds chartC
 		return err
 	}
 
-	alb := cfg.ALB
+	lb := cfg.ALB
 	env.ProxyIngress, err = components.NewProxyIngress(ctx, "kong-proxy", &components.ProxyIngressArgs{
 		Namespace: namespace,
 		Domain:    cfg.Domain,
@@ -342,13 +344,15 @@ func deployKubernetes(ctx *pulumi.Context, cfg Config, op Operation, crds chartC
 		ServicePort:     env.DataPlane.ProxyPort,
 		CertificateARN:  env.Certificate.ARN,
 		PublicSubnetIDs: env.Network.PublicSubnetIDs,
-		AllowPlainHTTP:  alb.AllowPlainHTTP,
-		SSLPolicy:       alb.SSLPolicy,
-		InboundCIDRs:    alb.InboundCIDRs,
-		WAFv2ACLARN:     alb.WAFv2ACLARN,
-		IPAddressType:   alb.IPAddressType,
+		AllowPlainHTTP:  lb.AllowPlainHTTP,
+		SSLPolicy:       lb.SSLPolicy,
+		InboundCIDRs:    lb.InboundCIDRs,
+		WAFv2ACLARN:     lb.WAFv2ACLARN,
+		IPAddressType:   cfg.ALB.IPAddressType,
 		Tags:            tags,
-		WaitFor:         []pulumi.Resource{env.LoadBalancerController.Ready},
+		Class:           alb.class,
+		AutoMode:        cfg.Cluster.AutoMode(),
+		WaitFor:         alb.ready,
 	}, k8s)
 	if err != nil {
 		return err
@@ -360,7 +364,7 @@ func deployKubernetes(ctx *pulumi.Context, cfg Config, op Operation, crds chartC
 		ZoneID:      zoneID,
 		Region:      cfg.Region,
 		ALBHostname: env.ProxyIngress.Hostname,
-		IPv6:        alb.IPAddressType == DualStack,
+		IPv6:        lb.IPAddressType == DualStack,
 	})
 	if err != nil {
 		return err
@@ -371,7 +375,7 @@ func deployKubernetes(ctx *pulumi.Context, cfg Config, op Operation, crds chartC
 			Name:    cfg.Demo.Name,
 			Domain:  cfg.Domain,
 			Image:   cfg.Demo.Image,
-			WaitFor: []pulumi.Resource{env.ControlPlane.Release, env.LoadBalancerController.Ready},
+			WaitFor: append([]pulumi.Resource{env.ControlPlane.Release}, alb.kongWaitsFor...),
 		}, k8s)
 		if err != nil {
 			return err
@@ -407,4 +411,59 @@ func controlPlaneDatabase(cfg Config, rds *components.RDSDatabase, caBundle stri
 		}
 	}
 	return components.KongPostgres{ImageRepository: kong.PostgresImageRepository, ImageTag: kong.PostgresImageTag}
+}
+
+// albController is what makes the ALB: the load balancer controller's release, or in Auto Mode
+// EKS's built-in controller, through the IngressClass the program makes for it.
+type albController struct {
+	// class is the proxy Ingress's IngressClass.
+	class string
+	// ready: the proxy Ingress is created after these (and deleted before them).
+	ready []pulumi.Resource
+	// kongWaitsFor: what Kong's releases and the demo wait for. The controller's pod webhook
+	// gives the data plane pods their readiness gates only as they are created (a pod created
+	// before it serves has none: the webhook fails open), and its Ingress webhook admits the
+	// Kong-class Ingresses. EKS Auto Mode's are part of the cluster.
+	kongWaitsFor []pulumi.Resource
+}
+
+func deployALBController(ctx *pulumi.Context, cfg Config, crds chartCRDs, env *Environment, k8s pulumi.ResourceOption, tags map[string]string) (albController, error) {
+	if cfg.Cluster.AutoMode() {
+		class, err := components.NewALBIngressClass(ctx, "alb", &components.ALBIngressClassArgs{
+			Name:            "alb",
+			IPAddressType:   cfg.ALB.IPAddressType,
+			SubnetIDs:       env.Network.PublicSubnetIDs,
+			CertificateARNs: pulumi.StringArray{env.Certificate.ARN},
+		}, k8s)
+		if err != nil {
+			return albController{}, err
+		}
+		env.ALBIngressClass = class
+		return albController{class: "alb", ready: class.Ready}, nil
+	}
+	lbc, err := components.NewLoadBalancerController(ctx, "aws-load-balancer-controller", &components.LoadBalancerControllerArgs{
+		ClusterName: env.Cluster.Name,
+		Region:      cfg.Region,
+		VPCID:       env.Network.VPCID,
+		Identity:    env.Cluster.Identity,
+		Chart:       cfg.Charts.LoadBalancerController,
+		CRDs:        crds.LoadBalancerController,
+		Tags:        tags,
+	}, k8s)
+	if err != nil {
+		return albController{}, err
+	}
+	env.LoadBalancerController = lbc
+	return albController{class: "alb", ready: []pulumi.Resource{lbc.Ready}, kongWaitsFor: []pulumi.Resource{lbc.Ready}}, nil
+}
+
+// readinessGateLabel is the namespace label under which the ALB's controller gives pods
+// target-health readiness gates: the load balancer controller's, or EKS Auto Mode's (AWS's
+// blog "How to build highly available Kubernetes applications with Amazon EKS Auto Mode";
+// the user guide does not name it).
+func readinessGateLabel(cfg Config) string {
+	if cfg.Cluster.AutoMode() {
+		return components.AutoModePodReadinessGateLabel
+	}
+	return components.PodReadinessGateLabel
 }

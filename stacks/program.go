@@ -47,20 +47,22 @@ type chartCRDs struct {
 }
 
 // readCRDs reads the charts' CRDs, naming the configuration key of a chart it cannot read.
-func (op Operation) readCRDs(c ChartsConfig) (chartCRDs, error) {
+func (op Operation) readCRDs(c ChartsConfig, autoMode bool) (chartCRDs, error) {
 	read := op.CRDs
 	if read == nil {
 		read = charts.CRDs
 	}
 	var out chartCRDs
-	for _, chart := range []struct {
+	type chart struct {
 		key string
 		src components.ChartSource
 		to  *[]components.CRD
-	}{
-		{"loadBalancerControllerChart", c.LoadBalancerController, &out.LoadBalancerController},
-		{"kongChart", c.Kong, &out.Kong},
-	} {
+	}
+	read2 := []chart{{"kongChart", c.Kong, &out.Kong}}
+	if !autoMode { // Auto Mode's load balancing is EKS's: the controller's chart is not installed
+		read2 = append(read2, chart{"loadBalancerControllerChart", c.LoadBalancerController, &out.LoadBalancerController})
+	}
+	for _, chart := range read2 {
 		crds, err := read(chart.src)
 		if err != nil {
 			return chartCRDs{}, fmt.Errorf("reading the CRDs of the chart %s:%s names: %w", Project, chart.key, err)

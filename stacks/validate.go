@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/kong-alb-eks/kong-alb-eks/components"
 )
 
 // Problem is one invalid configuration value.
@@ -362,12 +364,12 @@ func (c Config) validateDemo(p *Problems) {
 	// An image built for one architecture never starts on nodes of the other (exec format
 	// error); kuard's images name theirs (kuard-amd64, kuard-arm64).
 	repo := strings.SplitN(strings.SplitN(d.Image[strings.LastIndex(d.Image, "/")+1:], "@", 2)[0], ":", 2)[0]
-	nodesARM := strings.Contains(c.Cluster.NodeAMIType, "ARM")
+	nodesARM := c.Cluster.NodeArchitecture() == components.ARM64
 	switch {
 	case strings.HasSuffix(repo, "-amd64") && nodesARM:
-		p.add(key("demoImage"), "%s is built for amd64 but the nodes are arm64 (%s): set demoImage to an arm64 or multi-architecture image", d.Image, c.Cluster.NodeAMIType)
+		p.add(key("demoImage"), "%s is built for amd64 but the nodes are arm64 (%s): set demoImage to an arm64 or multi-architecture image", d.Image, c.nodesFrom())
 	case (strings.HasSuffix(repo, "-arm64") || strings.HasSuffix(repo, "-arm")) && !nodesARM:
-		p.add(key("demoImage"), "%s is built for ARM but the nodes are x86_64 (%s): set demoImage to an amd64 or multi-architecture image", d.Image, c.Cluster.NodeAMIType)
+		p.add(key("demoImage"), "%s is built for ARM but the nodes are x86_64 (%s): set demoImage to an amd64 or multi-architecture image", d.Image, c.nodesFrom())
 	}
 }
 
@@ -386,4 +388,12 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// nodesFrom names the key that sets the nodes' architecture.
+func (c Config) nodesFrom() string {
+	if c.Cluster.AutoMode() {
+		return "autoNodeArchitecture " + c.Cluster.AutoNodeArchitecture
+	}
+	return c.Cluster.NodeAMIType
 }

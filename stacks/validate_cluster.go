@@ -47,6 +47,7 @@ func (c Config) validateCluster(p *Problems) {
 		}
 	}
 	c.validateWorkloadIdentity(p)
+	c.validateClusterMode(p)
 	if _, problems := parseAccessEntries(cl.AccessEntries); len(problems) > 0 {
 		*p = append(*p, problems...)
 	}
@@ -213,5 +214,22 @@ func (c Config) validateWorkloadIdentity(p *Problems) {
 			p.add(key(a.key), "%s cannot take its role through EKS Pod Identity (workloadIdentity %s): expected %s or later, or workloadIdentity %s",
 				a.version(cl), components.PodIdentity, a.first, components.IRSA)
 		}
+	}
+}
+
+func (c Config) validateClusterMode(p *Problems) {
+	cl := c.Cluster
+	switch cl.Mode {
+	case ClusterManaged, ClusterAuto:
+	default:
+		p.add(key("clusterMode"), "expected %q (a managed node group and the program's add-ons and load balancer controller) or %q (EKS Auto Mode), got %q",
+			ClusterManaged, ClusterAuto, cl.Mode)
+		return
+	}
+	if cl.AutoNodeArchitecture != components.AMD64 && cl.AutoNodeArchitecture != components.ARM64 {
+		p.add(key("autoNodeArchitecture"), "expected %s or %s, got %q", components.AMD64, components.ARM64, cl.AutoNodeArchitecture)
+	}
+	if cl.AutoNodeCapacityType != components.OnDemand && cl.AutoNodeCapacityType != components.Spot {
+		p.add(key("autoNodeCapacityType"), "expected %s or %s (EKS Auto Mode's capacity types), got %q", components.OnDemand, components.Spot, cl.AutoNodeCapacityType)
 	}
 }

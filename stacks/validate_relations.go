@@ -40,6 +40,31 @@ var conditionalKeys = []struct {
 		when:    "for the RDS instance (database rds)",
 	},
 	{
+		keys:    []string{"nodeInstanceType", "nodeAmiType", "nodeMinSize", "nodeDesiredSize", "nodeMaxSize"},
+		applies: func(c Config) bool { return !c.Cluster.AutoMode() },
+		when:    "with clusterMode managed: EKS Auto Mode picks instances itself (shape them with autoNodeArchitecture and autoNodeCapacityType)",
+	},
+	{
+		keys:    []string{"vpcCniVersion", "corednsVersion", "kubeProxyVersion", "ebsCsiDriverVersion", "podIdentityAgentVersion"},
+		applies: func(c Config) bool { return !c.Cluster.AutoMode() },
+		when:    "with clusterMode managed: EKS Auto Mode runs the networking, storage and Pod Identity as part of the cluster and versions them itself",
+	},
+	{
+		keys:    []string{"workloadIdentity"},
+		applies: func(c Config) bool { return !c.Cluster.AutoMode() },
+		when:    "with clusterMode managed: in EKS Auto Mode nothing the program runs needs an IAM role of its own (EKS's built-in controllers act with the cluster role)",
+	},
+	{
+		keys:    []string{"loadBalancerControllerChart", "loadBalancerControllerChartRepository", "loadBalancerControllerChartVersion"},
+		applies: func(c Config) bool { return !c.Cluster.AutoMode() },
+		when:    "with clusterMode managed: EKS Auto Mode's built-in load balancing makes the ALB, and the chart is not installed",
+	},
+	{
+		keys:    []string{"autoNodeArchitecture", "autoNodeCapacityType"},
+		applies: func(c Config) bool { return c.Cluster.AutoMode() },
+		when:    "with clusterMode auto: a managed node group takes nodeInstanceType and nodeAmiType",
+	},
+	{
 		keys:    []string{"podIdentityAgentVersion"},
 		applies: func(c Config) bool { return c.Cluster.WorkloadIdentity == components.PodIdentity },
 		when:    "with workloadIdentity pod-identity: IRSA needs no agent",

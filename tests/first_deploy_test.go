@@ -80,6 +80,14 @@ func TestNoStepNeedsKubectlAndNetworkingIsEKSAddons(t *testing.T) {
 		if cluster.Input("bootstrapSelfManagedAddons") != false {
 			t.Errorf("%s: EKS would install unmanaged copies of the networking add-ons", name)
 		}
+		if doc.Outputs["clusterMode"] == "auto" {
+			// EKS Auto Mode runs the networking, DNS, storage and Pod Identity itself ("you
+			// don't need to install or upgrade networking add-ons", EKS User Guide).
+			if got := doc.Find("aws:eks/addon:Addon"); len(got) != 0 {
+				t.Errorf("%s: add-ons in Auto Mode: %v", name, got)
+			}
+			continue
+		}
 		addons := map[string]synth.Resource{}
 		for _, a := range doc.Find("aws:eks/addon:Addon") {
 			addons[a.Input("addonName").(string)] = a
@@ -109,6 +117,18 @@ func TestDestroyReleasesVolumesWhileTheDriverRuns(t *testing.T) {
 	t.Parallel()
 	for name, doc := range configurations(t) {
 		ns := testkit.Named(t, doc, "kubernetes:core/v1:Namespace", "kong")
+		if doc.Outputs["clusterMode"] == "auto" {
+			// EKS's own driver: the StorageClass stands for it, and goes only once the volumes
+			// are gone.
+			class := testkit.Named(t, doc, "kubernetes:storage.k8s.io/v1:StorageClass", "ebs-csi-driver-gp3")
+			if !slices.Contains(class.DeleteHooks, "ebs-csi-driver-volumes-released") || class.Input("provisioner") != "ebs.csi.eks.amazonaws.com" {
+				t.Errorf("%s: the Auto Mode StorageClass %v has delete hooks %v", name, class.Input("provisioner"), class.DeleteHooks)
+			}
+			if ns.WaitsOn(class.URN) {
+				t.Errorf("%s: the %s namespace waits for the StorageClass on create", name, ns.Name)
+			}
+			continue
+		}
 		driver := testkit.Named(t, doc, "aws:eks/addon:Addon", "ebs-csi-driver")
 		if !slices.Contains(driver.DeleteHooks, "ebs-csi-driver-volumes-released") {
 			t.Errorf("%s: the EBS CSI driver's add-on has delete hooks %v, want the one that waits for its volumes", name, driver.DeleteHooks)
@@ -134,7 +154,11 @@ func TestRolloutsAndDrainsKeepServing(t *testing.T) {
 	t.Parallel()
 	for name, doc := range configurations(t) {
 		ns := testkit.Named(t, doc, "kubernetes:core/v1:Namespace", "kong")
-		if labels, _ := synth.Lookup(ns.Inputs, "metadata.labels").(map[string]any); labels["elbv2.k8s.aws/pod-readiness-gate-inject"] != "enabled" {
+		label := "elbv2.k8s.aws/pod-readiness-gate-inject"
+		if doc.Outputs["clusterMode"] == "auto" {
+			label = "eks.amazonaws.com/pod-readiness-gate-inject"
+		}
+		if labels, _ := synth.Lookup(ns.Inputs, "metadata.labels").(map[string]any); labels[label] != "enabled" {
 			t.Errorf("%s: the Kong namespace's labels %v do not enable readiness gates", name, labels)
 		}
 		ing := testkit.Named(t, doc, "kubernetes:networking.k8s.io/v1:Ingress", "kong-proxy")

@@ -19,7 +19,8 @@ const (
 	ALBInboundCIDRs  = "albInboundCidrs" // the only client ranges the ALB admits; empty: everyone
 	PlainHTTPAllowed = "plainHttpAllowed"
 	KongVersion      = "kongVersion"
-	ChartVersions    = "chartVersions" // map: kong, aws-load-balancer-controller, cert-manager
+	ChartVersions    = "chartVersions" // map: kong, aws-load-balancer-controller (managed mode), cert-manager
+	ClusterMode      = "clusterMode"   // managed or auto
 	DemoURL          = "demoUrl"       // only when demoEnabled
 	// The RDS instance, only with database rds: its host name, and the name of the snapshot
 	// RDS takes when it is deleted.

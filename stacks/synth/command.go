@@ -44,7 +44,7 @@ func Command(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if *estimate {
-		err = writeEstimate(stdout, doc, *format)
+		err = writeEstimate(stdout, doc, *format, Options{Stack: *stack, Config: file.Config, SecretKeys: file.SecretKeys})
 	} else if *format == "json" {
 		err = WriteJSON(stdout, doc)
 	} else {
@@ -57,14 +57,46 @@ func Command(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// writeEstimate writes the document's modelled time to a working environment.
-func writeEstimate(w io.Writer, doc *Document, format string) error {
+// writeEstimate writes the document's modelled time to a working environment; for an EKS Auto
+// Mode stack, beside the time the same stack would take with a managed node group.
+func writeEstimate(w io.Writer, doc *Document, format string, opts Options) error {
 	e, err := EstimateDocument(doc)
 	if err != nil {
 		return err
+	}
+	if managed, ok := ManagedCounterpart(opts.Config); ok {
+		opts.Config = managed
+		other, err := Run(opts)
+		if err != nil {
+			return fmt.Errorf("the managed-node counterpart of %s: %w", opts.Stack, err)
+		}
+		oe, err := EstimateDocument(other)
+		if err != nil {
+			return err
+		}
+		e.ManagedNodes = &oe.Modelled.Minutes
 	}
 	if format == "json" {
 		return WriteEstimateJSON(w, e)
 	}
 	return WriteEstimateText(w, e)
+}
+
+// ManagedCounterpart is an EKS Auto Mode stack's configuration with a managed node group
+// instead (clusterMode managed, the default node group): what the estimate compares Auto Mode
+// with. ok is false for a stack that is not in Auto Mode.
+func ManagedCounterpart(config map[string]string) (map[string]string, bool) {
+	const p = "kong-alb-eks:"
+	if config[p+"clusterMode"] != "auto" {
+		return nil, false
+	}
+	out := map[string]string{}
+	for k, v := range config {
+		switch k {
+		case p + "clusterMode", p + "autoNodeArchitecture", p + "autoNodeCapacityType":
+		default:
+			out[k] = v
+		}
+	}
+	return out, true
 }

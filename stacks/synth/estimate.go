@@ -23,6 +23,9 @@ type Estimate struct {
 	// UnlistedTypes are resource types the timings table has no rule for (taken as an API
 	// call).
 	UnlistedTypes []string `json:"unlistedTypes"`
+	// ManagedNodes, for an EKS Auto Mode stack, is the modelled time of the same stack with a
+	// managed node group (ManagedCounterpart), in minutes.
+	ManagedNodes *float64 `json:"managedNodesMinutes,omitempty"`
 }
 
 // Span is the longest path through a graph.

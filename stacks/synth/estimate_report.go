@@ -12,6 +12,10 @@ func WriteEstimateText(w io.Writer, e *Estimate) error {
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "Time from `pulumi up` to a working environment, %s/%s\n", e.Project, e.Stack)
 	fmt.Fprintf(b, "(modelled: the longest path through the dependency graph, each resource at its type's typical time)\n\n")
+	if e.ManagedNodes != nil {
+		fmt.Fprintf(b, "EKS Auto Mode: %.1f min to a working environment; the same stack with a managed node group (clusterMode managed): %.1f min\n\n",
+			e.Modelled.Minutes, *e.ManagedNodes)
+	}
 	writeSpan(b, "Modelled", e.Modelled)
 	b.WriteString("\n")
 	writeSpan(b, "Lower bound, keeping only the required edges", e.LowerBound)

@@ -3,6 +3,7 @@ package synth
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -455,14 +456,16 @@ func TestEstimateOfEveryStackIsAtItsBound(t *testing.T) {
 				t.Errorf("%s: %s never: %s", stack, cond.Name, cond.Why)
 			}
 		}
-		var ingressStart, dpReady float64
+		// Off the critical path (EKS Auto Mode's shorter first deploy), the ALB is ready before
+		// it is needed.
+		ingressStart, onPath := 0.0, false
 		for _, st := range e.Modelled.CriticalPath {
 			if st.Type == "kubernetes:networking.k8s.io/v1:Ingress" {
-				ingressStart = st.StartMinutes
+				ingressStart, onPath = st.StartMinutes, true
 			}
 		}
-		dpReady = c[conditionDataPlane].Minutes
-		if ingressStart == 0 || ingressStart >= dpReady {
+		dpReady := c[conditionDataPlane].Minutes
+		if onPath && (ingressStart == 0 || ingressStart >= dpReady) {
 			t.Errorf("%s: the ALB Ingress starts at %.2f, the data plane is Ready at %.2f: the ALB should provision beside Kong", stack, ingressStart, dpReady)
 		}
 	}
@@ -471,6 +474,49 @@ func TestEstimateOfEveryStackIsAtItsBound(t *testing.T) {
 // TestEstimateProdDatabase: prod's RDS instance (Multi-AZ, 15 minutes) is created while EKS is
 // and adds nothing to the time to a working environment; made to wait for the cluster, as a
 // careless dependency would, it lands on the critical path and the estimate names that edge.
+// An Auto Mode stack's estimate waits for no node group: its workloads wait for the nodes EKS
+// launches once pods are pending, about a minute after the Kubernetes provider; and the text
+// names the same stack's time with a managed node group, which is longer.
+func TestEstimateAutoMode(t *testing.T) {
+	t.Parallel()
+	doc := synthStack(t, "auto")
+	e, err := EstimateDocument(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sawNodes bool
+	for _, st := range e.Modelled.CriticalPath {
+		if st.Type == "aws:eks/nodeGroup:NodeGroup" {
+			t.Errorf("a node group on the Auto Mode stack's critical path")
+		}
+		if st.Type == autoNodesType {
+			sawNodes = true
+			if st.Minutes != 1 {
+				t.Errorf("Auto Mode's nodes take %.2f min, want 1", st.Minutes)
+			}
+		}
+	}
+	if !sawNodes {
+		t.Errorf("the first workload does not wait for Auto Mode's nodes: %+v", e.Modelled.CriticalPath)
+	}
+	file, err := ReadStackFile(StackFilePath("../..", "auto"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := writeEstimate(&out, doc, "text", Options{Stack: "auto", Config: file.Config, SecretKeys: file.SecretKeys}); err != nil {
+		t.Fatal(err)
+	}
+	var auto, managed float64
+	if _, err := fmt.Sscanf(out.String()[strings.Index(out.String(), "EKS Auto Mode:"):],
+		"EKS Auto Mode: %f min to a working environment; the same stack with a managed node group (clusterMode managed): %f min", &auto, &managed); err != nil {
+		t.Fatalf("no comparison in the estimate: %v\n%s", err, out.String())
+	}
+	if auto != e.Modelled.Minutes || managed <= auto {
+		t.Errorf("Auto Mode %.1f min (modelled %.2f), managed nodes %.1f min", auto, e.Modelled.Minutes, managed)
+	}
+}
+
 func TestEstimateProdDatabase(t *testing.T) {
 	t.Parallel()
 	doc := synthStack(t, "prod")

@@ -10,6 +10,7 @@ const (
 	dataPlaneReadyType = "estimate:kong:DataPlaneReady"
 	targetsHealthyType = "estimate:alb:TargetsHealthy"
 	workingType        = "estimate:environment:Working"
+	autoNodesType      = "estimate:nodes:AutoModeNodes"
 )
 
 var virtualTimings = []timingRule{
@@ -18,6 +19,8 @@ var virtualTimings = []timingRule{
 	{isType(targetsHealthyType), Timing{30 * time.Second, 10 * time.Second, 90 * time.Second, "ALB targets healthy",
 		"AWS Load Balancer Controller annotations: healthcheck-interval-seconds 15 and healthy-threshold-count 2 by default; registration takes seconds"}},
 	{isType(workingType), Timing{0, 0, 0, "working environment", "the last of its conditions"}},
+	{isType(autoNodesType), Timing{1 * time.Minute, 45 * time.Second, 2 * time.Minute, "EKS Auto Mode nodes",
+		"EKS Auto Mode launches an instance once a pod is pending and it joins in about a minute (EC2 launch, boot and kubelet registration; AWS publishes no figure)"}},
 }
 
 // Condition is one thing a working environment needs, and when the estimate has it met.
@@ -63,6 +66,9 @@ type world struct {
 //   - The ALB serves once it exists and a data plane is Ready and registered: the load
 //     balancer controller registers the pods as targets, and the ALB routes to them once its
 //     health checks pass (the controller's defaults: every 15 s, healthy after 2).
+//   - In EKS Auto Mode no node exists before pods ask for one: the first workload's pods are
+//     pending until EKS's Karpenter launches a node. A virtual "nodes" resource after the
+//     Kubernetes provider is that node joining, and every workload waits on it.
 //   - The environment works when the ALB serves, the *.DOMAIN records resolve and a data plane
 //     is Ready. These three are the conditions the estimate reports. (With the ALB's target
 //     group made before the data plane's pods, the controller gives them readiness gates, so
@@ -77,9 +83,18 @@ func (g *graph) addWorld(edges map[string]map[string]bool) {
 		}
 		edges[from][to] = true
 	}
-	var albs []string
+	var albs, workloads, providers []string
+	autoMode := false
 	for _, u := range g.order {
 		r := g.res[u]
+		switch {
+		case isType("aws:eks/cluster:Cluster")(r) && r.Input("computeConfig.enabled") == true:
+			autoMode = true
+		case hasTypePrefix("pulumi:providers:kubernetes")(r):
+			providers = append(providers, u)
+		case isType("kubernetes:helm.sh/v3:Release")(r) || isType("kubernetes:apps/v1:Deployment")(r):
+			workloads = append(workloads, u)
+		}
 		switch {
 		case kongDataPlane(r):
 			g.world.dataPlanes = append(g.world.dataPlanes, u)
@@ -96,6 +111,15 @@ func (g *graph) addWorld(edges map[string]map[string]bool) {
 		g.res[urn] = Resource{URN: urn, Type: typ, Name: name, Custom: true}
 		g.order = append(g.order, urn)
 		return urn
+	}
+	if autoMode {
+		nodes := virtual(autoNodesType, "auto-mode-nodes")
+		for _, p := range providers {
+			add(nodes, p)
+		}
+		for _, w := range workloads {
+			add(w, nodes)
+		}
 	}
 	for _, dp := range g.world.dataPlanes {
 		ready := virtual(dataPlaneReadyType, g.res[dp].Name+"-ready")

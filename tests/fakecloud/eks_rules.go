@@ -48,6 +48,9 @@ type VersionUpgrade struct {
 func (w *World) eksRules(r *Resource, old *Resource, in, state resource.PropertyMap) error {
 	switch r.Type {
 	case eksCluster:
+		if err := autoModeRule(r, old, in); err != nil {
+			return err
+		}
 		return w.clusterVersion(r, old, in, state)
 	case eksNodeGroup:
 		return w.nodeGroupVersion(r, old, in, state)
@@ -337,4 +340,53 @@ func minorOf(v string) (int, bool) {
 func outString(outputs map[string]any, k string) string {
 	s, _ := outputs[k].(string)
 	return s
+}
+
+// autoModeRule is EKS Auto Mode's rule for a cluster's create or update: compute, block
+// storage and load balancing are on or off together (terraform-provider-aws
+// internal/service/eks/cluster.go validates "compute_config.enabled,
+// kubernetes_network_config.elastic_load_balancing.enabled, and
+// storage_config.block_storage.enabled must all be set to either true or false"; EKS's
+// UpdateClusterConfig "must all be enabled or disabled in the same request", EKS User Guide,
+// "Enable EKS Auto Mode on an existing cluster"), a new Auto Mode cluster installs no
+// self-managed add-ons (CreateCluster: "When EKS Auto Mode is enabled,
+// bootstrapSelfManagedAddons must be set to false.", terraform-provider-aws #40483), and
+// built-in node pools need a node role.
+func autoModeRule(r *Resource, old *Resource, in resource.PropertyMap) error {
+	enabled := func(path ...string) bool {
+		v := resource.NewObjectProperty(in)
+		for _, p := range path {
+			if !v.IsObject() {
+				return false
+			}
+			v = v.ObjectValue()[resource.PropertyKey(p)]
+		}
+		return v.IsBool() && v.BoolValue()
+	}
+	compute := enabled("computeConfig", "enabled")
+	storage := enabled("storageConfig", "blockStorage", "enabled")
+	lb := enabled("kubernetesNetworkConfig", "elasticLoadBalancing", "enabled")
+	op := "creating EKS Cluster (" + str(in, "name") + ")"
+	if old != nil {
+		op = "updating EKS Cluster (" + r.ID + ") compute config"
+	}
+	if compute != storage || compute != lb {
+		return awsError(op, "InvalidParameterException",
+			"computeConfig.enabled, kubernetesNetworkConfig.elasticLoadBalancing.enabled, and storageConfig.blockStorage.enabled must all be set to either true or false")
+	}
+	if !compute {
+		return nil
+	}
+	if old == nil {
+		if v, ok := in["bootstrapSelfManagedAddons"]; !ok || !v.IsBool() || v.BoolValue() {
+			return awsError(op, "InvalidParameterException", "When EKS Auto Mode is enabled, bootstrapSelfManagedAddons must be set to false.")
+		}
+	}
+	cc := in["computeConfig"].ObjectValue()
+	if pools, ok := cc["nodePools"]; ok && pools.IsArray() && len(pools.ArrayValue()) > 0 {
+		if role, ok := cc["nodeRoleArn"]; !ok || !role.IsString() || role.StringValue() == "" {
+			return awsError(op, "InvalidParameterException", "nodeRoleArn is required when nodePools are specified")
+		}
+	}
+	return nil
 }

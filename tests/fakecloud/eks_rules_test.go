@@ -344,3 +344,33 @@ func TestTheProgramsUpgradeOrder(t *testing.T) {
 		refused(t, "the cluster from 1.34 to 1.36", err, "Unsupported Kubernetes minor version update from 1.34 to 1.36")
 	})
 }
+
+func TestAutoModeClusterRule(t *testing.T) {
+	auto := func(compute, storage, lb bool, extra map[string]any) map[string]any {
+		in := clusterAt("1.34")
+		in["computeConfig"] = map[string]any{"enabled": compute, "nodePools": []any{"system"}, "nodeRoleArn": "arn:aws:iam::1:role/node"}
+		in["storageConfig"] = map[string]any{"blockStorage": map[string]any{"enabled": storage}}
+		in["kubernetesNetworkConfig"] = map[string]any{"elasticLoadBalancing": map[string]any{"enabled": lb}}
+		in["bootstrapSelfManagedAddons"] = false
+		for k, v := range extra {
+			in[k] = v
+		}
+		return in
+	}
+	for name, c := range map[string]struct {
+		in   map[string]any
+		want string
+	}{
+		"compute alone":        {auto(true, false, true, nil), "must all be set to either true or false"},
+		"self-managed add-ons": {auto(true, true, true, map[string]any{"bootstrapSelfManagedAddons": true}), "bootstrapSelfManagedAddons must be set to false"},
+		"pools without a role": {auto(true, true, true, map[string]any{"computeConfig": map[string]any{"enabled": true, "nodePools": []any{"system"}}}), "nodeRoleArn is required"},
+		"Auto Mode":            {auto(true, true, true, nil), ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := cloud(t).create(t, clusterType, "prod", c.in)
+			if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+				t.Errorf("got %v, want %q", err, c.want)
+			}
+		})
+	}
+}

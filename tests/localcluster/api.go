@@ -179,6 +179,9 @@ func EKSNode(name, group, instanceType, arch, region string, i int) Object {
 
 // addNodes registers the initial node group's kwok nodes.
 func (c *Cluster) addNodes(opts Options) error {
+	if opts.NoNodes {
+		return nil
+	}
 	n, arch, region := opts.Nodes, opts.Arch, opts.Region
 	if n == 0 {
 		n = 2

@@ -40,9 +40,11 @@ const ProviderEnv = "KONG_ALB_EKS_KUBERNETES_PROVIDER"
 type Options struct {
 	// Nodes is how many kwok nodes to register (default 2), labelled like EKS nodes of Arch
 	// (amd64 or arm64, default amd64) in Region's zones.
-	Nodes  int
-	Arch   string
-	Region string
+	Nodes int
+	// NoNodes registers none (EKS Auto Mode's cluster, whose nodes come with pending pods).
+	NoNodes bool
+	Arch    string
+	Region  string
 	// Holds keep the pods each matches from turning Ready until they are annotated
 	// HeldAnnotation.
 	Holds []Hold

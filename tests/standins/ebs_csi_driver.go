@@ -9,8 +9,12 @@ import (
 	"github.com/kong-alb-eks/kong-alb-eks/tests/fakecloud"
 )
 
-// EBSDriver is the CSI driver name of the EBS CSI driver.
-const EBSDriver = "ebs.csi.aws.com"
+// EBSDriver is the CSI driver name of the EBS CSI driver; AutoModeEBSDriver is EKS Auto Mode's
+// built-in one's.
+const (
+	EBSDriver         = "ebs.csi.aws.com"
+	AutoModeEBSDriver = "ebs.csi.eks.amazonaws.com"
+)
 
 // provisionerFinalizer is what the CSI external-provisioner puts on the volumes it makes, and
 // removes after deleting the disk (kubernetes-csi/external-provisioner, pkg/controller:
@@ -34,11 +38,23 @@ const DetachTime = 10 * time.Second
 // PersistentVolume bound to the claim; for a Released volume whose reclaim policy is Delete it
 // deletes the EBS volume, then the PersistentVolume, once the volume has detached (DetachTime
 // after the driver first saw it Released). Without the add-on nothing happens: a claim stays
-// Pending, and a released volume and its disk stay, which the tests report.
+// Pending, and a released volume and its disk stay, which the tests report. EKS Auto Mode's
+// driver (ebs.csi.eks.amazonaws.com) behaves the same, while the world's cluster has block
+// storage enabled (storageConfig.blockStorage).
 func (s *Standins) ebsCSIDriver() error {
+	drivers := map[string]bool{}
 	running, err := s.addonExists("aws-ebs-csi-driver")
-	if err != nil || !running {
+	if err != nil {
 		return err
+	}
+	drivers[EBSDriver] = running
+	auto, err := s.autoMode()
+	if err != nil {
+		return err
+	}
+	drivers[AutoModeEBSDriver] = auto.blockStorage
+	if !drivers[EBSDriver] && !drivers[AutoModeEBSDriver] {
+		return nil
 	}
 	classes, err := s.list("/apis/storage.k8s.io/v1/storageclasses")
 	if err != nil {
@@ -46,7 +62,7 @@ func (s *Standins) ebsCSIDriver() error {
 	}
 	ours := map[string]Object{}
 	for _, sc := range classes {
-		if sc["provisioner"] == EBSDriver {
+		if drivers[fmt.Sprint(sc["provisioner"])] {
 			ours[fmt.Sprint(meta(sc)["name"])] = sc
 		}
 	}
@@ -71,7 +87,7 @@ func (s *Standins) ebsCSIDriver() error {
 		return err
 	}
 	for _, pv := range volumes {
-		if str(pv, "spec", "csi", "driver") != EBSDriver || str(pv, "status", "phase") != "Released" ||
+		if !drivers[str(pv, "spec", "csi", "driver")] || str(pv, "status", "phase") != "Released" ||
 			str(pv, "spec", "persistentVolumeReclaimPolicy") != "Delete" {
 			continue
 		}
@@ -110,11 +126,11 @@ func (s *Standins) provision(pvc, sc Object) error {
 	_, err := s.cluster.Do(http.MethodPost, "/api/v1/persistentvolumes", Object{
 		"apiVersion": "v1", "kind": "PersistentVolume",
 		"metadata": Object{"name": name, "finalizers": []any{provisionerFinalizer},
-			"annotations": Object{"pv.kubernetes.io/provisioned-by": EBSDriver}},
+			"annotations": Object{"pv.kubernetes.io/provisioned-by": sc["provisioner"]}},
 		"spec": Object{
 			"capacity": Object{"storage": requests["storage"]}, "accessModes": spec["accessModes"],
 			"persistentVolumeReclaimPolicy": reclaim, "storageClassName": meta(sc)["name"],
-			"csi":      Object{"driver": EBSDriver, "volumeHandle": id, "fsType": "ext4"},
+			"csi":      Object{"driver": sc["provisioner"], "volumeHandle": id, "fsType": "ext4"},
 			"claimRef": Object{"namespace": meta(pvc)["namespace"], "name": meta(pvc)["name"], "uid": uid},
 		},
 	})

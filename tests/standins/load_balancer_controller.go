@@ -98,8 +98,22 @@ func (s *Standins) eksCluster() (string, error) {
 // the one the synth mocks answer too); on deletion it deletes the ALB and removes the
 // finalizer. With the controller gone, a deleted Ingress stays Terminating for ever, as it
 // does on EKS when the controller is destroyed first.
+//
+// EKS Auto Mode's built-in controller does the same for the Ingresses of an IngressClass whose
+// controller is eks.amazonaws.com/alb, while the world's cluster has elastic load balancing
+// enabled, reading the class's IngressClassParams (eks.amazonaws.com/v1): it fails the test on
+// an Ingress whose class has no parameters with the scheme, subnets and certificate, or with
+// an annotation Auto Mode does not support (EKS User Guide, "Create an IngressClass to
+// configure an Application Load Balancer": kubernetes.io/ingress.class, group.name,
+// waf-acl-id, web-acl-id, shield-advanced-protection). The user guide names no finalizer of
+// the built-in controller; the stand-in uses the upstream controller's, whose rule (the ALB
+// deleted before the finalizer goes) the built-in one, derived from it, keeps.
 func (s *Standins) loadBalancerController() error {
 	ready, err := s.deploymentReady("aws-load-balancer-controller")
+	if err != nil {
+		return err
+	}
+	auto, err := s.autoMode()
 	if err != nil {
 		return err
 	}
@@ -107,11 +121,22 @@ func (s *Standins) loadBalancerController() error {
 	if err != nil {
 		return err
 	}
-	if !ready {
-		return s.orphanedIngresses(ingresses)
+	if !ready && !auto.loadBalancing { // Auto Mode's controller lives as long as the cluster
+		if err := s.orphanedIngresses(ingresses); err != nil {
+			return err
+		}
 	}
 	for _, ing := range ingresses {
-		if str(ing, "spec", "ingressClassName") != "alb" {
+		switch controller, err := s.ingressController(str(ing, "spec", "ingressClassName")); {
+		case err != nil:
+			return err
+		case controller == LoadBalancerControllerName && ready:
+		case controller == AutoModeALBController && auto.loadBalancing:
+			if msg := s.autoModeIngress(ing); msg != "" {
+				s.fail(msg)
+				return nil
+			}
+		default:
 			continue
 		}
 		path := objectPath("/apis/networking.k8s.io/v1", "ingresses", ing)
@@ -196,4 +221,56 @@ func (s *Standins) WebACL(namespace, name string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.wafs[namespace+"/"+name]
+}
+
+// The IngressClass controllers: the AWS Load Balancer Controller's (its chart's
+// templates/ingressclass.yaml) and EKS Auto Mode's.
+const (
+	LoadBalancerControllerName = "ingress.k8s.aws/alb"
+	AutoModeALBController      = "eks.amazonaws.com/alb"
+)
+
+// ingressController is the controller of an IngressClass; the controller's chart's class alb
+// is the controller's even before (or after) its IngressClass exists.
+func (s *Standins) ingressController(class string) (string, error) {
+	ic, err := s.cluster.Do(http.MethodGet, "/apis/networking.k8s.io/v1/ingressclasses/"+class, nil)
+	switch {
+	case isNotFound(err) && class == "alb":
+		return LoadBalancerControllerName, nil
+	case isNotFound(err):
+		return "", nil
+	case err != nil:
+		return "", err
+	}
+	return str(ic, "spec", "controller"), nil
+}
+
+// autoModeIngress checks an Ingress of an Auto Mode class, returning why the built-in
+// controller would not make its ALB as the program means.
+func (s *Standins) autoModeIngress(ing Object) string {
+	for _, a := range []string{"kubernetes.io/ingress.class", "alb.ingress.kubernetes.io/group.name", "alb.ingress.kubernetes.io/waf-acl-id",
+		"alb.ingress.kubernetes.io/web-acl-id", "alb.ingress.kubernetes.io/shield-advanced-protection"} {
+		if v := str(meta(ing), "annotations", a); v != "" {
+			return fmt.Sprintf("Ingress %s carries %s, which EKS Auto Mode does not support", nameOf(ing), a)
+		}
+	}
+	class, err := s.cluster.Do(http.MethodGet, "/apis/networking.k8s.io/v1/ingressclasses/"+str(ing, "spec", "ingressClassName"), nil)
+	if err != nil {
+		return fmt.Sprintf("Ingress %s: its IngressClass: %v", nameOf(ing), err)
+	}
+	if str(class, "spec", "parameters", "apiGroup") != "eks.amazonaws.com" || str(class, "spec", "parameters", "kind") != "IngressClassParams" {
+		return fmt.Sprintf("IngressClass %v has no eks.amazonaws.com IngressClassParams: the ALB would be internal, with no certificate", meta(class)["name"])
+	}
+	params, err := s.cluster.Do(http.MethodGet, "/apis/eks.amazonaws.com/v1/ingressclassparams/"+str(class, "spec", "parameters", "name"), nil)
+	if err != nil {
+		return fmt.Sprintf("IngressClass %v: its IngressClassParams: %v", meta(class)["name"], err)
+	}
+	spec, _ := params["spec"].(Object)
+	subnets, _ := spec["subnets"].(Object)
+	ids, _ := subnets["ids"].([]any)
+	certs, _ := spec["certificateARNs"].([]any)
+	if spec["scheme"] != "internet-facing" || len(ids) == 0 || len(certs) == 0 {
+		return fmt.Sprintf("IngressClassParams %v: want an internet-facing scheme, the public subnets and the certificate, got %v", meta(params)["name"], spec)
+	}
+	return ""
 }

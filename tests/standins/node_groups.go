@@ -51,6 +51,9 @@ func (s *Standins) nodeGroups() error {
 	byGroup := map[string][]Object{}
 	for _, n := range nodes {
 		group := str(meta(n), "labels", localcluster.NodeGroupLabel)
+		if group == "" { // EKS Auto Mode's (auto_mode.go)
+			continue
+		}
 		byGroup[group] = append(byGroup[group], n)
 	}
 	if initial := byGroup[localcluster.InitialNodeGroup]; len(initial) > 0 && len(live) == 1 {

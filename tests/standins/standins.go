@@ -82,6 +82,7 @@ func Start(c *localcluster.Cluster, w *fakecloud.World, region string, engine En
 		"cert-manager":                       s.certManager,
 		"ebs-csi-driver":                     s.ebsCSIDriver,
 		"node-groups":                        s.nodeGroups,
+		"auto-mode-nodes":                    s.autoModeNodes,
 		"kong":                               s.kongReadiness,
 		"reloader":                           s.reloader,
 		"endpoints":                          s.endpoints,

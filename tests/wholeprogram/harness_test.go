@@ -198,6 +198,11 @@ func stackConfig(t *testing.T, stack string) map[string]string {
 	}
 	maps.Copy(values, chartConfig(t, currentCharts))
 	maps.Copy(values, standInCharts())
+	if values["kong-alb-eks:clusterMode"] == "auto" { // no controller chart in EKS Auto Mode
+		for _, k := range []string{"loadBalancerControllerChart", "loadBalancerControllerChartRepository", "loadBalancerControllerChartVersion"} {
+			delete(values, "kong-alb-eks:"+k)
+		}
+	}
 	return values
 }
 
@@ -217,14 +222,19 @@ func newEnv(t *testing.T, stack string, override map[string]string) *env {
 	if name == "defaults" {
 		name = "default"
 	}
-	arch := "amd64"
-	if strings.Contains(cfg.Cluster.NodeAMIType, "ARM") {
-		arch = "arm64"
-	}
+	arch := cfg.Cluster.NodeArchitecture()
 	// The API server authenticates and authorizes as EKS does: `aws eks get-token` names the
 	// caller, who may do what the cluster's creator or its access entries grant (fakecloud.Access).
 	access := &fakecloud.Access{}
-	c := localcluster.Start(t, localcluster.Options{Nodes: 2, Arch: arch, Region: cfg.Region, Holds: standins.Holds, Access: access})
+	// An EKS Auto Mode cluster has no node until pods ask for one (the stand-in of its compute
+	// launches them), and has EKS's CRDs from the start.
+	auto := cfg.Cluster.AutoMode()
+	c := localcluster.Start(t, localcluster.Options{Nodes: 2, NoNodes: auto, Arch: arch, Region: cfg.Region, Holds: standins.Holds, Access: access})
+	if auto {
+		if err := standins.InstallAutoModeCRDs(c); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	dir := t.TempDir()
 	world, err := fakecloud.NewWorld(filepath.Join(dir, "cloud"), fakecloud.ClusterAt(c.Server, c.CAData, c.Token), fakecloud.EnforceAccess())

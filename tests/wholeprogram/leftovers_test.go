@@ -61,7 +61,11 @@ func listable(res object) bool {
 func (e *env) checkNothingLeft(before map[string]object) {
 	e.t.Helper()
 	kept := map[string]bool{}
-	for _, src := range []components.ChartSource{e.spec.Config.Charts.Kong, e.spec.Config.Charts.LoadBalancerController} {
+	sources := []components.ChartSource{e.spec.Config.Charts.Kong}
+	if !e.spec.Config.Cluster.AutoMode() {
+		sources = append(sources, e.spec.Config.Charts.LoadBalancerController)
+	}
+	for _, src := range sources {
 		crds, err := charts.Local(src)
 		if err != nil {
 			e.t.Fatal(err)

@@ -65,6 +65,9 @@ func TestShippedStacksLifecycle(t *testing.T) {
 			// whole; prod lives its RDS database's day 2 (life_database_test.go), with the Kong
 			// control plane's upgrade, whose migrations run against the database.
 			switch stack {
+			case "auto":
+				e.checkAutoModeNodes()
+				e.destroy(before)
 			case "dev":
 				e.live()
 				// CI's destroy runs as a role that did not create the cluster.
@@ -154,10 +157,14 @@ func (e *env) checkDeclaredObjects() {
 	for _, ns := range namespaces {
 		e.get("/api/v1/namespaces/" + ns)
 	}
-	for _, rel := range []struct{ ns, name string }{
-		{"kube-system", "aws-load-balancer-controller"}, {"cert-manager", "cert-manager"},
+	releases := []struct{ ns, name string }{
+		{"cert-manager", "cert-manager"},
 		{cfg.Kong.Namespace, cfg.Kong.ControlPlaneRelease}, {cfg.Kong.Namespace, cfg.Kong.DataPlaneRelease},
-	} {
+	}
+	if !cfg.Cluster.AutoMode() {
+		releases = append(releases, struct{ ns, name string }{"kube-system", "aws-load-balancer-controller"})
+	}
+	for _, rel := range releases {
 		deployments := e.items(fmt.Sprintf("/apis/apps/v1/namespaces/%s/deployments?labelSelector=app.kubernetes.io/instance%%3D%s", rel.ns, rel.name))
 		if len(deployments) == 0 {
 			e.t.Errorf("release %s/%s: no Deployment in the API server", rel.ns, rel.name)
@@ -177,10 +184,21 @@ func (e *env) checkDeclaredObjects() {
 		certARN = r.ID
 	}
 	const p = "alb.ingress.kubernetes.io/"
-	for k, want := range map[string]string{
+	want := map[string]string{
 		p + "scheme": "internet-facing", p + "target-type": "ip", p + "backend-protocol": "HTTPS",
 		p + "listen-ports": `[{"HTTP": 80}, {"HTTPS": 443}]`, p + "certificate-arn": certARN,
-	} {
+	}
+	if cfg.Cluster.AutoMode() {
+		// The class holds the scheme and the certificate (the stand-in of Auto Mode's
+		// controller checks its parameters).
+		delete(want, p+"scheme")
+		delete(want, p+"certificate-arn")
+		params := e.get("/apis/eks.amazonaws.com/v1/ingressclassparams/alb")
+		if certs, _ := field(params, "spec", "certificateARNs").([]any); len(certs) != 1 || certs[0] != certARN {
+			e.t.Errorf("the ALB class's certificates are %v, want [%s]", certs, certARN)
+		}
+	}
+	for k, want := range want {
 		if got := field(ing, "metadata", "annotations", k); got != want {
 			e.t.Errorf("the proxy Ingress's %s is %v, want %q", k, got, want)
 		}

@@ -64,13 +64,22 @@ func orderingRules(cfg stacks.Config) []orderingRule {
 				"needs its policy for every Kubernetes call: before the first on up, until the last on destroy",
 		})
 	}
-	return append(access, []orderingRule{{
+	alb := orderingRule{
 		dependent:  match{"kubernetes:networking.k8s.io/v1:Ingress", ""},
 		dependency: match{release, "aws-load-balancer-controller"},
 		// The chart's templates/webhook.yaml; the finalizer: pkg/ingress/finalizer.go.
 		why: "the controller's webhook vingress.elbv2.k8s.aws (failurePolicy Fail) refuses every Ingress until its pods are " +
 			"Ready, and on destroy only the controller deletes an ALB and removes its Ingress's finalizer",
-	}, {
+	}
+	if cfg.Cluster.AutoMode() {
+		alb = orderingRule{
+			dependent:  match{"kubernetes:networking.k8s.io/v1:Ingress", "kong-proxy"},
+			dependency: match{"kubernetes:eks.amazonaws.com/v1:IngressClassParams", ""},
+			why: "EKS Auto Mode's controller takes the ALB's scheme, subnets and certificate from the class's parameters: " +
+				"an Ingress reconciled before them gets an internal ALB without the certificate",
+		}
+	}
+	return append(access, []orderingRule{alb, {
 		dependent:  match{"kubernetes:cert-manager.io/", ""},
 		dependency: match{release, "cert-manager"},
 		// The chart's templates/webhook-validating-webhook.yaml and webhook-mutating-webhook.yaml.

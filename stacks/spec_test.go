@@ -96,3 +96,29 @@ func TestValidateStackName(t *testing.T) {
 		}
 	}
 }
+
+// The portal creates either cluster mode: a spec in EKS Auto Mode decodes and validates, and
+// names its nodes; the managed-only keys are refused in it.
+func TestSpecsOfBothClusterModes(t *testing.T) {
+	auto := `{"name":"team-a","config":{"aws:region":"eu-west-1","domain":"a.example.com","hostedZone":"example.com",
+		"clusterMode":"auto","autoNodeArchitecture":"arm64","autoNodeCapacityType":"spot"}}`
+	spec, err := stacks.DecodeSpec(strings.NewReader(auto), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := spec.Validate(); err != nil {
+		t.Fatalf("an Auto Mode spec: %v", err)
+	}
+	if c := spec.Config.Cluster; !c.AutoMode() || c.NodeArchitecture() != "arm64" || c.AutoNodeCapacityType != "spot" {
+		t.Errorf("cluster = %+v", c)
+	}
+	managed := strings.Replace(auto, `"autoNodeArchitecture":"arm64","autoNodeCapacityType":"spot"`, `"nodeInstanceType":"m7g.large"`, 1)
+	spec, err = stacks.DecodeSpec(strings.NewReader(managed), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var invalid *stacks.ValidationError
+	if err := spec.Validate(); !errors.As(err, &invalid) || len(invalid.Problems) != 1 || invalid.Problems[0].Key != "kong-alb-eks:nodeInstanceType" {
+		t.Errorf("a node instance type in Auto Mode: %v", err)
+	}
+}

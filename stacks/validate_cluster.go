@@ -17,14 +17,8 @@ func (c Config) validateCluster(p *Problems) {
 		checkClusterName(p, cl.Name, "")
 	}
 	checkPinned(p, key("kubernetesVersion"), cl.KubernetesVersion, k8sVersion, "an EKS Kubernetes version such as 1.34")
-	m := instanceType.FindStringSubmatch(cl.NodeInstanceType)
-	if m == nil {
-		p.add(key("nodeInstanceType"), "expected an EC2 instance type such as m6i.large, got %q", cl.NodeInstanceType)
-	}
-	if !amiTypes[cl.NodeAMIType] {
-		p.add(key("nodeAmiType"), "expected an AL2023 AMI type (AL2023_x86_64_STANDARD, AL2023_ARM_64_STANDARD, AL2023_x86_64_NVIDIA, AL2023_x86_64_NEURON), got %q", cl.NodeAMIType)
-	} else if m != nil && gravitonFamily.MatchString(m[1]) != strings.Contains(cl.NodeAMIType, "ARM") {
-		p.add(key("nodeAmiType"), "%s does not run on instance type %s (arm64 types need AL2023_ARM_64_STANDARD, x86_64 types an x86_64 AMI)", cl.NodeAMIType, cl.NodeInstanceType)
+	if !cl.AutoMode() { // Auto Mode's nodes: validateClusterMode, and the managed keys refused
+		validateManagedNodes(p, cl)
 	}
 	for _, a := range []struct{ key, value, example string }{
 		{"podIdentityAgentVersion", cl.PodIdentityAgentVersion, "v1.3.8-eksbuild.2"},
@@ -50,15 +44,6 @@ func (c Config) validateCluster(p *Problems) {
 	c.validateClusterMode(p)
 	if _, problems := parseAccessEntries(cl.AccessEntries); len(problems) > 0 {
 		*p = append(*p, problems...)
-	}
-	if cl.NodeMinSize < 1 {
-		p.add(key("nodeMinSize"), "expected at least 1, got %d", cl.NodeMinSize)
-	}
-	if cl.NodeDesiredSize < cl.NodeMinSize || cl.NodeDesiredSize > cl.NodeMaxSize {
-		p.add(key("nodeDesiredSize"), "expected nodeMinSize <= nodeDesiredSize <= nodeMaxSize, got %d <= %d <= %d", cl.NodeMinSize, cl.NodeDesiredSize, cl.NodeMaxSize)
-	}
-	if cl.NodeMaxSize < cl.NodeMinSize {
-		p.add(key("nodeMaxSize"), "expected at least nodeMinSize (%d), got %d", cl.NodeMinSize, cl.NodeMaxSize)
 	}
 	if !cl.EndpointPublicAccess && !cl.EndpointPrivateAccess {
 		p.add(key("endpointPublicAccess"), "the API endpoint needs public or private access (or both)")
@@ -231,5 +216,27 @@ func (c Config) validateClusterMode(p *Problems) {
 	}
 	if cl.AutoNodeCapacityType != components.OnDemand && cl.AutoNodeCapacityType != components.Spot {
 		p.add(key("autoNodeCapacityType"), "expected %s or %s (EKS Auto Mode's capacity types), got %q", components.OnDemand, components.Spot, cl.AutoNodeCapacityType)
+	}
+}
+
+// validateManagedNodes checks the managed node group's instance type, AMI and sizes.
+func validateManagedNodes(p *Problems, cl ClusterConfig) {
+	m := instanceType.FindStringSubmatch(cl.NodeInstanceType)
+	if m == nil {
+		p.add(key("nodeInstanceType"), "expected an EC2 instance type such as m6i.large, got %q", cl.NodeInstanceType)
+	}
+	if !amiTypes[cl.NodeAMIType] {
+		p.add(key("nodeAmiType"), "expected an AL2023 AMI type (AL2023_x86_64_STANDARD, AL2023_ARM_64_STANDARD, AL2023_x86_64_NVIDIA, AL2023_x86_64_NEURON), got %q", cl.NodeAMIType)
+	} else if m != nil && gravitonFamily.MatchString(m[1]) != strings.Contains(cl.NodeAMIType, "ARM") {
+		p.add(key("nodeAmiType"), "%s does not run on instance type %s (arm64 types need AL2023_ARM_64_STANDARD, x86_64 types an x86_64 AMI)", cl.NodeAMIType, cl.NodeInstanceType)
+	}
+	if cl.NodeMinSize < 1 {
+		p.add(key("nodeMinSize"), "expected at least 1, got %d", cl.NodeMinSize)
+	}
+	if cl.NodeDesiredSize < cl.NodeMinSize || cl.NodeDesiredSize > cl.NodeMaxSize {
+		p.add(key("nodeDesiredSize"), "expected nodeMinSize <= nodeDesiredSize <= nodeMaxSize, got %d <= %d <= %d", cl.NodeMinSize, cl.NodeDesiredSize, cl.NodeMaxSize)
+	}
+	if cl.NodeMaxSize < cl.NodeMinSize {
+		p.add(key("nodeMaxSize"), "expected at least nodeMinSize (%d), got %d", cl.NodeMinSize, cl.NodeMaxSize)
 	}
 }

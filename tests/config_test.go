@@ -21,9 +21,7 @@ func TestBadConfigurationsRegisterNothing(t *testing.T) {
 	for _, c := range testkit.BadConfigurations(t) {
 		t.Run(c.Name, func(t *testing.T) {
 			cfg := testkit.StackConfig(t, projectDir, "dev")
-			for k, v := range c.Set {
-				cfg[k] = v
-			}
+			c.ApplyTo(cfg)
 			doc, err := synth.Run(synth.Options{Stack: "dev", Config: cfg})
 			var verr *stacks.ValidationError
 			if !errors.As(err, &verr) {

@@ -59,9 +59,9 @@ func (p *engineProject) pulumi(args ...string) (string, error) {
 
 // failedPreview writes stack's file (the dev stack's with set's values) and previews it. The
 // preview must fail, registering nothing but the stack; failedPreview returns what it said.
-func (p *engineProject) failedPreview(t *testing.T, stack string, set map[string]string) string {
+func (p *engineProject) failedPreview(t *testing.T, stack string, set map[string]string, unset []string) string {
 	t.Helper()
-	writeStackFile(t, filepath.Join(projectDir, "Pulumi.dev.yaml"), filepath.Join(p.dir, "Pulumi."+stack+".yaml"), set)
+	writeStackFile(t, filepath.Join(projectDir, "Pulumi.dev.yaml"), filepath.Join(p.dir, "Pulumi."+stack+".yaml"), set, unset...)
 	if out, err := p.pulumi("stack", "init", stack, "--non-interactive"); err != nil {
 		t.Fatalf("pulumi stack init: %v\n%s", err, out)
 	}
@@ -105,7 +105,7 @@ func TestConfigurationUnderTheEngine(t *testing.T) {
 	p := newEngineProject(t)
 
 	t.Run("the engine hands the program every key", func(t *testing.T) {
-		out := p.failedPreview(t, "typo", map[string]string{"kong-alb-eks:nodeInstanceTyp": "m6i.large", "kong-alb-eks:kongChartVersion": "^3.0"})
+		out := p.failedPreview(t, "typo", map[string]string{"kong-alb-eks:nodeInstanceTyp": "m6i.large", "kong-alb-eks:kongChartVersion": "^3.0"}, nil)
 		var handed bool
 		for _, run := range p.host.Runs() {
 			handed = handed || run.GetStack() == "typo" && run.GetConfig()["kong-alb-eks:nodeInstanceTyp"] == "m6i.large"
@@ -125,7 +125,7 @@ func TestConfigurationUnderTheEngine(t *testing.T) {
 	for i, c := range testkit.BadConfigurations(t) {
 		t.Run(c.Name, func(t *testing.T) {
 			t.Parallel()
-			out := p.failedPreview(t, fmt.Sprintf("bad-%d", i), c.Set)
+			out := p.failedPreview(t, fmt.Sprintf("bad-%d", i), c.Set, c.Unset())
 			// A problem is one line of the program's error, by key; or the CLI's refusal of a
 			// value of the wrong type, naming the key.
 			said := strings.HasPrefix(out, "error: validating stack config") && strings.Contains(out, "'"+c.Key+"'")
@@ -153,7 +153,7 @@ func copyFile(t *testing.T, from, to string) {
 // writeStackFile writes the stack file from with the values of set added, as a person would
 // write them: arrays as YAML lists (the CLI checks each value's type against Pulumi.yaml's
 // declarations before the program runs).
-func writeStackFile(t *testing.T, from, to string, set map[string]string) {
+func writeStackFile(t *testing.T, from, to string, set map[string]string, unset ...string) {
 	t.Helper()
 	b, err := os.ReadFile(from)
 	if err != nil {
@@ -164,6 +164,9 @@ func writeStackFile(t *testing.T, from, to string, set map[string]string) {
 	}
 	if err := yaml.Unmarshal(b, &file); err != nil {
 		t.Fatal(err)
+	}
+	for _, k := range unset {
+		delete(file.Config, k)
 	}
 	for k, v := range set {
 		var list []any

@@ -26,9 +26,7 @@ func TestThePortalRefusesEachBadConfiguration(t *testing.T) {
 			for k, v := range base {
 				cfg[k] = v
 			}
-			for k, v := range c.Set {
-				cfg[k] = v
-			}
+			c.ApplyTo(cfg)
 			r := f.do(http.MethodPut, "/v1/environments/refused", testkit.SpecJSON(t, cfg))
 			if r.status != http.StatusBadRequest || r.errorCode(t) != "invalid_spec" {
 				t.Fatalf("%d %s, want 400 invalid_spec", r.status, r.body)

@@ -18,6 +18,28 @@ type BadConfiguration struct {
 	Message string
 }
 
+// Unset are the keys of the dev stack the case removes: the managed node group's, for the
+// EKS Auto Mode cases.
+func (c BadConfiguration) Unset() []string {
+	if c.Set["kong-alb-eks:clusterMode"] == "auto" {
+		return managedNodeKeys
+	}
+	return nil
+}
+
+// ApplyTo changes a stack's configuration as the case says.
+func (c BadConfiguration) ApplyTo(cfg map[string]string) {
+	for _, k := range c.Unset() {
+		delete(cfg, k)
+	}
+	for k, v := range c.Set {
+		cfg[k] = v
+	}
+}
+
+// managedNodeKeys are the dev stack's node group keys, which EKS Auto Mode refuses.
+var managedNodeKeys = []string{"kong-alb-eks:nodeInstanceType", "kong-alb-eks:nodeMinSize", "kong-alb-eks:nodeDesiredSize", "kong-alb-eks:nodeMaxSize"}
+
 // BadConfigurations are the mistakes, careless or hostile, that synth, the program under the
 // engine and the portal all refuse, each with a message naming the key.
 func BadConfigurations(t testing.TB) []BadConfiguration {

@@ -13,7 +13,7 @@ import (
 func newAutoCluster(ctx *pulumi.Context, nodes components.AutoNodes) (*components.Cluster, error) {
 	return components.NewCluster(ctx, "eks", &components.ClusterArgs{
 		Name: "demo", KubernetesVersion: "1.34", Region: region,
-		PrivateSubnetIDs: pulumi.ToStringArray([]string{"subnet-private000000001", "subnet-private000000002"}),
+		PrivateSubnetIDs:     pulumi.ToStringArray([]string{"subnet-private000000001", "subnet-private000000002"}),
 		EndpointPublicAccess: true, PublicAccessCIDRs: []string{"0.0.0.0/0"},
 		AutoMode: true, AutoNodes: nodes,
 	})

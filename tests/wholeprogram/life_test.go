@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kong-alb-eks/kong-alb-eks/components"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/automation"
 	"github.com/kong-alb-eks/kong-alb-eks/stacks/synth/answers"
@@ -126,7 +127,11 @@ func (e *env) upgradeKubernetes() {
 		"aws:eks/nodeGroup:NodeGroup " + cluster + "-nodes": "update",
 		"aws:eks/addon:Addon ebs-csi-driver":                "update",
 	}
-	for _, addon := range []string{"vpc-cni", "kube-proxy", "coredns"} {
+	addons := []string{"vpc-cni", "kube-proxy", "coredns"}
+	if spec.Config.Cluster.WorkloadIdentity == components.PodIdentity {
+		addons = append(addons, "pod-identity-agent")
+	}
+	for _, addon := range addons {
 		want["aws:eks/addon:Addon "+cluster+"-"+addon] = "update"
 	}
 	e.apply("Kubernetes "+from+" → "+to, spec, want)

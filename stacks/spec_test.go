@@ -113,12 +113,9 @@ func TestSpecsOfBothClusterModes(t *testing.T) {
 		t.Errorf("cluster = %+v", c)
 	}
 	managed := strings.Replace(auto, `"autoNodeArchitecture":"arm64","autoNodeCapacityType":"spot"`, `"nodeInstanceType":"m7g.large"`, 1)
-	spec, err = stacks.DecodeSpec(strings.NewReader(managed), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var invalid *stacks.ValidationError
-	if err := spec.Validate(); !errors.As(err, &invalid) || len(invalid.Problems) != 1 || invalid.Problems[0].Key != "kong-alb-eks:nodeInstanceType" {
+	var invalid *stacks.InvalidSpecError
+	if _, err := stacks.DecodeSpec(strings.NewReader(managed), ""); !errors.As(err, &invalid) || len(invalid.Problems) != 1 ||
+		invalid.Problems[0].Key != "kong-alb-eks:nodeInstanceType" {
 		t.Errorf("a node instance type in Auto Mode: %v", err)
 	}
 }

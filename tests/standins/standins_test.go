@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kong-alb-eks/kong-alb-eks/components"
 	"github.com/kong-alb-eks/kong-alb-eks/tests/fakecloud"
 	"github.com/kong-alb-eks/kong-alb-eks/tests/localcluster"
 )
@@ -138,8 +139,28 @@ func TestKongDataPlaneWithNothingToLoadIsFatal(t *testing.T) {
 }
 
 // The load balancer controller turns Ready only once the engine waits on nothing else.
+// podIdentityFor puts in the world what EKS Pod Identity gives a service account: the cluster,
+// the agent, a role that trusts Pod Identity and an association made before now.
+func podIdentityFor(t *testing.T, s *Standins, namespace, account string) {
+	t.Helper()
+	const role = "arn:aws:iam::123456789012:role/lbc"
+	before := time.Now().Add(-time.Minute)
+	for _, r := range []fakecloud.Resource{
+		{Type: "aws:eks/cluster:Cluster", ID: "prod", Outputs: map[string]any{"name": "prod"}},
+		{Type: "aws:eks/addon:Addon", ID: "prod:eks-pod-identity-agent", Outputs: map[string]any{"addonName": "eks-pod-identity-agent", "clusterName": "prod"}},
+		{Type: "aws:iam/role:Role", ID: "lbc", Outputs: map[string]any{"arn": role, "assumeRolePolicy": components.PodIdentityTrustPolicy}},
+		{Type: "aws:eks/podIdentityAssociation:PodIdentityAssociation", ID: "a-1", Changed: before, Outputs: map[string]any{
+			"clusterName": "prod", "namespace": namespace, "serviceAccount": account, "roleArn": role}},
+	} {
+		if err := s.world.Put(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestLoadBalancerControllerStartsLast(t *testing.T) {
-	c, _, eng := start(t)
+	c, s, eng := start(t)
+	podIdentityFor(t, s, "default", "default")
 	eng.set(true)
 	mustCreate(t, c, "/apis/apps/v1/namespaces/default/deployments", deployment("lbc",
 		Object{"app.kubernetes.io/name": "aws-load-balancer-controller"}, Object{"name": "controller", "image": "aws-load-balancer-controller:v2"}))
@@ -150,6 +171,27 @@ func TestLoadBalancerControllerStartsLast(t *testing.T) {
 	eng.set(false)
 	if err := c.Eventually(time.Minute, "the controller Ready once the engine stalls", func() (bool, error) { return readyReplicas(t, c, "lbc") == 1, nil }); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A controller pod EKS would give no credentials (here: no Pod Identity association for its
+// service account, and no IRSA annotation) would fail every reconcile: the stand-in says so
+// instead of making it Ready.
+func TestLoadBalancerControllerWithoutCredentialsIsFatal(t *testing.T) {
+	c, s, eng := start(t)
+	if err := s.world.Put(fakecloud.Resource{Type: "aws:eks/cluster:Cluster", ID: "prod", Outputs: map[string]any{"name": "prod"}}); err != nil {
+		t.Fatal(err)
+	}
+	eng.set(false)
+	mustCreate(t, c, "/apis/apps/v1/namespaces/default/deployments", deployment("lbc",
+		Object{"app.kubernetes.io/name": "aws-load-balancer-controller"}, Object{"name": "controller", "image": "aws-load-balancer-controller:v2"}))
+	select {
+	case msg := <-s.Fatal():
+		if !strings.Contains(msg, "has no AWS credentials") || !strings.Contains(msg, "neither an IRSA role nor a Pod Identity association") {
+			t.Errorf("the stand-in's message: %q", msg)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the stand-in started a controller without credentials")
 	}
 }
 

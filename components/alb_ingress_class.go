@@ -2,7 +2,6 @@ package components
 
 import (
 	"fmt"
-	"sort"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
@@ -92,21 +91,10 @@ func NewALBIngressClass(ctx *pulumi.Context, name string, args *ALBIngressClassA
 }
 
 // AutoModeClassAnnotations are the proxy Ingress annotations that the class holds in Auto
-// Mode (ALBIngressClassArgs), sorted.
-var AutoModeClassAnnotations = sortedKeys(map[string]bool{
-	"alb.ingress.kubernetes.io/scheme": true, "alb.ingress.kubernetes.io/ip-address-type": true,
-	"alb.ingress.kubernetes.io/subnets": true, "alb.ingress.kubernetes.io/certificate-arn": true,
-	// Custom tags on Auto Mode's load balancers need a policy beyond the Auto Mode ones on the
-	// cluster role (EKS User Guide, "Custom AWS tags for EKS Auto resources"); EKS tags them
-	// with the cluster's name itself.
-	"alb.ingress.kubernetes.io/tags": true,
-})
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+// Mode (ALBIngressClassArgs), and the tags: custom tags on Auto Mode's load balancers need a
+// policy beyond the Auto Mode ones on the cluster role (EKS User Guide, "Custom AWS tags for
+// EKS Auto resources"); EKS tags them with the cluster's name itself.
+var AutoModeClassAnnotations = []string{
+	"alb.ingress.kubernetes.io/certificate-arn", "alb.ingress.kubernetes.io/ip-address-type",
+	"alb.ingress.kubernetes.io/scheme", "alb.ingress.kubernetes.io/subnets", "alb.ingress.kubernetes.io/tags",
 }

@@ -80,8 +80,9 @@ func AccessPolicyARN(name string) string { return "arn:aws:eks::aws:cluster-acce
 
 // Cluster is an EKS cluster (access entries only, no aws-auth ConfigMap) with its networking
 // add-ons, a managed node group in the private subnets, and what gives pods IAM roles: the EKS
-// Pod Identity agent, or an IAM OIDC provider for IAM roles for service accounts. Nothing in it runs kubectl or any other local program but the AWS
-// CLI, which the kubeconfig uses for tokens.
+// Pod Identity agent, or an IAM OIDC provider for IAM roles for service accounts; or an EKS
+// Auto Mode cluster (cluster_auto.go). Nothing in it runs kubectl or any other local program
+// but the AWS CLI, which the kubeconfig uses for tokens.
 type Cluster struct {
 	pulumi.ResourceState
 
@@ -196,6 +197,7 @@ func (c *Cluster) create(ctx *pulumi.Context, name string, args *ClusterArgs) er
 	c.KubernetesVersion = cluster.Version
 	c.SecurityGroupID = cluster.VpcConfig.ClusterSecurityGroupId().Elem()
 	c.OIDCIssuerURL = issuer
+	c.OIDCProviderARN = pulumi.String("").ToStringOutput() // IRSA's provider, if any: identity
 	if args.AutoMode {
 		return c.finishAuto(ctx, name, args, cluster, autoNodePolicies)
 	}
@@ -339,7 +341,6 @@ func (c *Cluster) identity(ctx *pulumi.Context, name string, args *ClusterArgs, 
 			return err
 		}
 		c.Identity.Agent = agent
-		c.OIDCProviderARN = pulumi.String("").ToStringOutput()
 		return c.Identity.check()
 	}
 	oidc, err := iam.NewOpenIdConnectProvider(ctx, name, &iam.OpenIdConnectProviderArgs{

@@ -99,7 +99,6 @@ func (c *Cluster) autoMode(ctx *pulumi.Context, name string, args *ClusterArgs, 
 // "EKS automatically creates an Access Entry for the Node IAM Role during cluster creation",
 // EKS User Guide, "Create a Node Class"), so the program makes none.
 func (c *Cluster) finishAuto(ctx *pulumi.Context, name string, args *ClusterArgs, cluster *awseks.Cluster, nodePolicies []pulumi.Resource) error {
-	c.OIDCProviderARN = pulumi.String("").ToStringOutput()
 	access, err := c.grantAccess(ctx, name, cluster, args.AccessEntries)
 	if err != nil {
 		return err

@@ -58,11 +58,11 @@ func (op Operation) readCRDs(c ChartsConfig, autoMode bool) (chartCRDs, error) {
 		src components.ChartSource
 		to  *[]components.CRD
 	}
-	read2 := []chart{{"kongChart", c.Kong, &out.Kong}}
+	installed := []chart{{"kongChart", c.Kong, &out.Kong}}
 	if !autoMode { // Auto Mode's load balancing is EKS's: the controller's chart is not installed
-		read2 = append(read2, chart{"loadBalancerControllerChart", c.LoadBalancerController, &out.LoadBalancerController})
+		installed = append(installed, chart{"loadBalancerControllerChart", c.LoadBalancerController, &out.LoadBalancerController})
 	}
-	for _, chart := range read2 {
+	for _, chart := range installed {
 		crds, err := read(chart.src)
 		if err != nil {
 			return chartCRDs{}, fmt.Errorf("reading the CRDs of the chart %s:%s names: %w", Project, chart.key, err)

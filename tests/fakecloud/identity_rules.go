@@ -3,6 +3,7 @@ package fakecloud
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -208,21 +209,12 @@ func strs(v any) []string {
 	return nil
 }
 
-func has(list []string, want string) bool {
-	for _, s := range list {
-		if s == want {
-			return true
-		}
-	}
-	return false
-}
-
 // trustsPodIdentity: a statement allows pods.eks.amazonaws.com both actions.
 func trustsPodIdentity(doc string) bool {
 	for _, st := range statements(doc) {
 		actions := strs(st.Action)
-		if st.Effect == "Allow" && has(strs(st.Principal["Service"]), "pods.eks.amazonaws.com") &&
-			has(actions, "sts:AssumeRole") && has(actions, "sts:TagSession") {
+		if st.Effect == "Allow" && slices.Contains(strs(st.Principal["Service"]), "pods.eks.amazonaws.com") &&
+			slices.Contains(actions, "sts:AssumeRole") && slices.Contains(actions, "sts:TagSession") {
 			return true
 		}
 	}
@@ -234,7 +226,7 @@ func trustsPodIdentity(doc string) bool {
 func (w *World) trustsWebIdentity(doc, issuer, namespace, serviceAccount string) (bool, error) {
 	host := strings.TrimPrefix(issuer, "https://")
 	for _, st := range statements(doc) {
-		if st.Effect != "Allow" || !has(strs(st.Action), "sts:AssumeRoleWithWebIdentity") {
+		if st.Effect != "Allow" || !slices.Contains(strs(st.Action), "sts:AssumeRoleWithWebIdentity") {
 			continue
 		}
 		eq := st.Condition["StringEquals"]

@@ -43,16 +43,13 @@ func (s *Standins) autoMode() (autoModeState, error) {
 	return autoModeState{}, nil
 }
 
+// field is the value at path in o, or nil.
 func field(o Object, path ...string) any {
 	var v any = o
 	for _, p := range path {
 		m, ok := v.(Object)
 		if !ok {
-			if mm, ok2 := v.(map[string]any); ok2 {
-				m = mm
-			} else {
-				return nil
-			}
+			return nil
 		}
 		v = m[p]
 	}
